@@ -1,0 +1,468 @@
+//! Rust client for Tern: connect to a region with some of its nodes' addresses, and call DynamoDB's
+//! operations. The client finds the leader, sends writes and strongly consistent reads to it, spreads
+//! other reads over the nodes, and retries through leader changes and unavailability until a deadline.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), tern_client::Error> {
+//! use tern_client::{Client, Item};
+//! let client = Client::connect(["127.0.0.1:7001", "127.0.0.1:7002"]).await?;
+//! let item: Item = [("pk".to_string(), "user#1".into()), ("visits".to_string(), 3.into())].into();
+//! let version = client.put_item("users", item).await?;
+//! println!("written at {}", version.write_timestamp_micros);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod retry;
+mod serde_items;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tern_proto::v1::cluster_client::ClusterClient;
+use tern_proto::v1::tern_client::TernClient;
+use tern_proto::v1::*;
+use tern_proto::value::{item_from_wire, item_to_wire};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Response, Status};
+
+pub use error::Error;
+pub use retry::RetryPolicy;
+pub use serde_items::{from_item, to_item};
+pub use tern_proto::json;
+pub use tern_proto::v1;
+pub use tern_proto::{ApiError, AttributeValue, ErrorKind, Item, Number};
+
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A connection to one region.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Vec<(String, Channel)>,
+    leader: Mutex<Option<(String, Channel)>>,
+    next: AtomicUsize,
+    retry: RetryPolicy,
+}
+
+fn channel(address: &str) -> Result<Channel, Error> {
+    let uri = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    let endpoint =
+        Endpoint::from_shared(uri).map_err(|_| Error::InvalidEndpoint(address.to_string()))?;
+    Ok(endpoint
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+fn retryable(error: &ApiError) -> bool {
+    error.kind == ErrorKind::ServiceUnavailable
+}
+
+/// Which nodes may serve a call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Leader,
+    AnyNode,
+}
+
+impl Client {
+    /// Connects to a region through some of its nodes (`host:port` or `http://host:port`).
+    pub async fn connect<I, S>(endpoints: I) -> Result<Client, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::connect_with(endpoints, RetryPolicy::default()).await
+    }
+
+    /// Connects with a retry policy of the caller's.
+    pub async fn connect_with<I, S>(endpoints: I, retry: RetryPolicy) -> Result<Client, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let endpoints = endpoints
+            .into_iter()
+            .flat_map(|e| {
+                e.as_ref()
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|e| !e.is_empty())
+            .map(|address| {
+                Ok((
+                    address.trim_start_matches("http://").to_string(),
+                    channel(&address)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        if endpoints.is_empty() {
+            return Err(Error::NoEndpoints);
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoints,
+                leader: Mutex::new(None),
+                next: AtomicUsize::new(0),
+                retry,
+            }),
+        })
+    }
+
+    /// The addresses this client was given.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.inner
+            .endpoints
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    fn any_node(&self) -> Channel {
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.endpoints.len();
+        self.inner.endpoints[i].1.clone()
+    }
+
+    /// The leader's channel, asking the nodes who leads when it is not known.
+    async fn leader(&self) -> Option<Channel> {
+        if let Some((_, channel)) = self.inner.leader.lock().expect("leader lock").clone() {
+            return Some(channel);
+        }
+        for (_, node) in &self.inner.endpoints {
+            let mut client = ClusterClient::new(node.clone());
+            let mut request = tonic::Request::new(NodeStatusRequest {});
+            request.set_timeout(Duration::from_millis(500));
+            let Ok(status) = client.get_node_status(request).await else {
+                continue;
+            };
+            let status = status.into_inner();
+            if status.leader_id.is_some() && !status.leader_address.is_empty() {
+                let leader = channel(&status.leader_address).ok()?;
+                *self.inner.leader.lock().expect("leader lock") =
+                    Some((status.leader_address, leader.clone()));
+                return Some(leader);
+            }
+        }
+        None
+    }
+
+    fn forget_leader(&self) {
+        *self.inner.leader.lock().expect("leader lock") = None;
+    }
+
+    /// Runs one call with the retry policy: leader calls go to the leader (any node forwards to it
+    /// when it is unknown), others round-robin; retryable failures back off and try again.
+    async fn call<T, F, Fut>(&self, target: Target, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(TernClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let mut attempts = self.inner.retry.attempts();
+        let mut count = 0;
+        loop {
+            count += 1;
+            let channel = match target {
+                Target::Leader => self.leader().await.unwrap_or_else(|| self.any_node()),
+                Target::AnyNode => self.any_node(),
+            };
+            let client = TernClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            let error = match call(client, attempts.remaining()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => ApiError::from(&status),
+            };
+            if !retryable(&error) {
+                return Err(Error::Api(error));
+            }
+            tracing::debug!(%error, attempt = count, "retrying");
+            self.forget_leader();
+            if !attempts.wait().await {
+                return Err(Error::DeadlineExceeded {
+                    deadline: self.inner.retry.deadline,
+                    attempts: count,
+                    last: error,
+                });
+            }
+        }
+    }
+}
+
+fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout.max(Duration::from_millis(1)));
+    request
+}
+
+/// The wire form of an item.
+fn wire(item: &Item) -> std::collections::BTreeMap<String, v1::AttributeValue> {
+    item_to_wire(item)
+}
+
+/// A domain item from its wire form.
+pub fn item_from(
+    attributes: std::collections::BTreeMap<String, v1::AttributeValue>,
+) -> Result<Item, Error> {
+    Ok(item_from_wire(attributes)?)
+}
+
+macro_rules! operation {
+    ($(#[$doc:meta])* $name:ident => $rpc:ident, $request:ty, $response:ty, $target:expr) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            self.call($target, |mut client, timeout| {
+                let message = message.clone();
+                async move { client.$rpc(request(message, timeout)).await }
+            })
+            .await
+        }
+    };
+}
+
+/// The operations in their wire form, as the API defines them.
+impl Client {
+    operation!(/// CreateTable.
+        create_table => create_table, CreateTableRequest, CreateTableResponse, Target::Leader);
+    operation!(/// DescribeTable.
+        describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, Target::AnyNode);
+    operation!(/// ListTables (one page).
+        list_tables => list_tables, ListTablesRequest, ListTablesResponse, Target::AnyNode);
+    operation!(/// DeleteTable.
+        delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, Target::Leader);
+    operation!(/// PutItem.
+        put_item_request => put_item, PutItemRequest, PutItemResponse, Target::Leader);
+    operation!(/// DeleteItem.
+        delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, Target::Leader);
+
+    /// GetItem; strongly consistent reads go to the leader.
+    pub async fn get_item_request(
+        &self,
+        message: GetItemRequest,
+    ) -> Result<GetItemResponse, Error> {
+        let target = if message.consistent_read {
+            Target::Leader
+        } else {
+            Target::AnyNode
+        };
+        self.call(target, |mut client, timeout| {
+            let message = message.clone();
+            async move { client.get_item(request(message, timeout)).await }
+        })
+        .await
+    }
+
+    /// One page of a Query.
+    pub async fn query(&self, message: QueryRequest) -> Result<ItemPage, Error> {
+        let target = if message.consistent_read {
+            Target::Leader
+        } else {
+            Target::AnyNode
+        };
+        self.call(target, |mut client, timeout| {
+            let message = message.clone();
+            async move { client.query(request(message, timeout)).await }
+        })
+        .await
+    }
+
+    /// One page of a Scan.
+    pub async fn scan(&self, message: ScanRequest) -> Result<ItemPage, Error> {
+        let target = if message.consistent_read {
+            Target::Leader
+        } else {
+            Target::AnyNode
+        };
+        self.call(target, |mut client, timeout| {
+            let message = message.clone();
+            async move { client.scan(request(message, timeout)).await }
+        })
+        .await
+    }
+
+    /// A node's own status (the first reachable of this client's endpoints, or `address`).
+    pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {
+        let nodes: Vec<Channel> = match address {
+            Some(address) => vec![channel(address)?],
+            None => self
+                .inner
+                .endpoints
+                .iter()
+                .map(|(_, c)| c.clone())
+                .collect(),
+        };
+        let mut last = ApiError::unavailable("no endpoint answered");
+        for node in nodes {
+            let mut request = tonic::Request::new(NodeStatusRequest {});
+            request.set_timeout(Duration::from_secs(2));
+            match ClusterClient::new(node).get_node_status(request).await {
+                Ok(status) => return Ok(status.into_inner()),
+                Err(status) => last = ApiError::from(&status),
+            }
+        }
+        Err(Error::Api(last))
+    }
+
+    /// Adds a node to the region: it joins as a learner, catches up, then becomes a voter.
+    pub async fn add_node(&self, node_id: u64, address: &str) -> Result<MembershipResponse, Error> {
+        let message = AddNodeRequest {
+            node_id,
+            address: address.to_string(),
+        };
+        self.cluster_call(|mut client| {
+            let message = message.clone();
+            async move { client.add_node(message).await }
+        })
+        .await
+    }
+
+    /// Removes a node from the region.
+    pub async fn remove_node(&self, node_id: u64) -> Result<MembershipResponse, Error> {
+        self.cluster_call(|mut client| async move {
+            client.remove_node(RemoveNodeRequest { node_id }).await
+        })
+        .await
+    }
+
+    async fn cluster_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(ClusterClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let mut attempts = self.inner.retry.attempts();
+        let mut count = 0;
+        loop {
+            count += 1;
+            let node = self.leader().await.unwrap_or_else(|| self.any_node());
+            let error = match call(ClusterClient::new(node)).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => ApiError::from(&status),
+            };
+            if !retryable(&error) {
+                return Err(Error::Api(error));
+            }
+            self.forget_leader();
+            if !attempts.wait().await {
+                return Err(Error::DeadlineExceeded {
+                    deadline: self.inner.retry.deadline,
+                    attempts: count,
+                    last: error,
+                });
+            }
+        }
+    }
+}
+
+/// Typed conveniences over the wire operations.
+impl Client {
+    /// Puts an item; returns the version it was given.
+    pub async fn put_item(&self, table: &str, item: Item) -> Result<ItemVersion, Error> {
+        let response = self
+            .put_item_request(PutItemRequest {
+                table_name: table.into(),
+                item: wire(&item),
+                return_values: String::new(),
+            })
+            .await?;
+        response
+            .item_version
+            .ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
+    }
+
+    /// Gets an item by its key, with its version.
+    pub async fn get_item(
+        &self,
+        table: &str,
+        key: Item,
+        consistent_read: bool,
+    ) -> Result<Option<(Item, ItemVersion)>, Error> {
+        let response = self
+            .get_item_request(GetItemRequest {
+                table_name: table.into(),
+                key: wire(&key),
+                consistent_read,
+                return_item_version: true,
+            })
+            .await?;
+        match (response.item, response.item_version) {
+            (Some(item), Some(version)) => Ok(Some((item_from(item.attributes)?, version))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes an item by its key; returns the version the delete was given.
+    pub async fn delete_item(&self, table: &str, key: Item) -> Result<ItemVersion, Error> {
+        let response = self
+            .delete_item_request(DeleteItemRequest {
+                table_name: table.into(),
+                key: wire(&key),
+                return_values: String::new(),
+            })
+            .await?;
+        response
+            .item_version
+            .ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
+    }
+
+    /// Puts a Rust value (serialised with serde) as an item.
+    pub async fn put<T: serde::Serialize>(
+        &self,
+        table: &str,
+        value: &T,
+    ) -> Result<ItemVersion, Error> {
+        self.put_item(table, to_item(value)?).await
+    }
+
+    /// Gets an item by a key (any serialisable value holding the key attributes) as a Rust value.
+    pub async fn get<K: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &K,
+        consistent_read: bool,
+    ) -> Result<Option<T>, Error> {
+        match self.get_item(table, to_item(key)?, consistent_read).await? {
+            Some((item, _)) => Ok(Some(from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every item a Query selects, following LastEvaluatedKey across pages.
+    pub async fn query_all(&self, mut message: QueryRequest) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        loop {
+            let page = self.query(message.clone()).await?;
+            for item in page.items {
+                items.push(item_from(item.attributes)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) => message.exclusive_start_key = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item of a table, following LastEvaluatedKey across pages.
+    pub async fn scan_all(&self, mut message: ScanRequest) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        loop {
+            let page = self.scan(message.clone()).await?;
+            for item in page.items {
+                items.push(item_from(item.attributes)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) => message.exclusive_start_key = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The public gRPC API of a node: items and tables, and cluster administration.
+
+pub mod cluster;
+pub mod items;
+pub mod key_condition;
+pub mod routing;
+
+pub use cluster::ClusterService;
+pub use items::TernService;
+pub use routing::RegionNode;

@@ -1,0 +1,221 @@
+//! `tern bench`: a closed-loop load of puts and gets against a running region, reporting throughput
+//! and latency percentiles from HDR histograms.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use rand::Rng;
+use serde_json::json;
+use tern_client::{AttributeValue, Client, ErrorKind, Item};
+use tern_proto::v1::{AttributeDefinition, CreateTableRequest, KeySchemaElement};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Table to use (created with partition key `pk` of type S when missing).
+    #[arg(long, default_value = "bench")]
+    pub table_name: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Bytes of payload per item.
+    #[arg(long, default_value_t = 100)]
+    pub item_size: usize,
+    /// Fraction of requests that are reads (0.0 = only puts, 1.0 = only gets).
+    #[arg(long, default_value_t = 0.5)]
+    pub read_ratio: f64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Distinct keys; they are written once before the run so reads find items.
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u64,
+    /// Strongly consistent reads (through the leader).
+    #[arg(long)]
+    pub consistent_read: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn item(key: u64, size: usize) -> Item {
+    let payload: String = std::iter::repeat_n('x', size).collect();
+    Item::from([
+        ("pk".to_string(), AttributeValue::S(format!("key-{key}"))),
+        ("payload".to_string(), AttributeValue::S(payload)),
+    ])
+}
+
+fn key(key: u64) -> Item {
+    Item::from([("pk".to_string(), AttributeValue::S(format!("key-{key}")))])
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.read_ratio),
+        "--read-ratio must be between 0 and 1"
+    );
+    anyhow::ensure!(
+        args.concurrency > 0 && args.keys > 0,
+        "--concurrency and --keys must be positive"
+    );
+    let create = CreateTableRequest {
+        table_name: args.table_name.clone(),
+        attribute_definitions: vec![AttributeDefinition {
+            attribute_name: "pk".into(),
+            attribute_type: "S".into(),
+        }],
+        key_schema: vec![KeySchemaElement {
+            attribute_name: "pk".into(),
+            key_type: "HASH".into(),
+        }],
+        billing_mode: String::new(),
+    };
+    match client.create_table(create).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == Some(ErrorKind::ResourceInUseException) => {}
+        Err(e) => return Err(e.into()),
+    }
+
+    eprintln!("preloading {} keys ...", args.keys);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut loaders = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, next, args) = (client.clone(), next.clone(), args.clone());
+        loaders.push(tokio::spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= args.keys {
+                    return Ok::<_, tern_client::Error>(());
+                }
+                client
+                    .put_item(&args.table_name, item(k, args.item_size))
+                    .await?;
+            }
+        }));
+    }
+    for loader in loaders {
+        loader.await??;
+    }
+
+    eprintln!(
+        "running {}s: concurrency {}, item size {} B, read ratio {} ...",
+        args.duration, args.concurrency, args.item_size, args.read_ratio
+    );
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.duration);
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, args, done, errors) =
+            (client.clone(), args.clone(), done.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut reads, mut writes) = (histogram(), histogram());
+            while Instant::now() < until {
+                let (k, is_read) = {
+                    let mut rng = rand::rng();
+                    (
+                        rng.random_range(0..args.keys),
+                        rng.random_bool(args.read_ratio),
+                    )
+                };
+                let at = Instant::now();
+                let ok = if is_read {
+                    client
+                        .get_item(&args.table_name, key(k), args.consistent_read)
+                        .await
+                        .is_ok()
+                } else {
+                    client
+                        .put_item(&args.table_name, item(k, args.item_size))
+                        .await
+                        .is_ok()
+                };
+                let micros = at.elapsed().as_micros() as u64;
+                if ok {
+                    let h = if is_read { &mut reads } else { &mut writes };
+                    h.saturating_record(micros.max(1));
+                    done.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (reads, writes)
+        }));
+    }
+    let progress = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now = done.load(Ordering::Relaxed);
+                eprintln!(
+                    "  {:>4}s  {:>8} ops/s  ({} total)",
+                    started.elapsed().as_secs(),
+                    now - last,
+                    now
+                );
+                last = now;
+            }
+        })
+    };
+    let (mut reads, mut writes) = (histogram(), histogram());
+    for worker in workers {
+        let (r, w) = worker.await?;
+        reads.add(r)?;
+        writes.add(w)?;
+    }
+    progress.abort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = |h: &Histogram<u64>| {
+        json!({
+            "ops": h.len(),
+            "ops_per_sec": (h.len() as f64 / elapsed).round(),
+            "p50_ms": h.value_at_quantile(0.5) as f64 / 1000.0,
+            "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
+            "p999_ms": h.value_at_quantile(0.999) as f64 / 1000.0,
+            "max_ms": h.max() as f64 / 1000.0,
+        })
+    };
+    let report = json!({
+        "duration_secs": elapsed,
+        "concurrency": args.concurrency,
+        "item_size": args.item_size,
+        "read_ratio": args.read_ratio,
+        "total_ops_per_sec": ((reads.len() + writes.len()) as f64 / elapsed).round(),
+        "errors": errors.load(Ordering::Relaxed),
+        "get": summary(&reads),
+        "put": summary(&writes),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "throughput: {} ops/s over {:.1}s ({} errors)",
+            report["total_ops_per_sec"], elapsed, report["errors"]
+        );
+        for (name, h) in [("put", &writes), ("get", &reads)] {
+            if h.is_empty() {
+                continue;
+            }
+            println!(
+                "{name}: {:>7} ops/s  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                (h.len() as f64 / elapsed).round(),
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.value_at_quantile(0.999) as f64 / 1000.0,
+                h.max() as f64 / 1000.0
+            );
+        }
+    }
+    Ok(())
+}

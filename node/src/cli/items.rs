@@ -1,0 +1,284 @@
+//! `put-item`, `get-item`, `delete-item`, `query` and `scan`.
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::{json, Map, Value as Json};
+use tern_client::Client;
+use tern_proto::v1::{
+    DeleteItemRequest, GetItemRequest, Item, ItemPage, PutItemRequest, QueryRequest, ScanRequest,
+};
+
+use super::{input, output};
+
+#[derive(Debug, Args)]
+pub struct PutItem {
+    #[arg(long)]
+    pub table_name: String,
+    /// The item in DynamoDB JSON (or file://item.json).
+    #[arg(long)]
+    pub item: String,
+    /// NONE or ALL_OLD.
+    #[arg(long)]
+    pub return_values: Option<String>,
+}
+
+impl PutItem {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        let request = PutItemRequest {
+            table_name: self.table_name.clone(),
+            item: input::item(&self.item)?,
+            return_values: self.return_values.clone().unwrap_or_default(),
+        };
+        let response = client.put_item_request(request).await?;
+        let mut out = Map::new();
+        if let Some(old) = &response.attributes {
+            out.insert("Attributes".into(), output::item(old));
+        }
+        if let Some(version) = &response.item_version {
+            out.insert("ItemVersion".into(), output::version(version));
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GetItem {
+    #[arg(long)]
+    pub table_name: String,
+    /// The key in DynamoDB JSON.
+    #[arg(long)]
+    pub key: String,
+    #[arg(long)]
+    pub consistent_read: bool,
+    /// Also print the item's version (write timestamp and origin region).
+    #[arg(long)]
+    pub return_item_version: bool,
+}
+
+impl GetItem {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        let request = GetItemRequest {
+            table_name: self.table_name.clone(),
+            key: input::item(&self.key)?,
+            consistent_read: self.consistent_read,
+            return_item_version: self.return_item_version,
+        };
+        let response = client.get_item_request(request).await?;
+        let mut out = Map::new();
+        if let Some(item) = &response.item {
+            out.insert("Item".into(), output::item(item));
+        }
+        if let Some(version) = &response.item_version {
+            out.insert("ItemVersion".into(), output::version(version));
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteItem {
+    #[arg(long)]
+    pub table_name: String,
+    #[arg(long)]
+    pub key: String,
+    #[arg(long)]
+    pub return_values: Option<String>,
+}
+
+impl DeleteItem {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        let request = DeleteItemRequest {
+            table_name: self.table_name.clone(),
+            key: input::item(&self.key)?,
+            return_values: self.return_values.clone().unwrap_or_default(),
+        };
+        let response = client.delete_item_request(request).await?;
+        let mut out = Map::new();
+        if let Some(old) = &response.attributes {
+            out.insert("Attributes".into(), output::item(old));
+        }
+        Ok(Json::Object(out))
+    }
+}
+
+/// The AWS CLI's pagination flags, shared by `query` and `scan`.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// Items evaluated per request (DynamoDB's Limit).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The key to start after, in DynamoDB JSON.
+    #[arg(long)]
+    pub exclusive_start_key: Option<String>,
+    /// Stop after this many items and print a NextToken.
+    #[arg(long)]
+    pub max_items: Option<usize>,
+    /// Continue from a NextToken.
+    #[arg(long)]
+    pub starting_token: Option<String>,
+    /// Fetch one page only, printing its LastEvaluatedKey.
+    #[arg(long)]
+    pub no_paginate: bool,
+    #[arg(long)]
+    pub consistent_read: bool,
+    /// Also print each item's version.
+    #[arg(long)]
+    pub return_item_versions: bool,
+}
+
+impl Paging {
+    fn start_key(&self) -> anyhow::Result<Option<Item>> {
+        let text = match (&self.starting_token, &self.exclusive_start_key) {
+            (Some(token), _) => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(token)
+                    .context("invalid --starting-token")?;
+                String::from_utf8(bytes).context("invalid --starting-token")?
+            }
+            (None, Some(key)) => key.clone(),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Item {
+            attributes: input::item(&text)?,
+        }))
+    }
+
+    /// Fetches pages until done, --max-items, or one page with --no-paginate; prints like the AWS CLI.
+    async fn collect<F, Fut>(&self, mut fetch: F) -> anyhow::Result<Json>
+    where
+        F: FnMut(Option<Item>) -> Fut,
+        Fut: std::future::Future<Output = Result<ItemPage, tern_client::Error>>,
+    {
+        let mut start = self.start_key()?;
+        let (mut items, mut versions, mut count, mut scanned) =
+            (Vec::new(), Vec::new(), 0u64, 0u64);
+        let mut last_key = None;
+        loop {
+            let page = fetch(start.clone()).await?;
+            scanned += page.scanned_count as u64;
+            for (i, item) in page.items.iter().enumerate() {
+                if self.max_items.is_some_and(|max| items.len() >= max) {
+                    break;
+                }
+                items.push(output::item(item));
+                if let Some(version) = page.item_versions.get(i) {
+                    versions.push(output::version(version));
+                }
+                count += 1;
+                last_key = Some(item.clone());
+            }
+            if self.no_paginate {
+                let mut out = json!({ "Items": items, "Count": count, "ScannedCount": scanned });
+                if let Some(key) = &page.last_evaluated_key {
+                    out["LastEvaluatedKey"] = output::item(key);
+                }
+                if self.return_item_versions {
+                    out["ItemVersions"] = json!(versions);
+                }
+                return Ok(out);
+            }
+            let full = self.max_items.is_some_and(|max| items.len() >= max);
+            let mut out = json!({ "Items": items, "Count": count, "ScannedCount": scanned });
+            if self.return_item_versions {
+                out["ItemVersions"] = json!(versions);
+            }
+            if full && (page.last_evaluated_key.is_some() || last_key.as_ref() != page.items.last())
+            {
+                let key = last_key
+                    .take()
+                    .map(|item| output::item(&item))
+                    .unwrap_or(Json::Null);
+                use base64::Engine;
+                out["NextToken"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(key.to_string()));
+                return Ok(out);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !full => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Query {
+    #[arg(long)]
+    pub table_name: String,
+    #[arg(long)]
+    pub key_condition_expression: String,
+    /// DynamoDB JSON object of `:placeholders`.
+    #[arg(long)]
+    pub expression_attribute_values: Option<String>,
+    /// JSON object of `#placeholders` to attribute names.
+    #[arg(long)]
+    pub expression_attribute_names: Option<String>,
+    /// Read the sort key in descending order.
+    #[arg(long, conflicts_with = "scan_index_forward")]
+    pub no_scan_index_forward: bool,
+    #[arg(long)]
+    pub scan_index_forward: bool,
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+impl Query {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        let request = QueryRequest {
+            table_name: self.table_name.clone(),
+            key_condition_expression: self.key_condition_expression.clone(),
+            expression_attribute_names: self
+                .expression_attribute_names
+                .as_deref()
+                .map(input::names)
+                .transpose()?
+                .unwrap_or_default(),
+            expression_attribute_values: self
+                .expression_attribute_values
+                .as_deref()
+                .map(input::item)
+                .transpose()?
+                .unwrap_or_default(),
+            scan_index_forward: Some(!self.no_scan_index_forward),
+            limit: self.paging.limit.unwrap_or(0),
+            exclusive_start_key: None,
+            consistent_read: self.paging.consistent_read,
+            return_item_versions: self.paging.return_item_versions,
+        };
+        self.paging
+            .collect(|start| {
+                let mut request = request.clone();
+                request.exclusive_start_key = start;
+                async move { client.query(request).await }
+            })
+            .await
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Scan {
+    #[arg(long)]
+    pub table_name: String,
+    #[command(flatten)]
+    pub paging: Paging,
+}
+
+impl Scan {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        let request = ScanRequest {
+            table_name: self.table_name.clone(),
+            limit: self.paging.limit.unwrap_or(0),
+            exclusive_start_key: None,
+            consistent_read: self.paging.consistent_read,
+            return_item_versions: self.paging.return_item_versions,
+        };
+        self.paging
+            .collect(|start| {
+                let mut request = request.clone();
+                request.exclusive_start_key = start;
+                async move { client.scan(request).await }
+            })
+            .await
+    }
+}

@@ -1,0 +1,45 @@
+//! JSON output shaped like the AWS CLI's.
+
+use serde_json::{json, Map, Value as Json};
+use tern_proto::v1::{Item, ItemVersion, TableDescription};
+use tern_proto::value::item_from_wire;
+
+/// The DynamoDB JSON of a wire item.
+pub fn item(item: &Item) -> Json {
+    match item_from_wire(item.attributes.clone()) {
+        Ok(item) => tern_proto::json::item_to_json(&item),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// An item version as Tern prints it.
+pub fn version(version: &ItemVersion) -> Json {
+    json!({ "WriteTimestampMicros": version.write_timestamp_micros.to_string(), "OriginRegion": version.origin_region })
+}
+
+/// A table description with DynamoDB's field names.
+pub fn table(table: &TableDescription) -> Json {
+    json!({
+        "TableName": table.table_name,
+        "AttributeDefinitions": table.attribute_definitions.iter().map(|d| json!({"AttributeName": d.attribute_name, "AttributeType": d.attribute_type})).collect::<Vec<_>>(),
+        "KeySchema": table.key_schema.iter().map(|k| json!({"AttributeName": k.attribute_name, "KeyType": k.key_type})).collect::<Vec<_>>(),
+        "TableStatus": table.table_status,
+        "CreationDateTime": table.creation_date_time,
+        "ItemCount": table.item_count,
+        "TableSizeBytes": table.table_size_bytes,
+        "TableArn": table.table_arn,
+        "TableId": table.table_id,
+        "BillingModeSummary": { "BillingMode": table.billing_mode },
+    })
+}
+
+/// Prints a JSON document (nothing for an empty object, as the AWS CLI does).
+pub fn print(document: Json) {
+    if document == Json::Object(Map::new()) {
+        return;
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&document).expect("JSON values serialise")
+    );
+}

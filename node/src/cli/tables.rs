@@ -1,0 +1,168 @@
+//! `create-table`, `describe-table`, `list-tables`, `delete-table`.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::json;
+use tern_client::Client;
+use tern_proto::v1::{
+    AttributeDefinition, CreateTableRequest, DeleteTableRequest, DescribeTableRequest,
+    KeySchemaElement, ListTablesRequest,
+};
+
+use super::{input, output};
+
+#[derive(Debug, Args)]
+pub struct TableName {
+    #[arg(long)]
+    pub table_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTable {
+    #[arg(long)]
+    pub table_name: String,
+    /// `AttributeName=pk,AttributeType=S ...` or a JSON array.
+    #[arg(long, num_args = 1..)]
+    pub attribute_definitions: Vec<String>,
+    /// `AttributeName=pk,KeyType=HASH ...` or a JSON array.
+    #[arg(long, num_args = 1..)]
+    pub key_schema: Vec<String>,
+    /// Short form: `NAME:TYPE`, e.g. `pk:S`.
+    #[arg(long, conflicts_with_all = ["attribute_definitions", "key_schema"])]
+    pub partition_key: Option<String>,
+    /// Short form: `NAME:TYPE`, e.g. `sk:N`.
+    #[arg(long, requires = "partition_key")]
+    pub sort_key: Option<String>,
+    /// Accepted for compatibility (PAY_PER_REQUEST or PROVISIONED); Tern has no capacity modes.
+    #[arg(long, default_value = "PAY_PER_REQUEST")]
+    pub billing_mode: String,
+    /// Accepted for compatibility and ignored.
+    #[arg(long)]
+    pub provisioned_throughput: Option<String>,
+}
+
+fn short_key(
+    spec: &str,
+    key_type: &str,
+) -> anyhow::Result<(AttributeDefinition, KeySchemaElement)> {
+    let (name, attribute_type) = spec
+        .split_once(':')
+        .with_context(|| format!("expected NAME:TYPE, got {spec:?}"))?;
+    Ok((
+        AttributeDefinition {
+            attribute_name: name.into(),
+            attribute_type: attribute_type.into(),
+        },
+        KeySchemaElement {
+            attribute_name: name.into(),
+            key_type: key_type.into(),
+        },
+    ))
+}
+
+impl CreateTable {
+    fn request(&self) -> anyhow::Result<CreateTableRequest> {
+        let (attribute_definitions, key_schema) = if let Some(partition) = &self.partition_key {
+            let mut keys = vec![short_key(partition, "HASH")?];
+            if let Some(sort) = &self.sort_key {
+                keys.push(short_key(sort, "RANGE")?);
+            }
+            keys.into_iter().unzip()
+        } else {
+            if self.attribute_definitions.is_empty() || self.key_schema.is_empty() {
+                bail!("create-table needs --attribute-definitions and --key-schema, or --partition-key [--sort-key]");
+            }
+            let field = |m: &std::collections::BTreeMap<String, String>, k: &str| {
+                m.get(k).cloned().with_context(|| format!("missing {k}"))
+            };
+            let definitions = input::structures(&self.attribute_definitions)?
+                .iter()
+                .map(|m| {
+                    Ok(AttributeDefinition {
+                        attribute_name: field(m, "AttributeName")?,
+                        attribute_type: field(m, "AttributeType")?,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let keys = input::structures(&self.key_schema)?
+                .iter()
+                .map(|m| {
+                    Ok(KeySchemaElement {
+                        attribute_name: field(m, "AttributeName")?,
+                        key_type: field(m, "KeyType")?,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            (definitions, keys)
+        };
+        Ok(CreateTableRequest {
+            table_name: self.table_name.clone(),
+            attribute_definitions,
+            key_schema,
+            billing_mode: self.billing_mode.clone(),
+        })
+    }
+
+    pub async fn run(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let response = client.create_table(self.request()?).await?;
+        Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ListTables {
+    #[arg(long)]
+    pub exclusive_start_table_name: Option<String>,
+    /// Page size of each request.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Stop after this many names.
+    #[arg(long)]
+    pub max_items: Option<usize>,
+}
+
+impl ListTables {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let mut names = Vec::new();
+        let mut start = self.exclusive_start_table_name.clone().unwrap_or_default();
+        loop {
+            let page = client
+                .list_tables(ListTablesRequest {
+                    exclusive_start_table_name: start.clone(),
+                    limit: self.limit.unwrap_or(0),
+                })
+                .await?;
+            names.extend(page.table_names);
+            if let Some(max) = self.max_items {
+                if names.len() >= max {
+                    names.truncate(max);
+                    return Ok(json!({ "TableNames": names, "NextToken": names.last() }));
+                }
+            }
+            if page.last_evaluated_table_name.is_empty() {
+                return Ok(json!({ "TableNames": names }));
+            }
+            start = page.last_evaluated_table_name;
+        }
+    }
+}
+
+impl TableName {
+    pub async fn describe(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let response = client
+            .describe_table(DescribeTableRequest {
+                table_name: self.table_name.clone(),
+            })
+            .await?;
+        Ok(json!({ "Table": response.table.as_ref().map(output::table) }))
+    }
+
+    pub async fn delete(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let response = client
+            .delete_table(DeleteTableRequest {
+                table_name: self.table_name.clone(),
+            })
+            .await?;
+        Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))
+    }
+}

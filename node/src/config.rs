@@ -1,0 +1,256 @@
+//! A storage node's settings, from flags or a TOML file (`--config`), with defaults in one place.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// `tern node` flags; every one may instead come from the `--config` TOML file (flags win).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeArgs {
+    /// A TOML file with any of these settings (keys as the flags are spelled, e.g. `data-dir`).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's id within its region.
+    #[arg(long)]
+    pub id: Option<u64>,
+    /// The region this node belongs to.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Address to serve the public and internal gRPC APIs on.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Address other nodes and clients reach this node at (defaults to --listen).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Directory for the node's RocksDB and snapshots.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The region's initial nodes: `1=host:port,2=host:port,3=host:port`.
+    #[arg(long)]
+    pub peers: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Build a snapshot after this many log entries since the last one.
+    #[arg(long)]
+    pub snapshot_every: Option<u64>,
+    /// Log entries kept behind the snapshot before they are purged.
+    #[arg(long)]
+    pub keep_logs: Option<u64>,
+    /// Raft heartbeat interval, in milliseconds.
+    #[arg(long)]
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum election timeout, in milliseconds (the maximum is twice it).
+    #[arg(long)]
+    pub election_timeout_ms: Option<u64>,
+}
+
+/// A node's complete, validated settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    pub region: String,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    pub peers: BTreeMap<u64, String>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub snapshot_every: u64,
+    pub keep_logs: u64,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+}
+
+/// Why settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("missing setting --{0}")]
+    Missing(&'static str),
+    #[error("bad --peers entry {0:?}: expected ID=HOST:PORT")]
+    BadPeer(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|entry| {
+            let (id, address) = entry
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadPeer(entry.to_string()))?;
+            let id = id
+                .parse()
+                .map_err(|_| ConfigError::BadPeer(entry.to_string()))?;
+            if address.is_empty() {
+                return Err(ConfigError::BadPeer(entry.to_string()));
+            }
+            Ok((id, address.to_string()))
+        })
+        .collect()
+}
+
+impl NodeArgs {
+    /// Merges the flags over the `--config` file, fills defaults and validates.
+    pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<NodeArgs>(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => NodeArgs::default(),
+        };
+        let id = self.id.or(file.id).ok_or(ConfigError::Missing("id"))?;
+        let listen = self
+            .listen
+            .or(file.listen)
+            .ok_or(ConfigError::Missing("listen"))?;
+        let mut peers = parse_peers(&self.peers.or(file.peers).unwrap_or_default())?;
+        let advertise = self
+            .advertise
+            .or(file.advertise)
+            .or_else(|| peers.get(&id).cloned())
+            .unwrap_or_else(|| listen.to_string());
+        peers.entry(id).or_insert_with(|| advertise.clone());
+        let config = NodeConfig {
+            id,
+            region: self
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "local".into()),
+            listen,
+            advertise,
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .ok_or(ConfigError::Missing("data-dir"))?,
+            peers,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            snapshot_every: self
+                .snapshot_every
+                .or(file.snapshot_every)
+                .unwrap_or(20_000),
+            keep_logs: self.keep_logs.or(file.keep_logs).unwrap_or(5_000),
+            heartbeat_ms: self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100),
+            election_timeout_ms: self
+                .election_timeout_ms
+                .or(file.election_timeout_ms)
+                .unwrap_or(1_000),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl NodeConfig {
+    /// Checks the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.region.is_empty() {
+            return Err(ConfigError::Invalid("--region must not be empty".into()));
+        }
+        if self.election_timeout_ms <= self.heartbeat_ms * 2 {
+            return Err(ConfigError::Invalid(
+                "--election-timeout-ms must exceed twice --heartbeat-ms".into(),
+            ));
+        }
+        if self.snapshot_every == 0 {
+            return Err(ConfigError::Invalid(
+                "--snapshot-every must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// openraft's settings for this node.
+    pub fn raft_config(&self) -> Result<openraft::Config, openraft::ConfigError> {
+        openraft::Config {
+            cluster_name: self.region.clone(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_timeout_ms,
+            election_timeout_max: self.election_timeout_ms * 2,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.keep_logs,
+            snapshot_max_chunk_size: 1024 * 1024,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        }
+        .validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse() {
+        let peers = parse_peers("1=127.0.0.1:7001, 2=127.0.0.1:7002").unwrap();
+        assert_eq!(
+            peers,
+            BTreeMap::from([
+                (1, "127.0.0.1:7001".to_string()),
+                (2, "127.0.0.1:7002".to_string())
+            ])
+        );
+        assert!(matches!(
+            parse_peers("1:127.0.0.1:7001"),
+            Err(ConfigError::BadPeer(_))
+        ));
+    }
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = 2\nregion = \"eu-west\"\nlisten = \"127.0.0.1:7002\"\ndata-dir = \"/tmp/x\"\npeers = \"1=a:1,2=127.0.0.1:7002\"\n").unwrap();
+        let args = NodeArgs {
+            config: Some(path),
+            region: Some("us-east".into()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(
+            (config.id, config.region.as_str(), config.advertise.as_str()),
+            (2, "us-east", "127.0.0.1:7002")
+        );
+        assert_eq!(config.snapshot_every, 20_000);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "idd = 2\n").unwrap();
+        assert!(matches!(
+            NodeArgs {
+                config: Some(path),
+                ..Default::default()
+            }
+            .resolve(),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

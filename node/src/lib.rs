@@ -1,0 +1,13 @@
+//! Tern's server roles and command line: storage nodes (Raft over RocksDB), the playground, the
+//! benchmark, and the `aws dynamodb`-shaped client verbs.
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod metrics;
+pub mod node;
+pub mod playground;
+pub mod raft;
+pub mod storage;

@@ -1,0 +1,69 @@
+//! The `tern` binary.
+
+use std::time::Duration;
+
+use clap::Parser;
+use tern_client::{Client, RetryPolicy};
+use tern_node::cli::{output, report_error, Cli, Command};
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+        .unwrap_or_else(|_| "info,openraft=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli).await {
+        Ok(()) => 0,
+        Err((operation, error)) => report_error(operation, &error),
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
+    let operation = cli.command.operation();
+    let fail = |e: anyhow::Error| (operation, e);
+    match cli.command {
+        Command::Node(args) => {
+            init_tracing();
+            let config = args.resolve().map_err(|e| fail(e.into()))?;
+            tern_node::node::run(config).await.map_err(fail)
+        }
+        Command::Playground(args) => {
+            init_tracing();
+            tern_node::playground::run(args).await.map_err(fail)
+        }
+        command => {
+            let retry = RetryPolicy {
+                deadline: Duration::from_secs(cli.deadline_secs),
+                ..RetryPolicy::default()
+            };
+            let client = Client::connect_with([cli.endpoint.as_str()], retry)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            let document = match command {
+                Command::Bench(args) => {
+                    return tern_node::bench::run(args, client).await.map_err(fail)
+                }
+                Command::Cluster(c) => c.run(&client).await,
+                Command::CreateTable(c) => c.run(&client).await,
+                Command::DescribeTable(c) => c.describe(&client).await,
+                Command::ListTables(c) => c.run(&client).await,
+                Command::DeleteTable(c) => c.delete(&client).await,
+                Command::PutItem(c) => c.run(&client).await,
+                Command::GetItem(c) => c.run(&client).await,
+                Command::DeleteItem(c) => c.run(&client).await,
+                Command::Query(c) => c.run(&client).await,
+                Command::Scan(c) => c.run(&client).await,
+                Command::Node(_) | Command::Playground(_) => unreachable!("handled above"),
+            };
+            output::print(document.map_err(fail)?);
+            Ok(())
+        }
+    }
+}

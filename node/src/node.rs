@@ -1,0 +1,108 @@
+//! `tern node`: one storage node of a region — Raft over RocksDB, serving the public and internal APIs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use openraft::BasicNode;
+use tern_proto::internal::raft_server::RaftServer;
+use tern_proto::v1::cluster_server::ClusterServer;
+use tern_proto::v1::tern_server::TernServer;
+
+use crate::api::routing::MAX_API_MESSAGE_BYTES;
+use crate::api::{ClusterService, RegionNode, TernService};
+use crate::config::NodeConfig;
+use crate::raft::network::{Network, MAX_RAFT_MESSAGE_BYTES};
+use crate::raft::service::RaftService;
+use crate::raft::types::Raft;
+use crate::storage::{db, LogStore, Reader, StateMachine};
+
+/// Runs a node until SIGTERM or Ctrl-C, then shuts down cleanly.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let database = db::open(&config.data_dir.join("db")).context("opening RocksDB")?;
+    let log_store = LogStore::new(database.clone());
+    let state_machine = StateMachine::open(
+        database.clone(),
+        config.data_dir.join("snapshots"),
+        &config.region,
+    )?;
+    let raft_config = Arc::new(config.raft_config()?);
+    let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine).await?;
+
+    if let Some(address) = config.metrics_listen {
+        crate::metrics::serve(address).context("serving metrics")?;
+    }
+    tokio::spawn(crate::metrics::publish_raft(raft.clone()));
+
+    let node = RegionNode::new(
+        config.id,
+        config.region.clone(),
+        raft.clone(),
+        Reader::new(database.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
+    initialize_if_first(&raft, &config).await?;
+
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            RaftServer::new(RaftService::new(raft.clone()))
+                .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES),
+        )
+        .add_service(
+            TernServer::new(TernService::new(node.clone()))
+                .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
+        )
+        .add_service(ClusterServer::new(ClusterService::new(node)))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown_signal(),
+        );
+    server.await.context("serving gRPC")?;
+
+    tracing::info!("shutting down");
+    raft.shutdown()
+        .await
+        .map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
+    database
+        .flush_wal(true)
+        .context("flushing the write-ahead log")?;
+    Ok(())
+}
+
+/// The node with the lowest id initialises the region, once, when no state exists yet.
+async fn initialize_if_first(raft: &Raft, config: &NodeConfig) -> anyhow::Result<()> {
+    let lowest = config.peers.keys().next().copied();
+    if lowest != Some(config.id) || raft.is_initialized().await? {
+        return Ok(());
+    }
+    let members = config
+        .peers
+        .iter()
+        .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    tracing::info!(?members, "initialising the region");
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        Err(openraft::error::RaftError::APIError(e)) => {
+            tracing::info!(error = %e, "region already initialised");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

@@ -1,0 +1,38 @@
+//! The node's RocksDB: one database, a column family per concern, one write-ahead log.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
+
+/// Raft log entries, keyed by big-endian index.
+pub const CF_LOG: &str = "raft_log";
+/// Raft's own state: vote, committed and purged log ids.
+pub const CF_RAFT: &str = "raft_state";
+/// State-machine metadata: applied log id, membership, clock, current snapshot.
+pub const CF_SM_META: &str = "sm_meta";
+/// Table definitions, keyed by name.
+pub const CF_TABLES: &str = "tables";
+/// Items, keyed by the order-preserving storage key.
+pub const CF_ITEMS: &str = "items";
+
+/// The column families a state-machine snapshot carries.
+pub const SNAPSHOT_CFS: [&str; 3] = [CF_SM_META, CF_TABLES, CF_ITEMS];
+
+/// Opens (or creates) the node's database.
+pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS]
+        .into_iter()
+        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    Ok(Arc::new(DB::open_cf_descriptors(&options, path, families)?))
+}
+
+/// A column family that [`open`] created.
+pub fn cf<'a>(db: &'a DB, name: &str) -> &'a ColumnFamily {
+    db.cf_handle(name)
+        .unwrap_or_else(|| panic!("column family {name} is created when the database opens"))
+}

@@ -1,0 +1,163 @@
+//! DynamoDB's error names, and how they travel in a gRPC status.
+
+use std::fmt;
+
+/// The gRPC metadata key that carries the DynamoDB error name.
+pub const ERROR_TYPE_KEY: &str = "tern-error-type";
+
+/// DynamoDB's error names that Tern returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    ValidationException,
+    ResourceNotFoundException,
+    ResourceInUseException,
+    ConditionalCheckFailedException,
+    LimitExceededException,
+    InternalServerError,
+    ServiceUnavailable,
+}
+
+impl ErrorKind {
+    /// The name as DynamoDB spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ValidationException => "ValidationException",
+            ErrorKind::ResourceNotFoundException => "ResourceNotFoundException",
+            ErrorKind::ResourceInUseException => "ResourceInUseException",
+            ErrorKind::ConditionalCheckFailedException => "ConditionalCheckFailedException",
+            ErrorKind::LimitExceededException => "LimitExceededException",
+            ErrorKind::InternalServerError => "InternalServerError",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+
+    /// The kind with this DynamoDB name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        use ErrorKind::*;
+        [
+            ValidationException,
+            ResourceNotFoundException,
+            ResourceInUseException,
+            ConditionalCheckFailedException,
+            LimitExceededException,
+            InternalServerError,
+            ServiceUnavailable,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+
+    fn code(self) -> tonic::Code {
+        match self {
+            ErrorKind::ValidationException => tonic::Code::InvalidArgument,
+            ErrorKind::ResourceNotFoundException => tonic::Code::NotFound,
+            ErrorKind::ResourceInUseException => tonic::Code::AlreadyExists,
+            ErrorKind::ConditionalCheckFailedException => tonic::Code::FailedPrecondition,
+            ErrorKind::LimitExceededException => tonic::Code::ResourceExhausted,
+            ErrorKind::InternalServerError => tonic::Code::Internal,
+            ErrorKind::ServiceUnavailable => tonic::Code::Unavailable,
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An error as DynamoDB would return it: a name and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ValidationException, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ResourceNotFoundException, message)
+    }
+
+    pub fn in_use(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ResourceInUseException, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InternalServerError, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ServiceUnavailable, message)
+    }
+
+    /// DynamoDB's error for a table that does not exist.
+    pub fn table_not_found(table: &str) -> Self {
+        Self::not_found(format!(
+            "Requested resource not found: Table: {table} not found"
+        ))
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> Self {
+        let mut status = tonic::Status::new(error.kind.code(), error.message);
+        status.metadata_mut().insert(
+            ERROR_TYPE_KEY,
+            tonic::metadata::MetadataValue::from_static(error.kind.name()),
+        );
+        status
+    }
+}
+
+impl From<&tonic::Status> for ApiError {
+    /// Reads the DynamoDB error back; a status without one (a transport failure) is `ServiceUnavailable`
+    /// when it is retryable and `InternalServerError` otherwise.
+    fn from(status: &tonic::Status) -> Self {
+        let named = status
+            .metadata()
+            .get(ERROR_TYPE_KEY)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ErrorKind::from_name);
+        let kind = named.unwrap_or(match status.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                ErrorKind::ServiceUnavailable
+            }
+            _ => ErrorKind::InternalServerError,
+        });
+        ApiError {
+            kind,
+            message: status.message().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_trip_through_a_grpc_status() {
+        let error = ApiError::table_not_found("orders");
+        let status: tonic::Status = error.clone().into();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(ApiError::from(&status), error);
+    }
+
+    #[test]
+    fn a_bare_unavailable_status_is_service_unavailable() {
+        let status = tonic::Status::unavailable("connection refused");
+        assert_eq!(ApiError::from(&status).kind, ErrorKind::ServiceUnavailable);
+    }
+}
