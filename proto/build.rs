@@ -3,10 +3,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .btree_map(".")
-        .compile_protos(
-            &["tern/v1/tern.proto", "tern/internal/v1/raft.proto"],
-            &["."],
-        )?;
+        .compile_protos(&["tern/v1/tern.proto", "tern/internal/v1/raft.proto"], &["."])?;
     println!("cargo:rerun-if-changed=tern");
     Ok(())
 }

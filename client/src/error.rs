@@ -10,11 +10,7 @@ pub enum Error {
     Api(#[from] ApiError),
     /// The region stayed unavailable until the deadline; the last error seen.
     #[error("deadline of {deadline:?} exceeded after {attempts} attempts; last error: {last}")]
-    DeadlineExceeded {
-        deadline: std::time::Duration,
-        attempts: u32,
-        last: ApiError,
-    },
+    DeadlineExceeded { deadline: std::time::Duration, attempts: u32, last: ApiError },
     /// An endpoint is not a valid address.
     #[error("invalid endpoint {0:?}")]
     InvalidEndpoint(String),

@@ -51,17 +51,9 @@ struct Inner {
 }
 
 fn channel(address: &str) -> Result<Channel, Error> {
-    let uri = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    let endpoint =
-        Endpoint::from_shared(uri).map_err(|_| Error::InvalidEndpoint(address.to_string()))?;
-    Ok(endpoint
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .connect_lazy())
+    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+    let endpoint = Endpoint::from_shared(uri).map_err(|_| Error::InvalidEndpoint(address.to_string()))?;
+    Ok(endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true).connect_lazy())
 }
 
 fn retryable(error: &ApiError) -> bool {
@@ -93,40 +85,19 @@ impl Client {
     {
         let endpoints = endpoints
             .into_iter()
-            .flat_map(|e| {
-                e.as_ref()
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|e| e.as_ref().split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
             .filter(|e| !e.is_empty())
-            .map(|address| {
-                Ok((
-                    address.trim_start_matches("http://").to_string(),
-                    channel(&address)?,
-                ))
-            })
+            .map(|address| Ok((address.trim_start_matches("http://").to_string(), channel(&address)?)))
             .collect::<Result<Vec<_>, Error>>()?;
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
-        Ok(Client {
-            inner: Arc::new(Inner {
-                endpoints,
-                leader: Mutex::new(None),
-                next: AtomicUsize::new(0),
-                retry,
-            }),
-        })
+        Ok(Client { inner: Arc::new(Inner { endpoints, leader: Mutex::new(None), next: AtomicUsize::new(0), retry }) })
     }
 
     /// The addresses this client was given.
     pub fn endpoints(&self) -> Vec<String> {
-        self.inner
-            .endpoints
-            .iter()
-            .map(|(a, _)| a.clone())
-            .collect()
+        self.inner.endpoints.iter().map(|(a, _)| a.clone()).collect()
     }
 
     fn any_node(&self) -> Channel {
@@ -149,8 +120,7 @@ impl Client {
             let status = status.into_inner();
             if status.leader_id.is_some() && !status.leader_address.is_empty() {
                 let leader = channel(&status.leader_address).ok()?;
-                *self.inner.leader.lock().expect("leader lock") =
-                    Some((status.leader_address, leader.clone()));
+                *self.inner.leader.lock().expect("leader lock") = Some((status.leader_address, leader.clone()));
                 return Some(leader);
             }
         }
@@ -211,9 +181,7 @@ fn wire(item: &Item) -> std::collections::BTreeMap<String, v1::AttributeValue> {
 }
 
 /// A domain item from its wire form.
-pub fn item_from(
-    attributes: std::collections::BTreeMap<String, v1::AttributeValue>,
-) -> Result<Item, Error> {
+pub fn item_from(attributes: std::collections::BTreeMap<String, v1::AttributeValue>) -> Result<Item, Error> {
     Ok(item_from_wire(attributes)?)
 }
 
@@ -246,15 +214,8 @@ impl Client {
         delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, Target::Leader);
 
     /// GetItem; strongly consistent reads go to the leader.
-    pub async fn get_item_request(
-        &self,
-        message: GetItemRequest,
-    ) -> Result<GetItemResponse, Error> {
-        let target = if message.consistent_read {
-            Target::Leader
-        } else {
-            Target::AnyNode
-        };
+    pub async fn get_item_request(&self, message: GetItemRequest) -> Result<GetItemResponse, Error> {
+        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
         self.call(target, |mut client, timeout| {
             let message = message.clone();
             async move { client.get_item(request(message, timeout)).await }
@@ -264,11 +225,7 @@ impl Client {
 
     /// One page of a Query.
     pub async fn query(&self, message: QueryRequest) -> Result<ItemPage, Error> {
-        let target = if message.consistent_read {
-            Target::Leader
-        } else {
-            Target::AnyNode
-        };
+        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
         self.call(target, |mut client, timeout| {
             let message = message.clone();
             async move { client.query(request(message, timeout)).await }
@@ -278,11 +235,7 @@ impl Client {
 
     /// One page of a Scan.
     pub async fn scan(&self, message: ScanRequest) -> Result<ItemPage, Error> {
-        let target = if message.consistent_read {
-            Target::Leader
-        } else {
-            Target::AnyNode
-        };
+        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
         self.call(target, |mut client, timeout| {
             let message = message.clone();
             async move { client.scan(request(message, timeout)).await }
@@ -294,12 +247,7 @@ impl Client {
     pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {
         let nodes: Vec<Channel> = match address {
             Some(address) => vec![channel(address)?],
-            None => self
-                .inner
-                .endpoints
-                .iter()
-                .map(|(_, c)| c.clone())
-                .collect(),
+            None => self.inner.endpoints.iter().map(|(_, c)| c.clone()).collect(),
         };
         let mut last = ApiError::unavailable("no endpoint answered");
         for node in nodes {
@@ -315,10 +263,7 @@ impl Client {
 
     /// Adds a node to the region: it joins as a learner, catches up, then becomes a voter.
     pub async fn add_node(&self, node_id: u64, address: &str) -> Result<MembershipResponse, Error> {
-        let message = AddNodeRequest {
-            node_id,
-            address: address.to_string(),
-        };
+        let message = AddNodeRequest { node_id, address: address.to_string() };
         self.cluster_call(|mut client| {
             let message = message.clone();
             async move { client.add_node(message).await }
@@ -328,10 +273,7 @@ impl Client {
 
     /// Removes a node from the region.
     pub async fn remove_node(&self, node_id: u64) -> Result<MembershipResponse, Error> {
-        self.cluster_call(|mut client| async move {
-            client.remove_node(RemoveNodeRequest { node_id }).await
-        })
-        .await
+        self.cluster_call(|mut client| async move { client.remove_node(RemoveNodeRequest { node_id }).await }).await
     }
 
     async fn cluster_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
@@ -374,9 +316,7 @@ impl Client {
                 return_values: String::new(),
             })
             .await?;
-        response
-            .item_version
-            .ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
+        response.item_version.ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
     }
 
     /// Gets an item by its key, with its version.
@@ -409,17 +349,11 @@ impl Client {
                 return_values: String::new(),
             })
             .await?;
-        response
-            .item_version
-            .ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
+        response.item_version.ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
     }
 
     /// Puts a Rust value (serialised with serde) as an item.
-    pub async fn put<T: serde::Serialize>(
-        &self,
-        table: &str,
-        value: &T,
-    ) -> Result<ItemVersion, Error> {
+    pub async fn put<T: serde::Serialize>(&self, table: &str, value: &T) -> Result<ItemVersion, Error> {
         self.put_item(table, to_item(value)?).await
     }
 

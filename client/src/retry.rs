@@ -39,10 +39,7 @@ impl RetryPolicy {
             .with_jitter()
             .without_max_times()
             .build();
-        Attempts {
-            delays,
-            until: Instant::now() + self.deadline,
-        }
+        Attempts { delays, until: Instant::now() + self.deadline }
     }
 }
 

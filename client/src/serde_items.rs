@@ -11,11 +11,8 @@ use crate::Error;
 
 /// Serialises a Rust value (a struct or map) into an item.
 pub fn to_item<T: Serialize>(value: &T) -> Result<Item, Error> {
-    let item: HashMap<String, Sd> =
-        serde_dynamo::to_item(value).map_err(|e| Error::Serde(e.to_string()))?;
-    item.into_iter()
-        .map(|(k, v)| Ok((k, from_sd(v)?)))
-        .collect()
+    let item: HashMap<String, Sd> = serde_dynamo::to_item(value).map_err(|e| Error::Serde(e.to_string()))?;
+    item.into_iter().map(|(k, v)| Ok((k, from_sd(v)?))).collect()
 }
 
 /// Deserialises an item into a Rust value.
@@ -25,8 +22,7 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, Error> {
 }
 
 fn number(text: &str) -> Result<tern_proto::Number, Error> {
-    text.parse()
-        .map_err(|e: tern_proto::number::NumberError| Error::Serde(e.to_string()))
+    text.parse().map_err(|e: tern_proto::number::NumberError| Error::Serde(e.to_string()))
 }
 
 fn from_sd(value: Sd) -> Result<AttributeValue, Error> {
@@ -36,11 +32,7 @@ fn from_sd(value: Sd) -> Result<AttributeValue, Error> {
         Sd::Bool(b) => AttributeValue::Bool(b),
         Sd::B(b) => AttributeValue::B(b),
         Sd::Null(_) => AttributeValue::Null,
-        Sd::M(m) => AttributeValue::M(
-            m.into_iter()
-                .map(|(k, v)| Ok((k, from_sd(v)?)))
-                .collect::<Result<_, Error>>()?,
-        ),
+        Sd::M(m) => AttributeValue::M(m.into_iter().map(|(k, v)| Ok((k, from_sd(v)?))).collect::<Result<_, Error>>()?),
         Sd::L(l) => AttributeValue::L(l.into_iter().map(from_sd).collect::<Result<_, _>>()?),
         Sd::Ss(s) => AttributeValue::Ss(s),
         Sd::Ns(n) => AttributeValue::Ns(n.iter().map(|t| number(t)).collect::<Result<_, _>>()?),
@@ -79,13 +71,7 @@ mod tests {
 
     #[test]
     fn a_struct_round_trips_through_an_item() {
-        let order = Order {
-            pk: "c#1".into(),
-            sk: 42,
-            total: 12.5,
-            tags: vec!["a".into()],
-            note: None,
-        };
+        let order = Order { pk: "c#1".into(), sk: 42, total: 12.5, tags: vec!["a".into()], note: None };
         let item = to_item(&order).unwrap();
         assert_eq!(item["sk"], AttributeValue::N(42u64.into()));
         assert_eq!(item["total"], AttributeValue::N("12.5".parse().unwrap()));

@@ -58,24 +58,12 @@ fn histogram() -> Histogram<u64> {
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.read_ratio),
-        "--read-ratio must be between 0 and 1"
-    );
-    anyhow::ensure!(
-        args.concurrency > 0 && args.keys > 0,
-        "--concurrency and --keys must be positive"
-    );
+    anyhow::ensure!((0.0..=1.0).contains(&args.read_ratio), "--read-ratio must be between 0 and 1");
+    anyhow::ensure!(args.concurrency > 0 && args.keys > 0, "--concurrency and --keys must be positive");
     let create = CreateTableRequest {
         table_name: args.table_name.clone(),
-        attribute_definitions: vec![AttributeDefinition {
-            attribute_name: "pk".into(),
-            attribute_type: "S".into(),
-        }],
-        key_schema: vec![KeySchemaElement {
-            attribute_name: "pk".into(),
-            key_type: "HASH".into(),
-        }],
+        attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
+        key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
     };
     match client.create_table(create).await {
@@ -95,9 +83,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
                 if k >= args.keys {
                     return Ok::<_, tern_client::Error>(());
                 }
-                client
-                    .put_item(&args.table_name, item(k, args.item_size))
-                    .await?;
+                client.put_item(&args.table_name, item(k, args.item_size)).await?;
             }
         }));
     }
@@ -115,29 +101,19 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
     let until = started + Duration::from_secs(args.duration);
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, args, done, errors) =
-            (client.clone(), args.clone(), done.clone(), errors.clone());
+        let (client, args, done, errors) = (client.clone(), args.clone(), done.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let (mut reads, mut writes) = (histogram(), histogram());
             while Instant::now() < until {
                 let (k, is_read) = {
                     let mut rng = rand::rng();
-                    (
-                        rng.random_range(0..args.keys),
-                        rng.random_bool(args.read_ratio),
-                    )
+                    (rng.random_range(0..args.keys), rng.random_bool(args.read_ratio))
                 };
                 let at = Instant::now();
                 let ok = if is_read {
-                    client
-                        .get_item(&args.table_name, key(k), args.consistent_read)
-                        .await
-                        .is_ok()
+                    client.get_item(&args.table_name, key(k), args.consistent_read).await.is_ok()
                 } else {
-                    client
-                        .put_item(&args.table_name, item(k, args.item_size))
-                        .await
-                        .is_ok()
+                    client.put_item(&args.table_name, item(k, args.item_size)).await.is_ok()
                 };
                 let micros = at.elapsed().as_micros() as u64;
                 if ok {
@@ -158,12 +134,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let now = done.load(Ordering::Relaxed);
-                eprintln!(
-                    "  {:>4}s  {:>8} ops/s  ({} total)",
-                    started.elapsed().as_secs(),
-                    now - last,
-                    now
-                );
+                eprintln!("  {:>4}s  {:>8} ops/s  ({} total)", started.elapsed().as_secs(), now - last, now);
                 last = now;
             }
         })

@@ -70,15 +70,9 @@ pub struct NodeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot parse {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("missing setting --{0}")]
     Missing(&'static str),
     #[error("bad --peers entry {0:?}: expected ID=HOST:PORT")]
@@ -92,13 +86,8 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
     text.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|entry| {
-            let (id, address) = entry
-                .trim()
-                .split_once('=')
-                .ok_or_else(|| ConfigError::BadPeer(entry.to_string()))?;
-            let id = id
-                .parse()
-                .map_err(|_| ConfigError::BadPeer(entry.to_string()))?;
+            let (id, address) = entry.trim().split_once('=').ok_or_else(|| ConfigError::BadPeer(entry.to_string()))?;
+            let id = id.parse().map_err(|_| ConfigError::BadPeer(entry.to_string()))?;
             if address.is_empty() {
                 return Err(ConfigError::BadPeer(entry.to_string()));
             }
@@ -112,53 +101,30 @@ impl NodeArgs {
     pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                toml::from_str::<NodeArgs>(&text).map_err(|source| ConfigError::Parse {
-                    path: path.clone(),
-                    source,
-                })?
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<NodeArgs>(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?
             }
             None => NodeArgs::default(),
         };
         let id = self.id.or(file.id).ok_or(ConfigError::Missing("id"))?;
-        let listen = self
-            .listen
-            .or(file.listen)
-            .ok_or(ConfigError::Missing("listen"))?;
+        let listen = self.listen.or(file.listen).ok_or(ConfigError::Missing("listen"))?;
         let mut peers = parse_peers(&self.peers.or(file.peers).unwrap_or_default())?;
-        let advertise = self
-            .advertise
-            .or(file.advertise)
-            .or_else(|| peers.get(&id).cloned())
-            .unwrap_or_else(|| listen.to_string());
+        let advertise =
+            self.advertise.or(file.advertise).or_else(|| peers.get(&id).cloned()).unwrap_or_else(|| listen.to_string());
         peers.entry(id).or_insert_with(|| advertise.clone());
         let config = NodeConfig {
             id,
-            region: self
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "local".into()),
+            region: self.region.or(file.region).unwrap_or_else(|| "local".into()),
             listen,
             advertise,
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .ok_or(ConfigError::Missing("data-dir"))?,
+            data_dir: self.data_dir.or(file.data_dir).ok_or(ConfigError::Missing("data-dir"))?,
             peers,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
-            snapshot_every: self
-                .snapshot_every
-                .or(file.snapshot_every)
-                .unwrap_or(20_000),
+            snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(20_000),
             keep_logs: self.keep_logs.or(file.keep_logs).unwrap_or(5_000),
             heartbeat_ms: self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100),
-            election_timeout_ms: self
-                .election_timeout_ms
-                .or(file.election_timeout_ms)
-                .unwrap_or(1_000),
+            election_timeout_ms: self.election_timeout_ms.or(file.election_timeout_ms).unwrap_or(1_000),
         };
         config.validate()?;
         Ok(config)
@@ -172,14 +138,10 @@ impl NodeConfig {
             return Err(ConfigError::Invalid("--region must not be empty".into()));
         }
         if self.election_timeout_ms <= self.heartbeat_ms * 2 {
-            return Err(ConfigError::Invalid(
-                "--election-timeout-ms must exceed twice --heartbeat-ms".into(),
-            ));
+            return Err(ConfigError::Invalid("--election-timeout-ms must exceed twice --heartbeat-ms".into()));
         }
         if self.snapshot_every == 0 {
-            return Err(ConfigError::Invalid(
-                "--snapshot-every must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("--snapshot-every must be at least 1".into()));
         }
         Ok(())
     }
@@ -208,17 +170,8 @@ mod tests {
     #[test]
     fn peers_parse() {
         let peers = parse_peers("1=127.0.0.1:7001, 2=127.0.0.1:7002").unwrap();
-        assert_eq!(
-            peers,
-            BTreeMap::from([
-                (1, "127.0.0.1:7001".to_string()),
-                (2, "127.0.0.1:7002".to_string())
-            ])
-        );
-        assert!(matches!(
-            parse_peers("1:127.0.0.1:7001"),
-            Err(ConfigError::BadPeer(_))
-        ));
+        assert_eq!(peers, BTreeMap::from([(1, "127.0.0.1:7001".to_string()), (2, "127.0.0.1:7002".to_string())]));
+        assert!(matches!(parse_peers("1:127.0.0.1:7001"), Err(ConfigError::BadPeer(_))));
     }
 
     #[test]
@@ -226,16 +179,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "id = 2\nregion = \"eu-west\"\nlisten = \"127.0.0.1:7002\"\ndata-dir = \"/tmp/x\"\npeers = \"1=a:1,2=127.0.0.1:7002\"\n").unwrap();
-        let args = NodeArgs {
-            config: Some(path),
-            region: Some("us-east".into()),
-            ..Default::default()
-        };
+        let args = NodeArgs { config: Some(path), region: Some("us-east".into()), ..Default::default() };
         let config = args.resolve().unwrap();
-        assert_eq!(
-            (config.id, config.region.as_str(), config.advertise.as_str()),
-            (2, "us-east", "127.0.0.1:7002")
-        );
+        assert_eq!((config.id, config.region.as_str(), config.advertise.as_str()), (2, "us-east", "127.0.0.1:7002"));
         assert_eq!(config.snapshot_every, 20_000);
     }
 
@@ -245,11 +191,7 @@ mod tests {
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "idd = 2\n").unwrap();
         assert!(matches!(
-            NodeArgs {
-                config: Some(path),
-                ..Default::default()
-            }
-            .resolve(),
+            NodeArgs { config: Some(path), ..Default::default() }.resolve(),
             Err(ConfigError::Parse { .. })
         ));
     }

@@ -7,12 +7,9 @@ use tern_client::{Client, RetryPolicy};
 use tern_node::cli::{output, report_error, Cli, Command};
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
-        .unwrap_or_else(|_| "info,openraft=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TERN_LOG").unwrap_or_else(|_| "info,openraft=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
@@ -39,17 +36,10 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
             tern_node::playground::run(args).await.map_err(fail)
         }
         command => {
-            let retry = RetryPolicy {
-                deadline: Duration::from_secs(cli.deadline_secs),
-                ..RetryPolicy::default()
-            };
-            let client = Client::connect_with([cli.endpoint.as_str()], retry)
-                .await
-                .map_err(|e| fail(e.into()))?;
+            let retry = RetryPolicy { deadline: Duration::from_secs(cli.deadline_secs), ..RetryPolicy::default() };
+            let client = Client::connect_with([cli.endpoint.as_str()], retry).await.map_err(|e| fail(e.into()))?;
             let document = match command {
-                Command::Bench(args) => {
-                    return tern_node::bench::run(args, client).await.map_err(fail)
-                }
+                Command::Bench(args) => return tern_node::bench::run(args, client).await.map_err(fail),
                 Command::Cluster(c) => c.run(&client).await,
                 Command::CreateTable(c) => c.run(&client).await,
                 Command::DescribeTable(c) => c.describe(&client).await,

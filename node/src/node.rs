@@ -18,15 +18,10 @@ use crate::storage::{db, LogStore, Reader, StateMachine};
 
 /// Runs a node until SIGTERM or Ctrl-C, then shuts down cleanly.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let database = db::open(&config.data_dir.join("db")).context("opening RocksDB")?;
     let log_store = LogStore::new(database.clone());
-    let state_machine = StateMachine::open(
-        database.clone(),
-        config.data_dir.join("snapshots"),
-        &config.region,
-    )?;
+    let state_machine = StateMachine::open(database.clone(), config.data_dir.join("snapshots"), &config.region)?;
     let raft_config = Arc::new(config.raft_config()?);
     let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine).await?;
 
@@ -35,15 +30,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
 
-    let node = RegionNode::new(
-        config.id,
-        config.region.clone(),
-        raft.clone(),
-        Reader::new(database.clone()),
-    );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(database.clone()));
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
     initialize_if_first(&raft, &config).await?;
 
@@ -60,19 +49,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown_signal(),
-        );
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal());
     server.await.context("serving gRPC")?;
 
     tracing::info!("shutting down");
-    raft.shutdown()
-        .await
-        .map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
-    database
-        .flush_wal(true)
-        .context("flushing the write-ahead log")?;
+    raft.shutdown().await.map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
+    database.flush_wal(true).context("flushing the write-ahead log")?;
     Ok(())
 }
 

@@ -48,29 +48,16 @@ pub struct PlaygroundInfo {
 pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     let temporary = match &args.data_dir {
         Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
-                .prefix("tern-playground-")
-                .tempdir()?,
-        ),
+        None => Some(tempfile::Builder::new().prefix("tern-playground-").tempdir()?),
     };
-    let root = args.data_dir.clone().unwrap_or_else(|| {
-        temporary
-            .as_ref()
-            .expect("a temporary dir")
-            .path()
-            .to_path_buf()
-    });
+    let root =
+        args.data_dir.clone().unwrap_or_else(|| temporary.as_ref().expect("a temporary dir").path().to_path_buf());
     std::fs::create_dir_all(&root)?;
     let binary = std::env::current_exe().context("finding the tern binary")?;
     let ids: Vec<u64> = (1..=args.nodes_per_region).collect();
     let address = |id: u64| format!("127.0.0.1:{}", args.base_port as u64 + id - 1);
     let metrics = |id: u64| format!("127.0.0.1:{}", args.base_port as u64 + 100 + id - 1);
-    let peers = ids
-        .iter()
-        .map(|id| format!("{id}={}", address(*id)))
-        .collect::<Vec<_>>()
-        .join(",");
+    let peers = ids.iter().map(|id| format!("{id}={}", address(*id))).collect::<Vec<_>>().join(",");
 
     let mut children: Vec<Child> = Vec::new();
     let mut processes = Vec::new();
@@ -78,23 +65,8 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         let data_dir = root.join(format!("{}-node-{id}", args.region));
         let log = std::fs::File::create(root.join(format!("{}-node-{id}.log", args.region)))?;
         let child = Command::new(&binary)
-            .args([
-                "node",
-                "--id",
-                &id.to_string(),
-                "--region",
-                &args.region,
-                "--listen",
-                &address(id),
-            ])
-            .args([
-                "--data-dir",
-                &data_dir.to_string_lossy(),
-                "--peers",
-                &peers,
-                "--metrics-listen",
-                &metrics(id),
-            ])
+            .args(["node", "--id", &id.to_string(), "--region", &args.region, "--listen", &address(id)])
+            .args(["--data-dir", &data_dir.to_string_lossy(), "--peers", &peers, "--metrics-listen", &metrics(id)])
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
@@ -111,31 +83,14 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         });
         children.push(child);
     }
-    let endpoint = ids
-        .iter()
-        .map(|id| address(*id))
-        .collect::<Vec<_>>()
-        .join(",");
-    let info = PlaygroundInfo {
-        endpoint: endpoint.clone(),
-        processes,
-    };
-    std::fs::write(
-        root.join("playground.json"),
-        serde_json::to_string_pretty(&info)?,
-    )?;
+    let endpoint = ids.iter().map(|id| address(*id)).collect::<Vec<_>>().join(",");
+    let info = PlaygroundInfo { endpoint: endpoint.clone(), processes };
+    std::fs::write(root.join("playground.json"), serde_json::to_string_pretty(&info)?)?;
 
     wait_for_leader(&endpoint).await?;
-    println!(
-        "Tern playground: region {} with {} nodes is up.",
-        args.region,
-        ids.len()
-    );
+    println!("Tern playground: region {} with {} nodes is up.", args.region, ids.len());
     println!("  data and logs: {}", root.display());
-    println!(
-        "  processes:     {}",
-        root.join("playground.json").display()
-    );
+    println!("  processes:     {}", root.join("playground.json").display());
     println!("Try it:");
     println!("  export TERN_ENDPOINT={endpoint}");
     println!("  tern create-table --table-name demo --partition-key pk:S --sort-key sk:N");
@@ -169,17 +124,11 @@ async fn wait_for_leader(endpoint: &str) -> anyhow::Result<()> {
 async fn stop(children: &mut [Child], root: &Path) {
     for child in children.iter() {
         if let Some(pid) = child.id() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
         }
     }
     for child in children.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
             let _ = child.kill().await;
         }
     }

@@ -76,10 +76,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError {
-            kind,
-            message: message.into(),
-        }
+        ApiError { kind, message: message.into() }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -104,19 +101,14 @@ impl ApiError {
 
     /// DynamoDB's error for a table that does not exist.
     pub fn table_not_found(table: &str) -> Self {
-        Self::not_found(format!(
-            "Requested resource not found: Table: {table} not found"
-        ))
+        Self::not_found(format!("Requested resource not found: Table: {table} not found"))
     }
 }
 
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
         let mut status = tonic::Status::new(error.kind.code(), error.message);
-        status.metadata_mut().insert(
-            ERROR_TYPE_KEY,
-            tonic::metadata::MetadataValue::from_static(error.kind.name()),
-        );
+        status.metadata_mut().insert(ERROR_TYPE_KEY, tonic::metadata::MetadataValue::from_static(error.kind.name()));
         status
     }
 }
@@ -125,21 +117,14 @@ impl From<&tonic::Status> for ApiError {
     /// Reads the DynamoDB error back; a status without one (a transport failure) is `ServiceUnavailable`
     /// when it is retryable and `InternalServerError` otherwise.
     fn from(status: &tonic::Status) -> Self {
-        let named = status
-            .metadata()
-            .get(ERROR_TYPE_KEY)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ErrorKind::from_name);
+        let named = status.metadata().get(ERROR_TYPE_KEY).and_then(|v| v.to_str().ok()).and_then(ErrorKind::from_name);
         let kind = named.unwrap_or(match status.code() {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
                 ErrorKind::ServiceUnavailable
             }
             _ => ErrorKind::InternalServerError,
         });
-        ApiError {
-            kind,
-            message: status.message().to_string(),
-        }
+        ApiError { kind, message: status.message().to_string() }
     }
 }
 

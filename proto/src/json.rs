@@ -32,34 +32,22 @@ pub fn value_to_json(value: &AttributeValue) -> Json {
 
 /// The DynamoDB JSON object of an item.
 pub fn item_to_json(item: &Item) -> Json {
-    Json::Object(
-        item.iter()
-            .map(|(k, v)| (k.clone(), value_to_json(v)))
-            .collect::<Map<_, _>>(),
-    )
+    Json::Object(item.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect::<Map<_, _>>())
 }
 
 /// Reads an item (or a key) from DynamoDB JSON.
 pub fn item_from_json(json: &Json) -> Result<Item, ApiError> {
     let Json::Object(fields) = json else {
-        return Err(ApiError::validation(format!(
-            "Expected a JSON object of attributes, got {json}"
-        )));
+        return Err(ApiError::validation(format!("Expected a JSON object of attributes, got {json}")));
     };
-    fields
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
-        .collect()
+    fields.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v)?))).collect()
 }
 
 /// Reads one value from DynamoDB JSON.
 pub fn value_from_json(json: &Json) -> Result<AttributeValue, ApiError> {
-    let invalid =
-        |why: &str| ApiError::validation(format!("Invalid attribute value {json}: {why}"));
+    let invalid = |why: &str| ApiError::validation(format!("Invalid attribute value {json}: {why}"));
     let Json::Object(typed) = json else {
-        return Err(invalid(
-            "expected an object with one type key such as \"S\"",
-        ));
+        return Err(invalid("expected an object with one type key such as \"S\""));
     };
     let mut entries = typed.iter();
     let (Some((type_key, inner)), None) = (entries.next(), entries.next()) else {
@@ -67,42 +55,29 @@ pub fn value_from_json(json: &Json) -> Result<AttributeValue, ApiError> {
             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
         ));
     };
-    let string = |v: &Json| {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| invalid("expected a string"))
-    };
+    let string = |v: &Json| v.as_str().map(str::to_string).ok_or_else(|| invalid("expected a string"));
     let number = |v: &Json| -> Result<Number, ApiError> {
-        let text = v
-            .as_str()
-            .ok_or_else(|| invalid("a number is written as a string, e.g. {\"N\":\"1.5\"}"))?;
-        text.parse()
-            .map_err(|e: crate::number::NumberError| ApiError::validation(e.to_string()))
+        let text = v.as_str().ok_or_else(|| invalid("a number is written as a string, e.g. {\"N\":\"1.5\"}"))?;
+        text.parse().map_err(|e: crate::number::NumberError| ApiError::validation(e.to_string()))
     };
     let binary = |v: &Json| -> Result<Vec<u8>, ApiError> {
-        let text = v
-            .as_str()
-            .ok_or_else(|| invalid("binary is written as a base64 string"))?;
+        let text = v.as_str().ok_or_else(|| invalid("binary is written as a base64 string"))?;
         BASE64.decode(text).map_err(|_| invalid("not valid base64"))
     };
-    let array = |v: &Json| {
-        v.as_array()
-            .cloned()
-            .ok_or_else(|| invalid("expected an array"))
-    };
+    let array = |v: &Json| v.as_array().cloned().ok_or_else(|| invalid("expected an array"));
     Ok(match type_key.as_str() {
         "S" => AttributeValue::S(string(inner)?),
         "N" => AttributeValue::N(number(inner)?),
         "B" => AttributeValue::B(binary(inner)?),
         "BOOL" => AttributeValue::Bool(inner.as_bool().ok_or_else(|| invalid("expected true or false"))?),
-        "NULL" => match inner {
-            Json::Bool(true) => AttributeValue::Null,
-            _ => {
-                return Err(ApiError::validation(
+        "NULL" => {
+            match inner {
+                Json::Bool(true) => AttributeValue::Null,
+                _ => return Err(ApiError::validation(
                     "One or more parameter values were invalid: Null attribute value types must have the value of true",
-                ))
+                )),
             }
-        },
+        }
         "L" => AttributeValue::L(array(inner)?.iter().map(value_from_json).collect::<Result<_, _>>()?),
         "M" => AttributeValue::M(item_from_json(inner)?),
         "SS" => AttributeValue::Ss(array(inner)?.iter().map(string).collect::<Result<_, _>>()?),
@@ -131,11 +106,7 @@ mod tests {
     #[test]
     fn numbers_must_be_strings() {
         let error = value_from_json(&json!({"N": 5})).unwrap_err();
-        assert!(
-            error.message.contains("a number is written as a string"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("a number is written as a string"), "{}", error.message);
     }
 
     #[test]

@@ -18,9 +18,7 @@ pub enum NumberError {
     NotNumeric(String),
     #[error("Attempting to store more than 38 significant digits in a Number")]
     TooManyDigits,
-    #[error(
-        "Number overflow. Attempting to store a number with magnitude larger than supported range"
-    )]
+    #[error("Number overflow. Attempting to store a number with magnitude larger than supported range")]
     Overflow,
     #[error("Number underflow. Attempting to store a number with magnitude smaller than supported range")]
     Underflow,
@@ -38,11 +36,7 @@ pub struct Number {
 impl Number {
     /// The number zero.
     pub fn zero() -> Self {
-        Number {
-            negative: false,
-            digits: Vec::new(),
-            exponent: 0,
-        }
+        Number { negative: false, digits: Vec::new(), exponent: 0 }
     }
 
     /// True for numbers below zero.
@@ -75,10 +69,7 @@ impl Number {
             (true, true) => Ordering::Equal,
             (true, false) => Ordering::Less,
             (false, true) => Ordering::Greater,
-            (false, false) => self
-                .exponent
-                .cmp(&other.exponent)
-                .then_with(|| self.digits.cmp(&other.digits)),
+            (false, false) => self.exponent.cmp(&other.exponent).then_with(|| self.digits.cmp(&other.digits)),
         }
     }
 }
@@ -104,11 +95,7 @@ impl FromStr for Number {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(not_numeric());
         }
-        if !int_part
-            .bytes()
-            .chain(frac_part.bytes())
-            .all(|b| b.is_ascii_digit())
-        {
+        if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(not_numeric());
         }
         let written_exponent: i64 = match exp_text {
@@ -119,25 +106,14 @@ impl FromStr for Number {
                     return Err(not_numeric());
                 }
                 // Beyond any representable range; saturate rather than overflow.
-                e.parse::<i64>().unwrap_or(if e.starts_with('-') {
-                    i64::MIN / 2
-                } else {
-                    i64::MAX / 2
-                })
+                e.parse::<i64>().unwrap_or(if e.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 })
             }
         };
-        let all: Vec<u8> = int_part
-            .bytes()
-            .chain(frac_part.bytes())
-            .map(|b| b - b'0')
-            .collect();
+        let all: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).map(|b| b - b'0').collect();
         let Some(first) = all.iter().position(|&d| d != 0) else {
             return Ok(Number::zero());
         };
-        let last = all
-            .iter()
-            .rposition(|&d| d != 0)
-            .expect("a non-zero digit exists");
+        let last = all.iter().rposition(|&d| d != 0).expect("a non-zero digit exists");
         let digits = all[first..=last].to_vec();
         // Value = 0.(all) × 10^(int_len + written); dropping `first` leading zeros lowers it by `first`.
         let exponent = int_part.len() as i64 + written_exponent - first as i64;
@@ -150,11 +126,7 @@ impl FromStr for Number {
         if exponent < MIN_EXPONENT as i64 {
             return Err(NumberError::Underflow);
         }
-        Ok(Number {
-            negative,
-            digits,
-            exponent: exponent as i32,
-        })
+        Ok(Number { negative, digits, exponent: exponent as i32 })
     }
 }
 
@@ -243,49 +215,28 @@ mod tests {
         assert_eq!(n("-0.00123").to_string(), "-0.00123");
         assert_eq!(n("1E-130").to_string(), "1E-130");
         assert_eq!(n("1.5E+100").to_string(), "1.5E+100");
-        assert_eq!(
-            n("99999999999999999999999999999999999999").to_string(),
-            "99999999999999999999999999999999999999"
-        );
+        assert_eq!(n("99999999999999999999999999999999999999").to_string(), "99999999999999999999999999999999999999");
     }
 
     #[test]
     fn rejects_what_dynamodb_rejects() {
-        for bad in [
-            "", "-", "abc", "1.2.3", "1e", "e5", "NaN", "Infinity", " 1", "1 ", "0x10", "1e+",
-        ] {
-            assert_eq!(
-                bad.parse::<Number>(),
-                Err(NumberError::NotNumeric(bad.into())),
-                "{bad:?}"
-            );
+        for bad in ["", "-", "abc", "1.2.3", "1e", "e5", "NaN", "Infinity", " 1", "1 ", "0x10", "1e+"] {
+            assert_eq!(bad.parse::<Number>(), Err(NumberError::NotNumeric(bad.into())), "{bad:?}");
         }
-        assert_eq!(
-            "123456789012345678901234567890123456789".parse::<Number>(),
-            Err(NumberError::TooManyDigits)
-        );
+        assert_eq!("123456789012345678901234567890123456789".parse::<Number>(), Err(NumberError::TooManyDigits));
         assert_eq!("1E126".parse::<Number>(), Err(NumberError::Overflow));
         assert_eq!("1E-131".parse::<Number>(), Err(NumberError::Underflow));
-        assert_eq!(
-            "1e99999999999999999999".parse::<Number>(),
-            Err(NumberError::Overflow)
-        );
-        assert!("9.9999999999999999999999999999999999999E+125"
-            .parse::<Number>()
-            .is_ok());
+        assert_eq!("1e99999999999999999999".parse::<Number>(), Err(NumberError::Overflow));
+        assert!("9.9999999999999999999999999999999999999E+125".parse::<Number>().is_ok());
         assert!("-1E-130".parse::<Number>().is_ok());
         // Trailing zeros are not significant: 39 written digits, 1 significant.
-        assert!("100000000000000000000000000000000000000"
-            .parse::<Number>()
-            .is_ok());
+        assert!("100000000000000000000000000000000000000".parse::<Number>().is_ok());
     }
 
     #[test]
     fn orders_numerically() {
-        let sorted = [
-            "-1E+100", "-10", "-9.5", "-1", "-0.001", "0", "1E-130", "0.001", "1", "1.5", "9",
-            "10", "1E+125",
-        ];
+        let sorted =
+            ["-1E+100", "-10", "-9.5", "-1", "-0.001", "0", "1E-130", "0.001", "1", "1.5", "9", "10", "1E+125"];
         for pair in sorted.windows(2) {
             assert!(n(pair[0]) < n(pair[1]), "{} < {}", pair[0], pair[1]);
         }

@@ -54,15 +54,8 @@ impl AttributeValue {
             AttributeValue::N(n) => n.size_bytes(),
             AttributeValue::B(b) => b.len(),
             AttributeValue::Bool(_) | AttributeValue::Null => 1,
-            AttributeValue::L(values) => {
-                3 + values.iter().map(|v| 1 + v.size_bytes()).sum::<usize>()
-            }
-            AttributeValue::M(fields) => {
-                3 + fields
-                    .iter()
-                    .map(|(k, v)| 1 + k.len() + v.size_bytes())
-                    .sum::<usize>()
-            }
+            AttributeValue::L(values) => 3 + values.iter().map(|v| 1 + v.size_bytes()).sum::<usize>(),
+            AttributeValue::M(fields) => 3 + fields.iter().map(|(k, v)| 1 + k.len() + v.size_bytes()).sum::<usize>(),
             AttributeValue::Ss(values) => values.iter().map(String::len).sum(),
             AttributeValue::Ns(values) => values.iter().map(Number::size_bytes).sum(),
             AttributeValue::Bs(values) => values.iter().map(Vec::len).sum(),
@@ -77,9 +70,7 @@ impl AttributeValue {
 
     fn from_wire_at(value: v1::AttributeValue, depth: usize) -> Result<Self, ApiError> {
         if depth > MAX_NESTING {
-            return Err(ApiError::validation(
-                "Nesting Levels have exceeded supported limits",
-            ));
+            return Err(ApiError::validation("Nesting Levels have exceeded supported limits"));
         }
         let Some(value) = value.value else {
             return Err(ApiError::validation(
@@ -123,29 +114,20 @@ impl AttributeValue {
             AttributeValue::B(b) => Wire::B(b.clone()),
             AttributeValue::Bool(b) => Wire::Bool(*b),
             AttributeValue::Null => Wire::Null(true),
-            AttributeValue::L(values) => Wire::L(v1::ListValue {
-                values: values.iter().map(Self::to_wire).collect(),
-            }),
-            AttributeValue::M(fields) => Wire::M(v1::MapValue {
-                fields: item_to_wire(fields),
-            }),
-            AttributeValue::Ss(values) => Wire::Ss(v1::StringSet {
-                values: values.clone(),
-            }),
-            AttributeValue::Ns(values) => Wire::Ns(v1::NumberSet {
-                values: values.iter().map(Number::to_string).collect(),
-            }),
-            AttributeValue::Bs(values) => Wire::Bs(v1::BinarySet {
-                values: values.clone(),
-            }),
+            AttributeValue::L(values) => Wire::L(v1::ListValue { values: values.iter().map(Self::to_wire).collect() }),
+            AttributeValue::M(fields) => Wire::M(v1::MapValue { fields: item_to_wire(fields) }),
+            AttributeValue::Ss(values) => Wire::Ss(v1::StringSet { values: values.clone() }),
+            AttributeValue::Ns(values) => {
+                Wire::Ns(v1::NumberSet { values: values.iter().map(Number::to_string).collect() })
+            }
+            AttributeValue::Bs(values) => Wire::Bs(v1::BinarySet { values: values.clone() }),
         };
         v1::AttributeValue { value: Some(value) }
     }
 }
 
 fn parse_number(text: &str) -> Result<Number, ApiError> {
-    text.parse::<Number>()
-        .map_err(|e| ApiError::validation(e.to_string()))
+    text.parse::<Number>().map_err(|e| ApiError::validation(e.to_string()))
 }
 
 fn checked_set<T: Ord + std::fmt::Debug, K: Ord>(
@@ -180,9 +162,7 @@ pub fn item_from_wire(attributes: BTreeMap<String, v1::AttributeValue>) -> Resul
         item.insert(name, AttributeValue::from_wire(value)?);
     }
     if item_size_bytes(&item) > MAX_ITEM_BYTES {
-        return Err(ApiError::validation(
-            "Item size has exceeded the maximum allowed size",
-        ));
+        return Err(ApiError::validation("Item size has exceeded the maximum allowed size"));
     }
     Ok(item)
 }
@@ -239,15 +219,9 @@ mod tests {
 
     #[test]
     fn empty_and_duplicate_sets_are_rejected() {
-        let empty = AttributeValue::from_wire(wire(Wire::Ss(v1::StringSet { values: vec![] })))
-            .unwrap_err();
-        assert_eq!(
-            empty.message,
-            "One or more parameter values were invalid: An string set may not be empty"
-        );
-        let dup = AttributeValue::from_wire(wire(Wire::Ns(v1::NumberSet {
-            values: vec!["1".into(), "1.0".into()],
-        })));
+        let empty = AttributeValue::from_wire(wire(Wire::Ss(v1::StringSet { values: vec![] }))).unwrap_err();
+        assert_eq!(empty.message, "One or more parameter values were invalid: An string set may not be empty");
+        let dup = AttributeValue::from_wire(wire(Wire::Ns(v1::NumberSet { values: vec!["1".into(), "1.0".into()] })));
         assert!(dup.unwrap_err().message.contains("contains duplicates"));
     }
 
@@ -261,14 +235,10 @@ mod tests {
     fn nesting_beyond_32_levels_is_rejected() {
         let mut value = wire(Wire::S("leaf".into()));
         for _ in 0..32 {
-            value = wire(Wire::L(v1::ListValue {
-                values: vec![value],
-            }));
+            value = wire(Wire::L(v1::ListValue { values: vec![value] }));
         }
         assert!(AttributeValue::from_wire(value.clone()).is_ok());
-        let deeper = wire(Wire::L(v1::ListValue {
-            values: vec![value],
-        }));
+        let deeper = wire(Wire::L(v1::ListValue { values: vec![value] }));
         assert_eq!(
             AttributeValue::from_wire(deeper).unwrap_err().message,
             "Nesting Levels have exceeded supported limits"
@@ -277,18 +247,9 @@ mod tests {
 
     #[test]
     fn items_over_400_kb_are_rejected() {
-        let fits = BTreeMap::from([(
-            "a".to_string(),
-            wire(Wire::S("x".repeat(MAX_ITEM_BYTES - 1))),
-        )]);
+        let fits = BTreeMap::from([("a".to_string(), wire(Wire::S("x".repeat(MAX_ITEM_BYTES - 1))))]);
         assert!(item_from_wire(fits).is_ok());
-        let over = BTreeMap::from([(
-            "ab".to_string(),
-            wire(Wire::S("x".repeat(MAX_ITEM_BYTES - 1))),
-        )]);
-        assert_eq!(
-            item_from_wire(over).unwrap_err().message,
-            "Item size has exceeded the maximum allowed size"
-        );
+        let over = BTreeMap::from([("ab".to_string(), wire(Wire::S("x".repeat(MAX_ITEM_BYTES - 1))))]);
+        assert_eq!(item_from_wire(over).unwrap_err().message, "Item size has exceeded the maximum allowed size");
     }
 }

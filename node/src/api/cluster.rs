@@ -4,9 +4,7 @@ use std::collections::BTreeSet;
 
 use openraft::{BasicNode, ChangeMembers};
 use tern_proto::v1::cluster_server::Cluster;
-use tern_proto::v1::{
-    AddNodeRequest, Member, MembershipResponse, NodeStatus, NodeStatusRequest, RemoveNodeRequest,
-};
+use tern_proto::v1::{AddNodeRequest, Member, MembershipResponse, NodeStatus, NodeStatusRequest, RemoveNodeRequest};
 use tern_proto::ApiError;
 use tonic::{Request, Response, Status};
 
@@ -28,11 +26,7 @@ impl ClusterService {
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         membership
             .nodes()
-            .map(|(id, node)| Member {
-                node_id: *id,
-                address: node.addr.clone(),
-                voter: voters.contains(id),
-            })
+            .map(|(id, node)| Member { node_id: *id, address: node.addr.clone(), voter: voters.contains(id) })
             .collect()
     }
 }
@@ -43,20 +37,11 @@ fn membership_error(e: impl std::fmt::Display) -> Status {
 
 #[tonic::async_trait]
 impl Cluster for ClusterService {
-    async fn get_node_status(
-        &self,
-        _: Request<NodeStatusRequest>,
-    ) -> Result<Response<NodeStatus>, Status> {
+    async fn get_node_status(&self, _: Request<NodeStatusRequest>) -> Result<Response<NodeStatus>, Status> {
         let metrics = self.node.raft.metrics().borrow().clone();
         let leader_address = metrics
             .current_leader
-            .and_then(|id| {
-                metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| n.addr.clone())
-            })
+            .and_then(|id| metrics.membership_config.membership().get_node(&id).map(|n| n.addr.clone()))
             .unwrap_or_default();
         Ok(Response::new(NodeStatus {
             node_id: self.node.id,
@@ -73,102 +58,56 @@ impl Cluster for ClusterService {
         }))
     }
 
-    async fn add_node(
-        &self,
-        request: Request<AddNodeRequest>,
-    ) -> Result<Response<MembershipResponse>, Status> {
+    async fn add_node(&self, request: Request<AddNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
         let request = request.into_inner();
         if request.address.is_empty() {
             return Err(ApiError::validation("AddNode needs the new node's address").into());
         }
         match self.node.route(false)? {
-            Route::Leader(channel) => {
-                return RegionNode::cluster_client(channel).add_node(request).await
-            }
+            Route::Leader(channel) => return RegionNode::cluster_client(channel).add_node(request).await,
             Route::Local => {}
         }
-        let node = BasicNode {
-            addr: request.address.clone(),
-        };
+        let node = BasicNode { addr: request.address.clone() };
         // Joins as a learner and catches up (blocking until it has), then becomes a voter.
-        self.node
-            .raft
-            .add_learner(request.node_id, node, true)
-            .await
-            .map_err(membership_error)?;
+        self.node.raft.add_learner(request.node_id, node, true).await.map_err(membership_error)?;
         let adding = ChangeMembers::AddVoterIds(BTreeSet::from([request.node_id]));
-        self.node
-            .raft
-            .change_membership(adding, false)
-            .await
-            .map_err(membership_error)?;
+        self.node.raft.change_membership(adding, false).await.map_err(membership_error)?;
         tracing::info!(node = request.node_id, address = %request.address, "added node");
-        Ok(Response::new(MembershipResponse {
-            members: self.members(),
-        }))
+        Ok(Response::new(MembershipResponse { members: self.members() }))
     }
 
-    async fn remove_node(
-        &self,
-        request: Request<RemoveNodeRequest>,
-    ) -> Result<Response<MembershipResponse>, Status> {
+    async fn remove_node(&self, request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
         let request = request.into_inner();
         match self.node.route(false)? {
-            Route::Leader(channel) => {
-                return RegionNode::cluster_client(channel)
-                    .remove_node(request)
-                    .await
-            }
+            Route::Leader(channel) => return RegionNode::cluster_client(channel).remove_node(request).await,
             Route::Local => {}
         }
         let metrics = self.node.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         if membership.get_node(&request.node_id).is_none() {
-            return Err(ApiError::not_found(format!(
-                "Node {} is not a member of the region",
-                request.node_id
-            ))
-            .into());
+            return Err(ApiError::not_found(format!("Node {} is not a member of the region", request.node_id)).into());
         }
-        let voters: BTreeSet<u64> = membership
-            .voter_ids()
-            .filter(|id| *id != request.node_id)
-            .collect();
+        let voters: BTreeSet<u64> = membership.voter_ids().filter(|id| *id != request.node_id).collect();
         if voters.is_empty() {
             return Err(ApiError::validation("Cannot remove the last voter of a region").into());
         }
         if membership.voter_ids().any(|id| id == request.node_id) {
             self.node
                 .raft
-                .change_membership(
-                    ChangeMembers::RemoveVoters(BTreeSet::from([request.node_id])),
-                    false,
-                )
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([request.node_id])), false)
                 .await
                 .map_err(membership_error)?;
         }
-        let remaining = self
-            .node
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .get_node(&request.node_id)
-            .is_some();
+        let remaining =
+            self.node.raft.metrics().borrow().membership_config.membership().get_node(&request.node_id).is_some();
         if remaining {
             self.node
                 .raft
-                .change_membership(
-                    ChangeMembers::RemoveNodes(BTreeSet::from([request.node_id])),
-                    false,
-                )
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([request.node_id])), false)
                 .await
                 .map_err(membership_error)?;
         }
         tracing::info!(node = request.node_id, "removed node");
-        Ok(Response::new(MembershipResponse {
-            members: self.members(),
-        }))
+        Ok(Response::new(MembershipResponse { members: self.members() }))
     }
 }

@@ -37,15 +37,12 @@ async fn observe<T>(
     let result = work.await;
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(status) => status
-            .metadata()
-            .get(tern_proto::error::ERROR_TYPE_KEY)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("error"),
+        Err(status) => {
+            status.metadata().get(tern_proto::error::ERROR_TYPE_KEY).and_then(|v| v.to_str().ok()).unwrap_or("error")
+        }
     }
     .to_string();
-    metrics::counter!("tern_requests_total", "operation" => operation, "outcome" => outcome)
-        .increment(1);
+    metrics::counter!("tern_requests_total", "operation" => operation, "outcome" => outcome).increment(1);
     metrics::histogram!("tern_request_duration_seconds", "operation" => operation)
         .record(started.elapsed().as_secs_f64());
     result.map(Response::new)
@@ -57,17 +54,12 @@ fn forwarded<T>(request: &Request<T>) -> bool {
 
 fn to_leader<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        FORWARDED_KEY,
-        tonic::metadata::MetadataValue::from_static("1"),
-    );
+    request.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
     request
 }
 
 /// Validates attribute values and puts numbers in canonical form.
-fn canonical(
-    attributes: BTreeMap<String, AttributeValue>,
-) -> Result<BTreeMap<String, AttributeValue>, ApiError> {
+fn canonical(attributes: BTreeMap<String, AttributeValue>) -> Result<BTreeMap<String, AttributeValue>, ApiError> {
     Ok(item_to_wire(&item_from_wire(attributes)?))
 }
 
@@ -92,16 +84,12 @@ impl TernService {
         consistent: bool,
         is_forwarded: bool,
         read: impl FnOnce(&RegionNode) -> Result<ItemPage, ApiError>,
-        remote: impl AsyncFnOnce(
-            tern_client::TernClient<tonic::transport::Channel>,
-        ) -> Result<Response<ItemPage>, Status>,
+        remote: impl AsyncFnOnce(tern_client::TernClient<tonic::transport::Channel>) -> Result<Response<ItemPage>, Status>,
     ) -> Result<ItemPage, Status> {
         if consistent {
             match self.node.route(is_forwarded)? {
                 Route::Local => self.node.linearizable().await?,
-                Route::Leader(channel) => {
-                    return Ok(remote(RegionNode::tern_client(channel)).await?.into_inner())
-                }
+                Route::Leader(channel) => return Ok(remote(RegionNode::tern_client(channel)).await?.into_inner()),
             }
         }
         Ok(read(&self.node)?)
@@ -123,10 +111,9 @@ impl Tern for TernService {
                     command_outcome::Outcome::CreateTable(response) => Ok(response),
                     other => Err(unexpected(other)),
                 },
-                Route::Leader(channel) => Ok(RegionNode::tern_client(channel)
-                    .create_table(to_leader(request))
-                    .await?
-                    .into_inner()),
+                Route::Leader(channel) => {
+                    Ok(RegionNode::tern_client(channel).create_table(to_leader(request)).await?.into_inner())
+                }
             }
         })
         .await
@@ -140,17 +127,12 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let (_, stored) = self.node.reader.table(&request.table_name)?;
-            Ok(DescribeTableResponse {
-                table: stored.description,
-            })
+            Ok(DescribeTableResponse { table: stored.description })
         })
         .await
     }
 
-    async fn list_tables(
-        &self,
-        request: Request<ListTablesRequest>,
-    ) -> Result<Response<ListTablesResponse>, Status> {
+    async fn list_tables(&self, request: Request<ListTablesRequest>) -> Result<Response<ListTablesResponse>, Status> {
         observe("ListTables", async {
             let request = request.into_inner();
             if request.limit > 100 {
@@ -180,19 +162,15 @@ impl Tern for TernService {
                     command_outcome::Outcome::DeleteTable(response) => Ok(response),
                     other => Err(unexpected(other)),
                 },
-                Route::Leader(channel) => Ok(RegionNode::tern_client(channel)
-                    .delete_table(to_leader(request))
-                    .await?
-                    .into_inner()),
+                Route::Leader(channel) => {
+                    Ok(RegionNode::tern_client(channel).delete_table(to_leader(request)).await?.into_inner())
+                }
             }
         })
         .await
     }
 
-    async fn put_item(
-        &self,
-        request: Request<PutItemRequest>,
-    ) -> Result<Response<PutItemResponse>, Status> {
+    async fn put_item(&self, request: Request<PutItemRequest>) -> Result<Response<PutItemResponse>, Status> {
         observe("PutItem", async {
             let is_forwarded = forwarded(&request);
             let mut request = request.into_inner();
@@ -205,19 +183,15 @@ impl Tern for TernService {
                     command_outcome::Outcome::PutItem(response) => Ok(response),
                     other => Err(unexpected(other)),
                 },
-                Route::Leader(channel) => Ok(RegionNode::tern_client(channel)
-                    .put_item(to_leader(request))
-                    .await?
-                    .into_inner()),
+                Route::Leader(channel) => {
+                    Ok(RegionNode::tern_client(channel).put_item(to_leader(request)).await?.into_inner())
+                }
             }
         })
         .await
     }
 
-    async fn get_item(
-        &self,
-        request: Request<GetItemRequest>,
-    ) -> Result<Response<GetItemResponse>, Status> {
+    async fn get_item(&self, request: Request<GetItemRequest>) -> Result<Response<GetItemResponse>, Status> {
         observe("GetItem", async {
             let is_forwarded = forwarded(&request);
             let mut request = request.into_inner();
@@ -229,35 +203,21 @@ impl Tern for TernService {
                 match self.node.route(is_forwarded)? {
                     Route::Local => self.node.linearizable().await?,
                     Route::Leader(channel) => {
-                        return Ok(RegionNode::tern_client(channel)
-                            .get_item(to_leader(request))
-                            .await?
-                            .into_inner())
+                        return Ok(RegionNode::tern_client(channel).get_item(to_leader(request)).await?.into_inner())
                     }
                 }
             }
             let stored = self.node.reader.item(&key)?;
-            let item_version = stored
-                .as_ref()
-                .filter(|_| request.return_item_version)
-                .map(|s| ItemVersion {
-                    write_timestamp_micros: s.write_timestamp_micros,
-                    origin_region: s.origin_region.clone(),
-                });
-            Ok(GetItemResponse {
-                item: stored.map(|s| Item {
-                    attributes: s.attributes,
-                }),
-                item_version,
-            })
+            let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
+                write_timestamp_micros: s.write_timestamp_micros,
+                origin_region: s.origin_region.clone(),
+            });
+            Ok(GetItemResponse { item: stored.map(|s| Item { attributes: s.attributes }), item_version })
         })
         .await
     }
 
-    async fn delete_item(
-        &self,
-        request: Request<DeleteItemRequest>,
-    ) -> Result<Response<DeleteItemResponse>, Status> {
+    async fn delete_item(&self, request: Request<DeleteItemRequest>) -> Result<Response<DeleteItemResponse>, Status> {
         observe("DeleteItem", async {
             let is_forwarded = forwarded(&request);
             let mut request = request.into_inner();
@@ -271,10 +231,9 @@ impl Tern for TernService {
                     command_outcome::Outcome::DeleteItem(response) => Ok(response),
                     other => Err(unexpected(other)),
                 },
-                Route::Leader(channel) => Ok(RegionNode::tern_client(channel)
-                    .delete_item(to_leader(request))
-                    .await?
-                    .into_inner()),
+                Route::Leader(channel) => {
+                    Ok(RegionNode::tern_client(channel).delete_item(to_leader(request)).await?.into_inner())
+                }
             }
         })
         .await
@@ -342,10 +301,7 @@ impl Tern for TernService {
                 None => None,
             };
             let page = PageRequest {
-                range: KeyRange {
-                    upper: prefix_end(&prefix),
-                    lower: prefix,
-                },
+                range: KeyRange { upper: prefix_end(&prefix), lower: prefix },
                 forward: true,
                 start_after,
                 limit: request.limit,

@@ -12,9 +12,7 @@ use tern_proto::{ApiError, Number};
 
 use crate::storage::keys;
 use crate::storage::reads::{key_after, prefix_end, KeyRange};
-use crate::storage::schema::{
-    check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES,
-};
+use crate::storage::schema::{check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 
 /// A comparison of the sort key with a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +51,7 @@ enum Token {
 }
 
 fn syntax_error(token: &str, near: &str) -> ApiError {
-    ApiError::validation(format!(
-        "Invalid KeyConditionExpression: Syntax error; token: \"{token}\", near: \"{near}\""
-    ))
+    ApiError::validation(format!("Invalid KeyConditionExpression: Syntax error; token: \"{token}\", near: \"{near}\""))
 }
 
 fn tokenize(expression: &str) -> Result<Vec<Token>, ApiError> {
@@ -141,11 +137,7 @@ impl Parser<'_> {
     }
 
     fn next(&mut self) -> Result<Token, ApiError> {
-        let token = self
-            .tokens
-            .get(self.at)
-            .cloned()
-            .ok_or_else(|| syntax_error("<EOF>", self.expression))?;
+        let token = self.tokens.get(self.at).cloned().ok_or_else(|| syntax_error("<EOF>", self.expression))?;
         self.at += 1;
         Ok(token)
     }
@@ -209,9 +201,7 @@ impl Parser<'_> {
             let mut inner = self.condition()?;
             self.expect(Token::Close)?;
             if inner.len() != 1 {
-                return Err(ApiError::validation(
-                    "Invalid KeyConditionExpression: Query key condition not supported",
-                ));
+                return Err(ApiError::validation("Invalid KeyConditionExpression: Query key condition not supported"));
             }
             return Ok(inner.remove(0));
         }
@@ -229,10 +219,7 @@ impl Parser<'_> {
             self.at += 1;
             let low = self.value()?;
             if !self.is_word("AND") {
-                return Err(syntax_error(
-                    &self.peek().map(describe).unwrap_or("<EOF>".into()),
-                    self.expression,
-                ));
+                return Err(syntax_error(&self.peek().map(describe).unwrap_or("<EOF>".into()), self.expression));
             }
             self.at += 1;
             let high = self.value()?;
@@ -271,7 +258,9 @@ pub fn parse(
     schema: &TableSchema,
 ) -> Result<KeyCondition, ApiError> {
     if expression.trim().is_empty() {
-        return Err(ApiError::validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."));
+        return Err(ApiError::validation(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+        ));
     }
     let mut parser = Parser {
         tokens: tokenize(expression)?,
@@ -286,22 +275,14 @@ pub fn parse(
     if let Some(extra) = parser.peek() {
         return Err(syntax_error(&describe(extra), expression));
     }
-    let unused_names: Vec<_> = names
-        .keys()
-        .filter(|k| !parser.used_names.contains(*k))
-        .cloned()
-        .collect();
+    let unused_names: Vec<_> = names.keys().filter(|k| !parser.used_names.contains(*k)).cloned().collect();
     if !unused_names.is_empty() {
         return Err(ApiError::validation(format!(
             "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
             unused_names.join(", ")
         )));
     }
-    let unused_values: Vec<_> = values
-        .keys()
-        .filter(|k| !parser.used_values.contains(*k))
-        .cloned()
-        .collect();
+    let unused_values: Vec<_> = values.keys().filter(|k| !parser.used_values.contains(*k)).cloned().collect();
     if !unused_values.is_empty() {
         return Err(ApiError::validation(format!(
             "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
@@ -315,18 +296,12 @@ pub fn parse(
     for term in terms {
         if term.attribute() == pk.name {
             match term {
-                Term::Compare(_, Comparator::Eq, value) if partition_value.is_none() => {
-                    partition_value = Some(value)
-                }
+                Term::Compare(_, Comparator::Eq, value) if partition_value.is_none() => partition_value = Some(value),
                 _ => return Err(unsupported()),
             }
             continue;
         }
-        let Some(sk) = schema
-            .sort_key
-            .as_ref()
-            .filter(|sk| sk.name == term.attribute())
-        else {
+        let Some(sk) = schema.sort_key.as_ref().filter(|sk| sk.name == term.attribute()) else {
             return Err(ApiError::validation(format!(
                 "Query condition missed key schema element: {}",
                 schema.sort_key.as_ref().map_or(pk.name.as_str(), |sk| {
@@ -343,7 +318,9 @@ pub fn parse(
         }
         let typed = |value: &AttributeValue| -> Result<(), ApiError> {
             check_key_value(sk, value, MAX_SORT_KEY_BYTES).map_err(|_| {
-                ApiError::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
+                ApiError::validation(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                )
             })
         };
         sort = Some(match term {
@@ -366,39 +343,27 @@ pub fn parse(
                 if sk.attribute_type == "N" {
                     return Err(ApiError::validation("Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"));
                 }
-                typed(&prefix).or_else(|e| {
-                    if is_empty_key_value(&prefix) {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })?;
+                typed(&prefix).or_else(|e| if is_empty_key_value(&prefix) { Ok(()) } else { Err(e) })?;
                 SortCondition::BeginsWith(prefix)
             }
         });
     }
-    let partition_value = partition_value.ok_or_else(|| {
-        ApiError::validation(format!(
-            "Query condition missed key schema element: {}",
-            pk.name
-        ))
-    })?;
+    let partition_value = partition_value
+        .ok_or_else(|| ApiError::validation(format!("Query condition missed key schema element: {}", pk.name)))?;
     check_key_value(pk, &partition_value, MAX_PARTITION_KEY_BYTES).map_err(|e| {
         if e.message.contains("Type mismatch") {
-            ApiError::validation("One or more parameter values were invalid: Condition parameter type does not match schema type")
+            ApiError::validation(
+                "One or more parameter values were invalid: Condition parameter type does not match schema type",
+            )
         } else {
             e
         }
     })?;
-    Ok(KeyCondition {
-        partition_value,
-        sort,
-    })
+    Ok(KeyCondition { partition_value, sort })
 }
 
 fn is_empty_key_value(value: &AttributeValue) -> bool {
-    matches!(&value.value, Some(Wire::S(s)) if s.is_empty())
-        || matches!(&value.value, Some(Wire::B(b)) if b.is_empty())
+    matches!(&value.value, Some(Wire::S(s)) if s.is_empty()) || matches!(&value.value, Some(Wire::B(b)) if b.is_empty())
 }
 
 fn show(value: &AttributeValue) -> String {
@@ -438,56 +403,28 @@ impl KeyCondition {
             keys::encode_key_value(&mut key, value)?;
             Ok(key)
         };
-        let everything = KeyRange {
-            lower: prefix.clone(),
-            upper: prefix_end(&prefix),
-        };
+        let everything = KeyRange { lower: prefix.clone(), upper: prefix_end(&prefix) };
         Ok(match &self.sort {
             None => everything,
             Some(SortCondition::Compare(comparator, value)) => {
                 let key = at(value)?;
                 match comparator {
-                    Comparator::Eq => KeyRange {
-                        upper: key_after(&key),
-                        lower: key,
-                    },
-                    Comparator::Lt => KeyRange {
-                        upper: key,
-                        ..everything
-                    },
-                    Comparator::Le => KeyRange {
-                        upper: key_after(&key),
-                        ..everything
-                    },
-                    Comparator::Gt => KeyRange {
-                        lower: key_after(&key),
-                        ..everything
-                    },
-                    Comparator::Ge => KeyRange {
-                        lower: key,
-                        ..everything
-                    },
+                    Comparator::Eq => KeyRange { upper: key_after(&key), lower: key },
+                    Comparator::Lt => KeyRange { upper: key, ..everything },
+                    Comparator::Le => KeyRange { upper: key_after(&key), ..everything },
+                    Comparator::Gt => KeyRange { lower: key_after(&key), ..everything },
+                    Comparator::Ge => KeyRange { lower: key, ..everything },
                 }
             }
-            Some(SortCondition::Between(low, high)) => KeyRange {
-                lower: at(low)?,
-                upper: key_after(&at(high)?),
-            },
+            Some(SortCondition::Between(low, high)) => KeyRange { lower: at(low)?, upper: key_after(&at(high)?) },
             Some(SortCondition::BeginsWith(value)) => {
                 let mut start = prefix.clone();
                 match &value.value {
                     Some(Wire::S(s)) => keys::encode_bytes(&mut start, s.as_bytes(), false),
                     Some(Wire::B(b)) => keys::encode_bytes(&mut start, b, false),
-                    _ => {
-                        return Err(ApiError::validation(
-                            "begins_with needs a string or binary operand",
-                        ))
-                    }
+                    _ => return Err(ApiError::validation("begins_with needs a string or binary operand")),
                 }
-                KeyRange {
-                    upper: prefix_end(&start),
-                    lower: start,
-                }
+                KeyRange { upper: prefix_end(&start), lower: start }
             }
         })
     }
@@ -501,27 +438,17 @@ mod tests {
     fn schema() -> TableSchema {
         TableSchema {
             table_id: 1,
-            partition_key: KeyAttribute {
-                name: "pk".into(),
-                attribute_type: "S".into(),
-            },
-            sort_key: Some(KeyAttribute {
-                name: "sk".into(),
-                attribute_type: "N".into(),
-            }),
+            partition_key: KeyAttribute { name: "pk".into(), attribute_type: "S".into() },
+            sort_key: Some(KeyAttribute { name: "sk".into(), attribute_type: "N".into() }),
         }
     }
 
     fn s(v: &str) -> AttributeValue {
-        AttributeValue {
-            value: Some(Wire::S(v.into())),
-        }
+        AttributeValue { value: Some(Wire::S(v.into())) }
     }
 
     fn n(v: &str) -> AttributeValue {
-        AttributeValue {
-            value: Some(Wire::N(v.into())),
-        }
+        AttributeValue { value: Some(Wire::N(v.into())) }
     }
 
     fn parse_with(
@@ -529,36 +456,18 @@ mod tests {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<KeyCondition, ApiError> {
-        let names = names
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let values = values
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let names = names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let values = values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         parse(expression, &names, &values, &schema())
     }
 
     #[test]
     fn parses_every_sort_key_form() {
         let cases = [
-            (
-                "pk = :p AND sk < :a",
-                SortCondition::Compare(Comparator::Lt, n("1")),
-            ),
-            (
-                "pk = :p and sk >= :a",
-                SortCondition::Compare(Comparator::Ge, n("1")),
-            ),
-            (
-                "(sk <= :a) AND (pk = :p)",
-                SortCondition::Compare(Comparator::Le, n("1")),
-            ),
-            (
-                "pk = :p AND sk BETWEEN :a AND :b",
-                SortCondition::Between(n("1"), n("2")),
-            ),
+            ("pk = :p AND sk < :a", SortCondition::Compare(Comparator::Lt, n("1"))),
+            ("pk = :p and sk >= :a", SortCondition::Compare(Comparator::Ge, n("1"))),
+            ("(sk <= :a) AND (pk = :p)", SortCondition::Compare(Comparator::Le, n("1"))),
+            ("pk = :p AND sk BETWEEN :a AND :b", SortCondition::Between(n("1"), n("2"))),
         ];
         for (expression, expected) in cases {
             let values: Vec<(&str, AttributeValue)> = if expression.contains(":b") {
@@ -567,53 +476,32 @@ mod tests {
                 vec![(":p", s("x")), (":a", n("1"))]
             };
             let parsed = parse_with(expression, &[], &values).unwrap();
-            assert_eq!(
-                parsed,
-                KeyCondition {
-                    partition_value: s("x"),
-                    sort: Some(expected)
-                },
-                "{expression}"
-            );
+            assert_eq!(parsed, KeyCondition { partition_value: s("x"), sort: Some(expected) }, "{expression}");
         }
         let by_name = parse_with("#k = :p", &[("#k", "pk")], &[(":p", s("x"))]).unwrap();
-        assert_eq!(
-            by_name,
-            KeyCondition {
-                partition_value: s("x"),
-                sort: None
-            }
-        );
+        assert_eq!(by_name, KeyCondition { partition_value: s("x"), sort: None });
     }
 
     #[test]
     fn rejects_what_dynamodb_rejects() {
-        let error =
-            |e: &str, v: &[(&str, AttributeValue)]| parse_with(e, &[], v).unwrap_err().message;
+        let error = |e: &str, v: &[(&str, AttributeValue)]| parse_with(e, &[], v).unwrap_err().message;
+        assert_eq!(error("sk = :a", &[(":a", n("1"))]), "Query condition missed key schema element: pk");
         assert_eq!(
-            error("sk = :a", &[(":a", n("1"))]),
-            "Query condition missed key schema element: pk"
+            error("pk = :p", &[(":p", n("1"))]),
+            "One or more parameter values were invalid: Condition parameter type does not match schema type"
         );
-        assert_eq!(error("pk = :p", &[(":p", n("1"))]), "One or more parameter values were invalid: Condition parameter type does not match schema type");
         assert_eq!(
             error("pk = :p", &[(":p", s("x")), (":q", s("y"))]),
             "Value provided in ExpressionAttributeValues unused in expressions: keys: {:q}"
         );
         assert_eq!(error("pk = :p", &[]), "Invalid KeyConditionExpression: An expression attribute value used in expression is not defined; attribute value: :p");
-        assert_eq!(
-            error("pk < :p", &[(":p", s("x"))]),
-            "Query key condition not supported"
-        );
+        assert_eq!(error("pk < :p", &[(":p", s("x"))]), "Query key condition not supported");
         assert_eq!(
             error("pk = :p AND begins_with(sk, :a)", &[(":p", s("x")), (":a", n("1"))]),
             "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"
         );
-        assert!(error(
-            "pk = :p AND sk BETWEEN :b AND :a",
-            &[(":p", s("x")), (":a", n("1")), (":b", n("2"))]
-        )
-        .contains("BETWEEN operator requires upper bound"));
-        assert!(error("pk = = :p", &[(":p", s("x"))])
-            .starts_with("Invalid KeyConditionExpression: Syntax error"));
+        assert!(error("pk = :p AND sk BETWEEN :b AND :a", &[(":p", s("x")), (":a", n("1")), (":b", n("2"))])
+            .contains("BETWEEN operator requires upper bound"));
+        assert!(error("pk = = :p", &[(":p", s("x"))]).starts_with("Invalid KeyConditionExpression: Syntax error"));
     }
 }

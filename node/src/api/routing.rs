@@ -45,13 +45,7 @@ fn no_leader() -> ApiError {
 
 impl RegionNode {
     pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader) -> Self {
-        RegionNode {
-            id,
-            region,
-            raft,
-            reader,
-            channels: Arc::default(),
-        }
+        RegionNode { id, region, raft, reader, channels: Arc::default() }
     }
 
     /// A channel to a node's address, kept for reuse.
@@ -60,12 +54,9 @@ impl RegionNode {
         if let Some(channel) = channels.get(address) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let channel = endpoint
-            .connect_timeout(std::time::Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let endpoint =
+            Endpoint::from_shared(format!("http://{address}")).map_err(|e| ApiError::internal(e.to_string()))?;
+        let channel = endpoint.connect_timeout(std::time::Duration::from_secs(1)).tcp_nodelay(true).connect_lazy();
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }
@@ -85,16 +76,9 @@ impl RegionNode {
         let metrics = self.raft.metrics().borrow().clone();
         match metrics.current_leader {
             Some(leader) if leader == self.id => Ok(Route::Local),
-            _ if forwarded => Err(ApiError::unavailable(
-                "This node is no longer the leader; retry",
-            )),
+            _ if forwarded => Err(ApiError::unavailable("This node is no longer the leader; retry")),
             Some(leader) => {
-                let node = metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&leader)
-                    .cloned()
-                    .ok_or_else(no_leader)?;
+                let node = metrics.membership_config.membership().get_node(&leader).cloned().ok_or_else(no_leader)?;
                 Ok(Route::Leader(self.channel(&node.addr)?))
             }
             None => Err(no_leader()),
@@ -103,27 +87,19 @@ impl RegionNode {
 
     /// Proposes a write on this node, the leader, and waits for it to be applied here.
     pub async fn propose(&self, op: command::Op) -> Result<command_outcome::Outcome, ApiError> {
-        let command = Command {
-            proposed_at_micros: clock::now_micros(),
-            origin_region: self.region.clone(),
-            op: Some(op),
-        };
-        let response = self
-            .raft
-            .client_write(Proposal(command.encode_to_vec()))
-            .await
-            .map_err(|e| match e {
-                RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
-                    ApiError::unavailable("Leadership changed while writing; retry")
-                }
-                other => ApiError::unavailable(format!("Write not committed: {other}")),
-            })?;
-        let outcome = CommandOutcome::decode(response.data.0.as_slice())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let command =
+            Command { proposed_at_micros: clock::now_micros(), origin_region: self.region.clone(), op: Some(op) };
+        let response = self.raft.client_write(Proposal(command.encode_to_vec())).await.map_err(|e| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+                ApiError::unavailable("Leadership changed while writing; retry")
+            }
+            other => ApiError::unavailable(format!("Write not committed: {other}")),
+        })?;
+        let outcome =
+            CommandOutcome::decode(response.data.0.as_slice()).map_err(|e| ApiError::internal(e.to_string()))?;
         match outcome.outcome {
             Some(command_outcome::Outcome::Error(error)) => {
-                let kind = ErrorKind::from_name(&error.error_type)
-                    .unwrap_or(ErrorKind::InternalServerError);
+                let kind = ErrorKind::from_name(&error.error_type).unwrap_or(ErrorKind::InternalServerError);
                 Err(ApiError::new(kind, error.message))
             }
             Some(outcome) => Ok(outcome),
@@ -133,15 +109,11 @@ impl RegionNode {
 
     /// Waits until this leader's state machine holds every write acknowledged before the call (read index).
     pub async fn linearizable(&self) -> Result<(), ApiError> {
-        self.raft
-            .ensure_linearizable()
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
-                    ApiError::unavailable("Leadership changed while reading; retry")
-                }
-                other => ApiError::unavailable(format!("Could not confirm leadership: {other}")),
-            })
+        self.raft.ensure_linearizable().await.map(|_| ()).map_err(|e| match e {
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
+                ApiError::unavailable("Leadership changed while reading; retry")
+            }
+            other => ApiError::unavailable(format!("Could not confirm leadership: {other}")),
+        })
     }
 }

@@ -18,21 +18,17 @@ pub fn text(value: &str) -> anyhow::Result<String> {
 /// A JSON parameter.
 pub fn json(value: &str) -> anyhow::Result<Json> {
     let text = text(value)?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("Error parsing parameter: Invalid JSON: {text}"))
+    serde_json::from_str(&text).with_context(|| format!("Error parsing parameter: Invalid JSON: {text}"))
 }
 
 /// A DynamoDB JSON item or key, in wire form.
 pub fn item(value: &str) -> anyhow::Result<BTreeMap<String, v1::AttributeValue>> {
-    Ok(item_to_wire(&tern_proto::json::item_from_json(&json(
-        value,
-    )?)?))
+    Ok(item_to_wire(&tern_proto::json::item_from_json(&json(value)?)?))
 }
 
 /// A JSON object of strings (`--expression-attribute-names`).
 pub fn names(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(serde_json::from_value(json(value)?)
-        .context("ExpressionAttributeNames must be an object of strings")?)
+    Ok(serde_json::from_value(json(value)?).context("ExpressionAttributeNames must be an object of strings")?)
 }
 
 /// Shorthand `AttributeName=pk,AttributeType=S` or a JSON object, as one map of strings.
@@ -55,8 +51,7 @@ pub fn structures(values: &[String]) -> anyhow::Result<Vec<BTreeMap<String, Stri
     if let [single] = values {
         let text = text(single)?;
         if text.trim_start().starts_with('[') {
-            return Ok(serde_json::from_str(&text)
-                .context("expected a JSON array of objects of strings")?);
+            return Ok(serde_json::from_str(&text).context("expected a JSON array of objects of strings")?);
         }
     }
     values.iter().map(|v| structure(v)).collect()
@@ -68,12 +63,13 @@ mod tests {
 
     #[test]
     fn shorthand_and_json_read_alike() {
-        let shorthand = structures(&[
-            "AttributeName=pk,AttributeType=S".into(),
-            "AttributeName=sk,AttributeType=N".into(),
+        let shorthand =
+            structures(&["AttributeName=pk,AttributeType=S".into(), "AttributeName=sk,AttributeType=N".into()])
+                .unwrap();
+        let json = structures(&[
+            r#"[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}]"#.into(),
         ])
         .unwrap();
-        let json = structures(&[r#"[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}]"#.into()]).unwrap();
         assert_eq!(shorthand, json);
         assert_eq!(shorthand[1]["AttributeType"], "N");
     }
@@ -84,9 +80,6 @@ mod tests {
         let path = dir.path().join("item.json");
         std::fs::write(&path, r#"{"pk":{"S":"a"}}"#).unwrap();
         let item = item(&format!("file://{}", path.display())).unwrap();
-        assert_eq!(
-            item["pk"].value,
-            Some(v1::attribute_value::Value::S("a".into()))
-        );
+        assert_eq!(item["pk"].value, Some(v1::attribute_value::Value::S("a".into())));
     }
 }

@@ -4,9 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Map, Value as Json};
 use tern_client::Client;
-use tern_proto::v1::{
-    DeleteItemRequest, GetItemRequest, Item, ItemPage, PutItemRequest, QueryRequest, ScanRequest,
-};
+use tern_proto::v1::{DeleteItemRequest, GetItemRequest, Item, ItemPage, PutItemRequest, QueryRequest, ScanRequest};
 
 use super::{input, output};
 
@@ -131,17 +129,14 @@ impl Paging {
         let text = match (&self.starting_token, &self.exclusive_start_key) {
             (Some(token), _) => {
                 use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(token)
-                    .context("invalid --starting-token")?;
+                let bytes =
+                    base64::engine::general_purpose::STANDARD.decode(token).context("invalid --starting-token")?;
                 String::from_utf8(bytes).context("invalid --starting-token")?
             }
             (None, Some(key)) => key.clone(),
             (None, None) => return Ok(None),
         };
-        Ok(Some(Item {
-            attributes: input::item(&text)?,
-        }))
+        Ok(Some(Item { attributes: input::item(&text)? }))
     }
 
     /// Fetches pages until done, --max-items, or one page with --no-paginate; prints like the AWS CLI.
@@ -151,8 +146,7 @@ impl Paging {
         Fut: std::future::Future<Output = Result<ItemPage, tern_client::Error>>,
     {
         let mut start = self.start_key()?;
-        let (mut items, mut versions, mut count, mut scanned) =
-            (Vec::new(), Vec::new(), 0u64, 0u64);
+        let (mut items, mut versions, mut count, mut scanned) = (Vec::new(), Vec::new(), 0u64, 0u64);
         let mut last_key = None;
         loop {
             let page = fetch(start.clone()).await?;
@@ -183,15 +177,10 @@ impl Paging {
             if self.return_item_versions {
                 out["ItemVersions"] = json!(versions);
             }
-            if full && (page.last_evaluated_key.is_some() || last_key.as_ref() != page.items.last())
-            {
-                let key = last_key
-                    .take()
-                    .map(|item| output::item(&item))
-                    .unwrap_or(Json::Null);
+            if full && (page.last_evaluated_key.is_some() || last_key.as_ref() != page.items.last()) {
+                let key = last_key.take().map(|item| output::item(&item)).unwrap_or(Json::Null);
                 use base64::Engine;
-                out["NextToken"] =
-                    json!(base64::engine::general_purpose::STANDARD.encode(key.to_string()));
+                out["NextToken"] = json!(base64::engine::general_purpose::STANDARD.encode(key.to_string()));
                 return Ok(out);
             }
             match page.last_evaluated_key {

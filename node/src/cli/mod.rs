@@ -17,12 +17,7 @@ use crate::playground::PlaygroundArgs;
 #[command(name = "tern", version, about)]
 pub struct Cli {
     /// Nodes of one region: URL[,URL...] (host:port or http://host:port).
-    #[arg(
-        long,
-        global = true,
-        env = "TERN_ENDPOINT",
-        default_value = "127.0.0.1:7001"
-    )]
+    #[arg(long, global = true, env = "TERN_ENDPOINT", default_value = "127.0.0.1:7001")]
     pub endpoint: String,
     /// How long a client call may keep retrying, in seconds.
     #[arg(long, global = true, default_value_t = 15)]
@@ -61,9 +56,7 @@ pub fn report_error(operation: &str, error: &anyhow::Error) -> i32 {
                 tern_client::Error::Api(e) => e.message.clone(),
                 other => other.to_string(),
             };
-            eprintln!(
-                "An error occurred ({kind}) when calling the {operation} operation: {message}"
-            );
+            eprintln!("An error occurred ({kind}) when calling the {operation} operation: {message}");
             return 254;
         }
     }

@@ -38,8 +38,5 @@ pub fn print(document: Json) {
     if document == Json::Object(Map::new()) {
         return;
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&document).expect("JSON values serialise")
-    );
+    println!("{}", serde_json::to_string_pretty(&document).expect("JSON values serialise"));
 }

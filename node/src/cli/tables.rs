@@ -5,8 +5,8 @@ use clap::Args;
 use serde_json::json;
 use tern_client::Client;
 use tern_proto::v1::{
-    AttributeDefinition, CreateTableRequest, DeleteTableRequest, DescribeTableRequest,
-    KeySchemaElement, ListTablesRequest,
+    AttributeDefinition, CreateTableRequest, DeleteTableRequest, DescribeTableRequest, KeySchemaElement,
+    ListTablesRequest,
 };
 
 use super::{input, output};
@@ -41,22 +41,11 @@ pub struct CreateTable {
     pub provisioned_throughput: Option<String>,
 }
 
-fn short_key(
-    spec: &str,
-    key_type: &str,
-) -> anyhow::Result<(AttributeDefinition, KeySchemaElement)> {
-    let (name, attribute_type) = spec
-        .split_once(':')
-        .with_context(|| format!("expected NAME:TYPE, got {spec:?}"))?;
+fn short_key(spec: &str, key_type: &str) -> anyhow::Result<(AttributeDefinition, KeySchemaElement)> {
+    let (name, attribute_type) = spec.split_once(':').with_context(|| format!("expected NAME:TYPE, got {spec:?}"))?;
     Ok((
-        AttributeDefinition {
-            attribute_name: name.into(),
-            attribute_type: attribute_type.into(),
-        },
-        KeySchemaElement {
-            attribute_name: name.into(),
-            key_type: key_type.into(),
-        },
+        AttributeDefinition { attribute_name: name.into(), attribute_type: attribute_type.into() },
+        KeySchemaElement { attribute_name: name.into(), key_type: key_type.into() },
     ))
 }
 
@@ -87,10 +76,7 @@ impl CreateTable {
             let keys = input::structures(&self.key_schema)?
                 .iter()
                 .map(|m| {
-                    Ok(KeySchemaElement {
-                        attribute_name: field(m, "AttributeName")?,
-                        key_type: field(m, "KeyType")?,
-                    })
+                    Ok(KeySchemaElement { attribute_name: field(m, "AttributeName")?, key_type: field(m, "KeyType")? })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             (definitions, keys)
@@ -149,20 +135,12 @@ impl ListTables {
 
 impl TableName {
     pub async fn describe(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
-        let response = client
-            .describe_table(DescribeTableRequest {
-                table_name: self.table_name.clone(),
-            })
-            .await?;
+        let response = client.describe_table(DescribeTableRequest { table_name: self.table_name.clone() }).await?;
         Ok(json!({ "Table": response.table.as_ref().map(output::table) }))
     }
 
     pub async fn delete(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
-        let response = client
-            .delete_table(DeleteTableRequest {
-                table_name: self.table_name.clone(),
-            })
-            .await?;
+        let response = client.delete_table(DeleteTableRequest { table_name: self.table_name.clone() }).await?;
         Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))
     }
 }

@@ -1,13 +1,11 @@
 //! openraft's network over tonic: each RPC is bincode in a `RaftPayload`, sent to the peer's internal
 //! `tern.internal.v1.Raft` service.
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
@@ -36,22 +34,13 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
-            .ok()
-            .map(|endpoint| {
-                let channel = endpoint
-                    .connect_timeout(std::time::Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                RaftClient::new(channel)
-                    .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-            });
-        PeerClient {
-            target,
-            client,
-            address: node.addr.clone(),
-        }
+        let client = Endpoint::from_shared(format!("http://{}", node.addr)).ok().map(|endpoint| {
+            let channel = endpoint.connect_timeout(std::time::Duration::from_secs(1)).tcp_nodelay(true).connect_lazy();
+            RaftClient::new(channel)
+                .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        });
+        PeerClient { target, client, address: node.addr.clone() }
     }
 }
 
@@ -75,14 +64,11 @@ impl PeerClient {
         E: std::error::Error + DeserializeOwned,
     {
         let Some(client) = self.client.as_mut() else {
-            let error = std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("bad peer address {}", self.address),
-            );
+            let error =
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad peer address {}", self.address));
             return Err(RPCError::Unreachable(Unreachable::new(&error)));
         };
-        let data =
-            bincode::serialize(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let data = bincode::serialize(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut message = tonic::Request::new(RaftPayload { data });
         message.set_timeout(option.hard_ttl());
         let response = match rpc {
@@ -95,8 +81,7 @@ impl PeerClient {
             _ => RPCError::Network(NetworkError::new(&status)),
         })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
-            bincode::deserialize(&payload.into_inner().data)
-                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            bincode::deserialize(&payload.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -114,10 +99,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
         self.call(Rpc::InstallSnapshot, &rpc, &option).await
     }
 

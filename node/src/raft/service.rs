@@ -31,10 +31,7 @@ fn encode<T: Serialize>(result: &T) -> Result<Response<RaftPayload>, Status> {
 
 #[tonic::async_trait]
 impl raft_server::Raft for RaftService {
-    async fn append_entries(
-        &self,
-        request: Request<RaftPayload>,
-    ) -> Result<Response<RaftPayload>, Status> {
+    async fn append_entries(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         encode(&self.raft.append_entries(decode(request)?).await)
     }
 
@@ -42,10 +39,7 @@ impl raft_server::Raft for RaftService {
         encode(&self.raft.vote(decode(request)?).await)
     }
 
-    async fn install_snapshot(
-        &self,
-        request: Request<RaftPayload>,
-    ) -> Result<Response<RaftPayload>, Status> {
+    async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         encode(&self.raft.install_snapshot(decode(request)?).await)
     }
 }

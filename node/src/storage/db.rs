@@ -33,6 +33,5 @@ pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
 
 /// A column family that [`open`] created.
 pub fn cf<'a>(db: &'a DB, name: &str) -> &'a ColumnFamily {
-    db.cf_handle(name)
-        .unwrap_or_else(|| panic!("column family {name} is created when the database opens"))
+    db.cf_handle(name).unwrap_or_else(|| panic!("column family {name} is created when the database opens"))
 }

@@ -36,39 +36,17 @@ impl LogStore {
         LogStore { db }
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<T>, StorageError> {
-        let bytes = self
-            .db
-            .get_cf(cf(&self.db, CF_RAFT), key)
-            .map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        bytes
-            .map(|b| {
-                bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())
-            })
-            .transpose()
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let bytes = self.db.get_cf(cf(&self.db, CF_RAFT), key).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        bytes.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())).transpose()
     }
 
-    fn put_meta<T: serde::Serialize>(
-        &self,
-        key: &[u8],
-        value: &T,
-        sync: bool,
-    ) -> Result<(), StorageError> {
-        let bytes =
-            bincode::serialize(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T, sync: bool) -> Result<(), StorageError> {
+        let bytes = bincode::serialize(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf(&self.db, CF_RAFT), key, bytes);
-        let options = if sync {
-            synced()
-        } else {
-            WriteOptions::default()
-        };
-        self.db
-            .write_opt(batch, &options)
-            .map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+        let options = if sync { synced() } else { WriteOptions::default() };
+        self.db.write_opt(batch, &options).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
     }
 }
 
@@ -90,10 +68,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            entries.push(
-                bincode::deserialize(&value)
-                    .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?,
-            );
+            entries.push(bincode::deserialize(&value).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?);
         }
         Ok(entries)
     }
@@ -104,23 +79,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.get_meta(LAST_PURGED)?;
-        let last = self
-            .db
-            .iterator_cf(cf(&self.db, CF_LOG), rocksdb::IteratorMode::End)
-            .next();
+        let last = self.db.iterator_cf(cf(&self.db, CF_LOG), rocksdb::IteratorMode::End).next();
         let last_log_id = match last {
             Some(item) => {
                 let (_, value) = item.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-                let entry: Entry = bincode::deserialize(&value)
-                    .map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+                let entry: Entry =
+                    bincode::deserialize(&value).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
                 Some(*entry.get_log_id())
             }
             None => last_purged_log_id,
         };
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -144,11 +113,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<TypeConfig>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -156,44 +121,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let log = cf(&self.db, CF_LOG);
         let mut batch = WriteBatch::default();
         for entry in entries {
-            let bytes = bincode::serialize(&entry)
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            let bytes = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
             batch.put_cf(log, index_key(entry.get_log_id().index), bytes);
         }
         let result = self.db.write_opt(batch, &synced());
-        let io_result = result
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()));
+        let io_result = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
         callback.log_io_completed(io_result);
         result.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(
-            cf(&self.db, CF_LOG),
-            index_key(log_id.index),
-            index_key(u64::MAX),
-        );
+        batch.delete_range_cf(cf(&self.db, CF_LOG), index_key(log_id.index), index_key(u64::MAX));
         batch.delete_cf(cf(&self.db, CF_LOG), index_key(u64::MAX));
-        self.db
-            .write_opt(batch, &synced())
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        self.db.write_opt(batch, &synced()).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let bytes = bincode::serialize(&log_id)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let mut batch = WriteBatch::default();
         batch.put_cf(cf(&self.db, CF_RAFT), LAST_PURGED, bytes);
-        batch.delete_range_cf(
-            cf(&self.db, CF_LOG),
-            index_key(0),
-            index_key(log_id.index + 1),
-        );
-        self.db
-            .write_opt(batch, &synced())
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        batch.delete_range_cf(cf(&self.db, CF_LOG), index_key(0), index_key(log_id.index + 1));
+        self.db.write_opt(batch, &synced()).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 }

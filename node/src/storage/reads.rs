@@ -70,37 +70,18 @@ impl Reader {
 
     /// A table's schema and stored definition.
     pub fn table(&self, name: &str) -> Result<(TableSchema, StoredTable), ApiError> {
-        let bytes = self
-            .db
-            .get_cf(cf(&self.db, CF_TABLES), name.as_bytes())
-            .map_err(internal)?;
-        let stored = StoredTable::decode(
-            bytes
-                .ok_or_else(|| ApiError::table_not_found(name))?
-                .as_slice(),
-        )
-        .map_err(internal)?;
-        let description = stored
-            .description
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("table without description"))?;
-        Ok((
-            TableSchema::from_description(stored.table_id, description)?,
-            stored,
-        ))
+        let bytes = self.db.get_cf(cf(&self.db, CF_TABLES), name.as_bytes()).map_err(internal)?;
+        let stored =
+            StoredTable::decode(bytes.ok_or_else(|| ApiError::table_not_found(name))?.as_slice()).map_err(internal)?;
+        let description = stored.description.as_ref().ok_or_else(|| ApiError::internal("table without description"))?;
+        Ok((TableSchema::from_description(stored.table_id, description)?, stored))
     }
 
     /// Table names in order, after `start_after`, at most `limit`; and the last name when more remain.
-    pub fn list_tables(
-        &self,
-        start_after: &str,
-        limit: usize,
-    ) -> Result<(Vec<String>, Option<String>), ApiError> {
+    pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<(Vec<String>, Option<String>), ApiError> {
         let start = key_after(start_after.as_bytes());
-        let mode = rocksdb::IteratorMode::From(
-            if start_after.is_empty() { b"" } else { &start },
-            rocksdb::Direction::Forward,
-        );
+        let mode =
+            rocksdb::IteratorMode::From(if start_after.is_empty() { b"" } else { &start }, rocksdb::Direction::Forward);
         let mut names = Vec::new();
         for item in self.db.iterator_cf(cf(&self.db, CF_TABLES), mode) {
             let (name, _) = item.map_err(internal)?;
@@ -114,13 +95,8 @@ impl Reader {
 
     /// The item stored under a storage key.
     pub fn item(&self, key: &[u8]) -> Result<Option<StoredItem>, ApiError> {
-        let bytes = self
-            .db
-            .get_pinned_cf(cf(&self.db, CF_ITEMS), key)
-            .map_err(internal)?;
-        bytes
-            .map(|b| StoredItem::decode(b.as_ref()).map_err(internal))
-            .transpose()
+        let bytes = self.db.get_pinned_cf(cf(&self.db, CF_ITEMS), key).map_err(internal)?;
+        bytes.map(|b| StoredItem::decode(b.as_ref()).map_err(internal)).transpose()
     }
 
     /// One page of items in a key range, stopping at the limit or after 1 MB.
@@ -154,12 +130,8 @@ impl Reader {
                     origin_region: stored.origin_region.clone(),
                 });
             }
-            let key = Item {
-                attributes: schema.key_of(&stored.attributes),
-            };
-            page.items.push(Item {
-                attributes: stored.attributes,
-            });
+            let key = Item { attributes: schema.key_of(&stored.attributes) };
+            page.items.push(Item { attributes: stored.attributes });
             page.scanned_count += 1;
             if request.forward {
                 iter.next()

@@ -30,19 +30,14 @@ pub struct TableSchema {
 
 impl TableSchema {
     /// The schema described by a table description (whose CreateTable was validated).
-    pub fn from_description(
-        table_id: u64,
-        description: &TableDescription,
-    ) -> Result<Self, ApiError> {
+    pub fn from_description(table_id: u64, description: &TableDescription) -> Result<Self, ApiError> {
         let attribute_type = |name: &str| {
             description
                 .attribute_definitions
                 .iter()
                 .find(|d| d.attribute_name == name)
                 .map(|d| d.attribute_type.clone())
-                .ok_or_else(|| {
-                    ApiError::internal(format!("no attribute definition for key {name}"))
-                })
+                .ok_or_else(|| ApiError::internal(format!("no attribute definition for key {name}")))
         };
         let key = |key_type: &str| -> Result<Option<KeyAttribute>, ApiError> {
             description
@@ -59,8 +54,7 @@ impl TableSchema {
         };
         Ok(TableSchema {
             table_id,
-            partition_key: key("HASH")?
-                .ok_or_else(|| ApiError::internal("table has no HASH key"))?,
+            partition_key: key("HASH")?.ok_or_else(|| ApiError::internal("table has no HASH key"))?,
             sort_key: key("RANGE")?,
         })
     }
@@ -72,15 +66,11 @@ impl TableSchema {
 
     /// The storage key of an item or a key; checks that the key attributes are there, typed as the
     /// schema says, non-empty and within DynamoDB's size limits.
-    pub fn storage_key(
-        &self,
-        attributes: &BTreeMap<String, AttributeValue>,
-    ) -> Result<Vec<u8>, ApiError> {
+    pub fn storage_key(&self, attributes: &BTreeMap<String, AttributeValue>) -> Result<Vec<u8>, ApiError> {
         let mut key = keys::table_prefix(self.table_id);
-        for (attribute, limit) in [
-            (Some(&self.partition_key), MAX_PARTITION_KEY_BYTES),
-            (self.sort_key.as_ref(), MAX_SORT_KEY_BYTES),
-        ] {
+        for (attribute, limit) in
+            [(Some(&self.partition_key), MAX_PARTITION_KEY_BYTES), (self.sort_key.as_ref(), MAX_SORT_KEY_BYTES)]
+        {
             let Some(attribute) = attribute else { continue };
             let value = attributes.get(&attribute.name).ok_or_else(|| {
                 ApiError::validation(format!(
@@ -98,30 +88,19 @@ impl TableSchema {
     pub fn check_key_only(&self, key: &BTreeMap<String, AttributeValue>) -> Result<(), ApiError> {
         let expected = self.key_attributes().count();
         if key.len() != expected || self.key_attributes().any(|k| !key.contains_key(&k.name)) {
-            return Err(ApiError::validation(
-                "The provided key element does not match the schema",
-            ));
+            return Err(ApiError::validation("The provided key element does not match the schema"));
         }
         Ok(())
     }
 
     /// The key attributes of an item.
-    pub fn key_of(
-        &self,
-        item: &BTreeMap<String, AttributeValue>,
-    ) -> BTreeMap<String, AttributeValue> {
-        self.key_attributes()
-            .filter_map(|k| item.get(&k.name).map(|v| (k.name.clone(), v.clone())))
-            .collect()
+    pub fn key_of(&self, item: &BTreeMap<String, AttributeValue>) -> BTreeMap<String, AttributeValue> {
+        self.key_attributes().filter_map(|k| item.get(&k.name).map(|v| (k.name.clone(), v.clone()))).collect()
     }
 }
 
 /// Checks one key value against its attribute's type and size limit.
-pub fn check_key_value(
-    attribute: &KeyAttribute,
-    value: &AttributeValue,
-    limit: usize,
-) -> Result<(), ApiError> {
+pub fn check_key_value(attribute: &KeyAttribute, value: &AttributeValue, limit: usize) -> Result<(), ApiError> {
     let (actual, len) = match &value.value {
         Some(Wire::S(s)) => ("S", s.len()),
         Some(Wire::N(n)) => ("N", n.len()),
@@ -143,11 +122,7 @@ pub fn check_key_value(
         )));
     }
     if len > limit {
-        let which = if limit == MAX_PARTITION_KEY_BYTES {
-            "partition"
-        } else {
-            "sort"
-        };
+        let which = if limit == MAX_PARTITION_KEY_BYTES { "partition" } else { "sort" };
         return Err(ApiError::validation(format!(
             "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {limit} bytes for {which} key {}",
             attribute.name
@@ -173,9 +148,7 @@ fn wire_type_name(value: &Wire) -> &'static str {
 
 /// Checks a table name against DynamoDB's rules: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
 pub fn check_table_name(name: &str) -> Result<(), ApiError> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if name.len() < 3 || name.len() > 255 || !valid_chars {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '{name}' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 3 and 255"
@@ -187,47 +160,23 @@ pub fn check_table_name(name: &str) -> Result<(), ApiError> {
 /// Validates a CreateTable request as DynamoDB does.
 pub fn check_create_table(request: &CreateTableRequest) -> Result<(), ApiError> {
     check_table_name(&request.table_name)?;
-    let invalid = |why: String| {
-        ApiError::validation(format!("One or more parameter values were invalid: {why}"))
-    };
-    let hash: Vec<_> = request
-        .key_schema
-        .iter()
-        .filter(|k| k.key_type == "HASH")
-        .collect();
-    let range: Vec<_> = request
-        .key_schema
-        .iter()
-        .filter(|k| k.key_type == "RANGE")
-        .collect();
-    if let Some(bad) = request
-        .key_schema
-        .iter()
-        .find(|k| k.key_type != "HASH" && k.key_type != "RANGE")
-    {
+    let invalid = |why: String| ApiError::validation(format!("One or more parameter values were invalid: {why}"));
+    let hash: Vec<_> = request.key_schema.iter().filter(|k| k.key_type == "HASH").collect();
+    let range: Vec<_> = request.key_schema.iter().filter(|k| k.key_type == "RANGE").collect();
+    if let Some(bad) = request.key_schema.iter().find(|k| k.key_type != "HASH" && k.key_type != "RANGE") {
         return Err(ApiError::validation(format!(
             "1 validation error detected: Value '{}' at 'keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
             bad.key_type
         )));
     }
     if hash.len() != 1 || range.len() > 1 || request.key_schema.len() > 2 {
-        return Err(invalid(
-            "Invalid KeySchema: exactly one HASH key and at most one RANGE key are allowed".into(),
-        ));
+        return Err(invalid("Invalid KeySchema: exactly one HASH key and at most one RANGE key are allowed".into()));
     }
     if request.key_schema.first().map(|k| k.key_type.as_str()) != Some("HASH") {
-        return Err(invalid(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type".into(),
-        ));
+        return Err(invalid("Invalid KeySchema: The first KeySchemaElement is not a HASH key type".into()));
     }
-    if range
-        .first()
-        .is_some_and(|r| r.attribute_name == hash[0].attribute_name)
-    {
-        return Err(invalid(
-            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
-                .into(),
-        ));
+    if range.first().is_some_and(|r| r.attribute_name == hash[0].attribute_name) {
+        return Err(invalid("Both the Hash Key and the Range Key element in the KeySchema have the same name".into()));
     }
     for definition in &request.attribute_definitions {
         if !matches!(definition.attribute_type.as_str(), "S" | "N" | "B") {
@@ -237,22 +186,12 @@ pub fn check_create_table(request: &CreateTableRequest) -> Result<(), ApiError> 
             )));
         }
     }
-    let mut names: Vec<_> = request
-        .attribute_definitions
-        .iter()
-        .map(|d| d.attribute_name.as_str())
-        .collect();
+    let mut names: Vec<_> = request.attribute_definitions.iter().map(|d| d.attribute_name.as_str()).collect();
     names.sort();
     if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(invalid(
-            "Cannot have two attributes with the same name".into(),
-        ));
+        return Err(invalid("Cannot have two attributes with the same name".into()));
     }
-    let key_names: Vec<_> = request
-        .key_schema
-        .iter()
-        .map(|k| k.attribute_name.as_str())
-        .collect();
+    let key_names: Vec<_> = request.key_schema.iter().map(|k| k.attribute_name.as_str()).collect();
     if let Some(missing) = key_names.iter().find(|k| !names.contains(k)) {
         return Err(invalid(format!("Some index key attributes are not defined in AttributeDefinitions. Keys: [{missing}], AttributeDefinitions: [{}]", names.join(", "))));
     }
@@ -274,17 +213,11 @@ mod tests {
             table_name: "orders".into(),
             attribute_definitions: defs
                 .iter()
-                .map(|(n, t)| AttributeDefinition {
-                    attribute_name: n.to_string(),
-                    attribute_type: t.to_string(),
-                })
+                .map(|(n, t)| AttributeDefinition { attribute_name: n.to_string(), attribute_type: t.to_string() })
                 .collect(),
             key_schema: keys
                 .iter()
-                .map(|(n, t)| KeySchemaElement {
-                    attribute_name: n.to_string(),
-                    key_type: t.to_string(),
-                })
+                .map(|(n, t)| KeySchemaElement { attribute_name: n.to_string(), key_type: t.to_string() })
                 .collect(),
             billing_mode: String::new(),
         }
@@ -293,10 +226,7 @@ mod tests {
     #[test]
     fn accepts_a_composite_key() {
         assert_eq!(
-            check_create_table(&request(
-                &[("pk", "S"), ("sk", "N")],
-                &[("pk", "HASH"), ("sk", "RANGE")]
-            )),
+            check_create_table(&request(&[("pk", "S"), ("sk", "N")], &[("pk", "HASH"), ("sk", "RANGE")])),
             Ok(())
         );
     }
@@ -312,11 +242,7 @@ mod tests {
         ];
         for case in cases {
             let error = check_create_table(&case).unwrap_err();
-            assert_eq!(
-                error.kind,
-                tern_proto::ErrorKind::ValidationException,
-                "{case:?}"
-            );
+            assert_eq!(error.kind, tern_proto::ErrorKind::ValidationException, "{case:?}");
         }
         let mut bad_name = request(&[("pk", "S")], &[("pk", "HASH")]);
         bad_name.table_name = "a!".into();
@@ -327,14 +253,8 @@ mod tests {
     fn key_values_are_checked_against_the_schema() {
         let schema = TableSchema {
             table_id: 7,
-            partition_key: KeyAttribute {
-                name: "pk".into(),
-                attribute_type: "S".into(),
-            },
-            sort_key: Some(KeyAttribute {
-                name: "sk".into(),
-                attribute_type: "N".into(),
-            }),
+            partition_key: KeyAttribute { name: "pk".into(), attribute_type: "S".into() },
+            sort_key: Some(KeyAttribute { name: "sk".into(), attribute_type: "N".into() }),
         };
         let value = |w: Wire| AttributeValue { value: Some(w) };
         let item = BTreeMap::from([
@@ -354,18 +274,11 @@ mod tests {
             ("pk".to_string(), value(Wire::S("".into()))),
             ("sk".to_string(), value(Wire::N("1".into()))),
         ]);
-        assert!(schema
-            .storage_key(&empty)
-            .unwrap_err()
-            .message
-            .contains("cannot contain an empty string value"));
+        assert!(schema.storage_key(&empty).unwrap_err().message.contains("cannot contain an empty string value"));
         let good = BTreeMap::from([
             ("pk".to_string(), value(Wire::S("a".into()))),
             ("sk".to_string(), value(Wire::N("1".into()))),
         ]);
-        assert!(schema
-            .storage_key(&good)
-            .unwrap()
-            .starts_with(&7u64.to_be_bytes()));
+        assert!(schema.storage_key(&good).unwrap().starts_with(&7u64.to_be_bytes()));
     }
 }

@@ -15,9 +15,7 @@ use super::apply::Tables;
 use super::db::{cf, CF_SM_META, CF_TABLES};
 use super::snapshot::{self, SnapshotBuilder};
 use crate::clock;
-use crate::raft::types::{
-    Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
-};
+use crate::raft::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
 pub(crate) const APPLIED: &[u8] = b"applied";
 pub(crate) const MEMBERSHIP: &[u8] = b"membership";
@@ -62,32 +60,16 @@ impl StateMachine {
 
     /// Reloads the in-memory view (applied id, membership, clock, tables) from RocksDB.
     fn load(&mut self) -> Result<(), StorageError> {
-        let meta = |key: &[u8]| {
-            self.db
-                .get_cf(cf(&self.db, CF_SM_META), key)
-                .map_err(read_error)
-        };
-        self.applied = meta(APPLIED)?
-            .map(|b| bincode::deserialize(&b))
-            .transpose()
-            .map_err(read_error)?;
-        self.membership = meta(MEMBERSHIP)?
-            .map(|b| bincode::deserialize(&b))
-            .transpose()
-            .map_err(read_error)?
-            .unwrap_or_default();
-        self.clock = meta(CLOCK)?
-            .map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap_or_default()))
-            .unwrap_or(0);
+        let meta = |key: &[u8]| self.db.get_cf(cf(&self.db, CF_SM_META), key).map_err(read_error);
+        self.applied = meta(APPLIED)?.map(|b| bincode::deserialize::<Option<LogId>>(&b)).transpose().map_err(read_error)?.flatten();
+        self.membership =
+            meta(MEMBERSHIP)?.map(|b| bincode::deserialize(&b)).transpose().map_err(read_error)?.unwrap_or_default();
+        self.clock = meta(CLOCK)?.map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap_or_default())).unwrap_or(0);
         self.tables.clear();
-        for item in self
-            .db
-            .iterator_cf(cf(&self.db, CF_TABLES), rocksdb::IteratorMode::Start)
-        {
+        for item in self.db.iterator_cf(cf(&self.db, CF_TABLES), rocksdb::IteratorMode::Start) {
             let (name, value) = item.map_err(read_error)?;
             let table = StoredTable::decode(value.as_ref()).map_err(read_error)?;
-            self.tables
-                .insert(String::from_utf8_lossy(&name).into_owned(), table);
+            self.tables.insert(String::from_utf8_lossy(&name).into_owned(), table);
         }
         Ok(())
     }
@@ -100,11 +82,7 @@ impl StateMachine {
             EntryPayload::Blank => command_outcome::Outcome::None(true),
             EntryPayload::Membership(membership) => {
                 self.membership = StoredMembership::new(Some(log_id), membership);
-                batch.put_cf(
-                    meta,
-                    MEMBERSHIP,
-                    bincode::serialize(&self.membership).map_err(write_error)?,
-                );
+                batch.put_cf(meta, MEMBERSHIP, bincode::serialize(&self.membership).map_err(write_error)?);
                 command_outcome::Outcome::None(true)
             }
             EntryPayload::Normal(proposal) => {
@@ -113,29 +91,14 @@ impl StateMachine {
                 // Strictly rising in log order on every replica, whatever the proposers' clocks did.
                 self.clock = command.proposed_at_micros.max(self.clock + 1);
                 batch.put_cf(meta, CLOCK, self.clock.to_be_bytes());
-                let mut tables = Tables {
-                    db: &self.db,
-                    tables: &mut self.tables,
-                    region: &self.region,
-                };
+                let mut tables = Tables { db: &self.db, tables: &mut self.tables, region: &self.region };
                 tables.execute(command, log_id.index, self.clock, &mut batch)
             }
         };
         self.applied = Some(log_id);
-        batch.put_cf(
-            meta,
-            APPLIED,
-            bincode::serialize(&self.applied).map_err(write_error)?,
-        );
-        self.db
-            .write(batch)
-            .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
-        Ok(Outcome(
-            CommandOutcome {
-                outcome: Some(outcome),
-            }
-            .encode_to_vec(),
-        ))
+        batch.put_cf(meta, APPLIED, bincode::serialize(&self.applied).map_err(write_error)?);
+        self.db.write(batch).map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
+        Ok(Outcome(CommandOutcome { outcome: Some(outcome) }.encode_to_vec()))
     }
 }
 
@@ -152,10 +115,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let started = std::time::Instant::now();
-        let outcomes = entries
-            .into_iter()
-            .map(|entry| self.apply_entry(entry))
-            .collect::<Result<Vec<_>, _>>()?;
+        let outcomes = entries.into_iter().map(|entry| self.apply_entry(entry)).collect::<Result<Vec<_>, _>>()?;
         metrics::histogram!("tern_apply_batch_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("tern_applied_entries_total").increment(outcomes.len() as u64);
         Ok(outcomes)
@@ -166,9 +126,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
-        let path = self
-            .snapshot_dir
-            .join(format!("incoming-{}.snap", clock::now_micros()));
+        let path = self.snapshot_dir.join(format!("incoming-{}.snap", clock::now_micros()));
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
