@@ -1,1 +1,198 @@
+//! A harness for end-to-end tests: a region of real `tern node` processes on loopback, which tests
+//! kill (`SIGKILL`), restart, grow and shrink.
 
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tern_client::v1::NodeStatus;
+use tern_client::{Client, RetryPolicy};
+
+/// The `tern` binary under test: `$TERN_BIN`, or `target/<profile>/tern` beside the test executable.
+pub fn tern_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("TERN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("tern");
+    assert!(binary.exists(), "{} is missing: build it first (`cargo build -p tern-node`; scripts/test.sh does)", binary.display());
+    binary
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// One node process.
+pub struct NodeProcess {
+    pub id: u64,
+    pub address: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A region of node processes, stopped when dropped.
+pub struct Region {
+    pub name: String,
+    dir: tempfile::TempDir,
+    peers: String,
+    extra_args: Vec<String>,
+    pub nodes: BTreeMap<u64, NodeProcess>,
+}
+
+impl Region {
+    /// Starts `count` nodes (ids 1..=count) with the same `--peers`, plus `extra_args` for each.
+    pub async fn start(count: u64, extra_args: &[&str]) -> anyhow::Result<Region> {
+        let dir = tempfile::Builder::new().prefix("tern-e2e-").tempdir()?;
+        let addresses: BTreeMap<u64, String> = (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect();
+        let peers = addresses.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
+        let mut region = Region {
+            name: "e2e".into(),
+            dir,
+            peers,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            nodes: BTreeMap::new(),
+        };
+        for (id, address) in addresses {
+            let data_dir = region.dir.path().join(format!("node-{id}"));
+            region.nodes.insert(id, NodeProcess { id, address, data_dir, child: None });
+            region.spawn(id)?;
+        }
+        region.wait_for_leader(Duration::from_secs(20)).await?;
+        Ok(region)
+    }
+
+    fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        let log_path = self.dir.path().join(format!("node-{id}.log"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        let child = Command::new(tern_binary())
+            .args(["node", "--id", &id.to_string(), "--region", &self.name, "--listen", &node.address])
+            .args(["--data-dir", &node.data_dir.to_string_lossy(), "--peers", &self.peers])
+            .args(&self.extra_args)
+            .env("TERN_LOG", "info,openraft=info")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting tern node")?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts a node that is not yet a member (it waits to be added) with the next id.
+    pub fn start_new_node(&mut self) -> anyhow::Result<u64> {
+        let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
+        let address = format!("127.0.0.1:{}", free_port());
+        let data_dir = self.dir.path().join(format!("node-{id}"));
+        self.nodes.insert(id, NodeProcess { id, address, data_dir, child: None });
+        // It knows the region's nodes and itself; not being the lowest id, it waits to be added.
+        self.peers = format!("{},{id}={}", self.peers, self.nodes[&id].address);
+        self.spawn(id).map(|_| id)
+    }
+
+    /// The addresses of the nodes that are running.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.values().filter(|n| n.child.is_some()).map(|n| n.address.clone()).collect()
+    }
+
+    pub fn address(&self, id: u64) -> String {
+        self.nodes[&id].address.clone()
+    }
+
+    /// A client of the running nodes.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect_with(self.endpoints(), RetryPolicy { deadline: Duration::from_secs(30), ..Default::default() }).await?)
+    }
+
+    /// A client of one node only (its reads are that node's local state).
+    pub async fn node_client(&self, id: u64) -> anyhow::Result<Client> {
+        Ok(Client::connect([self.address(id)]).await?)
+    }
+
+    /// One node's status.
+    pub async fn status(&self, id: u64) -> anyhow::Result<NodeStatus> {
+        Ok(self.client().await?.node_status(Some(&self.address(id))).await?)
+    }
+
+    /// Waits until every running node agrees on one leader; returns its id.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let until = Instant::now() + timeout;
+        loop {
+            let mut leaders = Vec::new();
+            for node in self.nodes.values().filter(|n| n.child.is_some()) {
+                if let Ok(status) = self.status(node.id).await {
+                    leaders.push(status.leader_id);
+                }
+            }
+            let running = self.nodes.values().filter(|n| n.child.is_some()).count();
+            if leaders.len() == running {
+                if let Some(Some(leader)) = leaders.first() {
+                    if leaders.iter().all(|l| *l == Some(*leader)) && self.nodes.get(leader).is_some_and(|n| n.child.is_some()) {
+                        return Ok(*leader);
+                    }
+                }
+            }
+            if Instant::now() > until {
+                bail!("no agreed leader within {timeout:?}: {leaders:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub async fn wait_applied(&self, id: u64, index: u64, timeout: Duration) -> anyhow::Result<NodeStatus> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Ok(status) = self.status(id).await {
+                if status.last_applied_index >= index {
+                    return Ok(status);
+                }
+            }
+            if Instant::now() > until {
+                bail!("node {id} did not apply index {index} within {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `kill -9` a node.
+    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        if let Some(mut child) = node.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped node again on its data directory.
+    pub fn restart(&mut self, id: u64) -> anyhow::Result<()> {
+        self.spawn(id)
+    }
+
+    /// A node's log, for failure messages.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            let kept = self.dir.path().to_path_buf();
+            eprintln!("node logs: {}", kept.display());
+            std::mem::forget(std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")));
+        }
+    }
+}
