@@ -1,6 +1,9 @@
 //! Tern's server roles and command line: storage nodes (Raft over RocksDB), the playground, the
 //! benchmark, and the `aws dynamodb`-shaped client verbs.
 
+// openraft's `StorageError` and `ConfigError` are large, and its traits fix them as our error types.
+#![allow(clippy::result_large_err)]
+
 pub mod api;
 pub mod bench;
 pub mod cli;

@@ -19,7 +19,11 @@ pub fn tern_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let binary = profile_dir.join("tern");
-    assert!(binary.exists(), "{} is missing: build it first (`cargo build -p tern-node`; scripts/test.sh does)", binary.display());
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (`cargo build -p tern-node`; scripts/test.sh does)",
+        binary.display()
+    );
     binary
 }
 
@@ -49,7 +53,8 @@ impl Region {
     /// Starts `count` nodes (ids 1..=count) with the same `--peers`, plus `extra_args` for each.
     pub async fn start(count: u64, extra_args: &[&str]) -> anyhow::Result<Region> {
         let dir = tempfile::Builder::new().prefix("tern-e2e-").tempdir()?;
-        let addresses: BTreeMap<u64, String> = (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect();
+        let addresses: BTreeMap<u64, String> =
+            (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect();
         let peers = addresses.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
         let mut region = Region {
             name: "e2e".into(),
@@ -106,7 +111,11 @@ impl Region {
 
     /// A client of the running nodes.
     pub async fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect_with(self.endpoints(), RetryPolicy { deadline: Duration::from_secs(30), ..Default::default() }).await?)
+        Ok(Client::connect_with(
+            self.endpoints(),
+            RetryPolicy { deadline: Duration::from_secs(30), ..Default::default() },
+        )
+        .await?)
     }
 
     /// A client of one node only (its reads are that node's local state).
@@ -132,7 +141,9 @@ impl Region {
             let running = self.nodes.values().filter(|n| n.child.is_some()).count();
             if leaders.len() == running {
                 if let Some(Some(leader)) = leaders.first() {
-                    if leaders.iter().all(|l| *l == Some(*leader)) && self.nodes.get(leader).is_some_and(|n| n.child.is_some()) {
+                    if leaders.iter().all(|l| *l == Some(*leader))
+                        && self.nodes.get(leader).is_some_and(|n| n.child.is_some())
+                    {
                         return Ok(*leader);
                     }
                 }

@@ -1,6 +1,8 @@
 //! CRUD, Query order and pagination through the client library, against three real nodes.
 
-use tern_client::v1::{AttributeDefinition, CreateTableRequest, DeleteTableRequest, KeySchemaElement, QueryRequest, ScanRequest};
+use tern_client::v1::{
+    AttributeDefinition, CreateTableRequest, DeleteTableRequest, KeySchemaElement, QueryRequest, ScanRequest,
+};
 use tern_client::{AttributeValue, Client, ErrorKind, Item, Number};
 use tern_tests::Region;
 
@@ -12,7 +14,9 @@ fn table(name: &str, pk: (&str, &str), sk: Option<(&str, &str)>) -> CreateTableR
         billing_mode: String::new(),
     };
     if let Some((name, kind)) = sk {
-        request.attribute_definitions.push(AttributeDefinition { attribute_name: name.into(), attribute_type: kind.into() });
+        request
+            .attribute_definitions
+            .push(AttributeDefinition { attribute_name: name.into(), attribute_type: kind.into() });
         request.key_schema.push(KeySchemaElement { attribute_name: name.into(), key_type: "RANGE".into() });
     }
     request
@@ -68,6 +72,9 @@ async fn crud(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A key condition, its values (besides `:p`), and the sort keys it selects in order.
+type KeyConditionCase = (&'static str, Vec<(&'static str, AttributeValue)>, Vec<&'static str>);
+
 async fn query_order_and_pages(client: &Client) -> anyhow::Result<()> {
     let numbers = ["10", "-3", "2.5", "0", "-0.5", "1E+20", "7", "-100", "0.001", "3"];
     for sk in numbers {
@@ -85,30 +92,39 @@ async fn query_order_and_pages(client: &Client) -> anyhow::Result<()> {
     assert_eq!(sort_keys(&client.query_all(reverse.clone()).await?), descending);
 
     // Pages of three, forward and reverse, with LastEvaluatedKey carried over.
-    for (request, expected) in [(query("orders", "pk = :p", &[(":p", s("c2"))]), ascending.to_vec()), (reverse, descending.iter().map(|s| s.as_str()).collect())] {
+    for (request, expected) in [
+        (query("orders", "pk = :p", &[(":p", s("c2"))]), ascending.to_vec()),
+        (reverse, descending.iter().map(|s| s.as_str()).collect()),
+    ] {
         let mut request = request;
         request.limit = 3;
         let mut pages = Vec::new();
         loop {
             let page = client.query(request.clone()).await?;
-            let items: Vec<Item> = page.items.into_iter().map(|i| tern_client::item_from(i.attributes).unwrap()).collect();
+            let items: Vec<Item> =
+                page.items.into_iter().map(|i| tern_client::item_from(i.attributes).unwrap()).collect();
             pages.push(sort_keys(&items));
             match page.last_evaluated_key {
                 Some(key) => request.exclusive_start_key = Some(key),
                 None => break,
             }
         }
-        let expected_pages: Vec<Vec<String>> = expected.chunks(3).map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
+        let expected_pages: Vec<Vec<String>> =
+            expected.chunks(3).map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
         assert_eq!(pages, expected_pages);
     }
 
-    let cases: [(&str, Vec<(&str, AttributeValue)>, Vec<&str>); 6] = [
+    let cases: [KeyConditionCase; 6] = [
         ("pk = :p AND sk < :v", vec![(":v", n("0"))], vec!["-100", "-3", "-0.5"]),
         ("pk = :p AND sk <= :v", vec![(":v", n("0"))], vec!["-100", "-3", "-0.5", "0"]),
         ("pk = :p AND sk > :v", vec![(":v", n("7"))], vec!["10", "100000000000000000000"]),
         ("pk = :p AND sk >= :v", vec![(":v", n("7"))], vec!["7", "10", "100000000000000000000"]),
         ("pk = :p AND sk = :v", vec![(":v", n("2.50"))], vec!["2.5"]),
-        ("pk = :p AND sk BETWEEN :a AND :b", vec![(":a", n("-0.5")), (":b", n("3"))], vec!["-0.5", "0", "0.001", "2.5", "3"]),
+        (
+            "pk = :p AND sk BETWEEN :a AND :b",
+            vec![(":a", n("-0.5")), (":b", n("3"))],
+            vec!["-0.5", "0", "0.001", "2.5", "3"],
+        ),
     ];
     for (expression, mut values, expected) in cases {
         values.push((":p", s("c2")));
@@ -123,7 +139,8 @@ async fn query_order_and_pages(client: &Client) -> anyhow::Result<()> {
     let mut prefixed = query("files", "dir = :d AND begins_with(sk, :p)", &[(":d", s("root")), (":p", s("a/"))]);
     assert_eq!(sort_keys(&client.query_all(prefixed.clone()).await?), ["a/\u{0}", "a/x", "a/y"]);
     prefixed.key_condition_expression = "#d = :d AND begins_with(#s, :p)".into();
-    prefixed.expression_attribute_names = [("#d".to_string(), "dir".to_string()), ("#s".to_string(), "sk".to_string())].into();
+    prefixed.expression_attribute_names =
+        [("#d".to_string(), "dir".to_string()), ("#s".to_string(), "sk".to_string())].into();
     assert_eq!(sort_keys(&client.query_all(prefixed).await?), ["a/\u{0}", "a/x", "a/y"]);
 
     let scanned = client.scan_all(ScanRequest { table_name: "orders".into(), limit: 4, ..Default::default() }).await?;
@@ -141,7 +158,10 @@ async fn tables_and_errors(client: &Client) -> anyhow::Result<()> {
     assert_eq!(missing.kind(), Some(ErrorKind::ResourceNotFoundException));
     let mistyped = client.put_item("orders", item(&[("pk", s("a")), ("sk", s("1"))])).await.unwrap_err();
     assert_eq!(mistyped.to_string(), "ValidationException: One or more parameter values were invalid: Type mismatch for key sk expected: N actual: S");
-    let too_big = client.put_item("orders", item(&[("pk", s("a")), ("sk", n("1")), ("blob", s(&"x".repeat(400 * 1024)))])).await.unwrap_err();
+    let too_big = client
+        .put_item("orders", item(&[("pk", s("a")), ("sk", n("1")), ("blob", s(&"x".repeat(400 * 1024)))]))
+        .await
+        .unwrap_err();
     assert_eq!(too_big.to_string(), "ValidationException: Item size has exceeded the maximum allowed size");
 
     let deleted = client.delete_table(DeleteTableRequest { table_name: "orders".into() }).await?;

@@ -37,7 +37,11 @@ async fn check_acknowledged(client: &Client, acknowledged: &BTreeMap<String, Str
     }
     for (k, v) in acknowledged.iter().step_by((acknowledged.len() / 100).max(1)) {
         let found = client.get_item("kvs", key(k), true).await?;
-        assert_eq!(found.map(|(item, _)| item["value"].clone()), Some(AttributeValue::S(v.clone())), "acknowledged write {k} lost");
+        assert_eq!(
+            found.map(|(item, _)| item["value"].clone()),
+            Some(AttributeValue::S(v.clone())),
+            "acknowledged write {k} lost"
+        );
     }
     Ok(())
 }
@@ -54,7 +58,8 @@ fn as_map(items: Vec<Item>) -> BTreeMap<String, String> {
 
 /// All items as one node holds them locally.
 async fn local_items(region: &Region, id: u64) -> anyhow::Result<BTreeMap<String, String>> {
-    let items = region.node_client(id).await?.scan_all(ScanRequest { table_name: "kvs".into(), ..Default::default() }).await?;
+    let items =
+        region.node_client(id).await?.scan_all(ScanRequest { table_name: "kvs".into(), ..Default::default() }).await?;
     Ok(as_map(items))
 }
 

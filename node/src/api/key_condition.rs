@@ -85,7 +85,7 @@ fn tokenize(expression: &str) -> Result<Vec<Token>, ApiError> {
                 }
                 let text: String = chars[start..i].iter().collect();
                 if text.len() == 1 {
-                    return Err(syntax_error(&text, &expression[..]));
+                    return Err(syntax_error(&text, expression));
                 }
                 if c == '#' {
                     Token::Name(text)

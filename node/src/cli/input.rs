@@ -28,14 +28,14 @@ pub fn item(value: &str) -> anyhow::Result<BTreeMap<String, v1::AttributeValue>>
 
 /// A JSON object of strings (`--expression-attribute-names`).
 pub fn names(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(serde_json::from_value(json(value)?).context("ExpressionAttributeNames must be an object of strings")?)
+    serde_json::from_value(json(value)?).context("ExpressionAttributeNames must be an object of strings")
 }
 
 /// Shorthand `AttributeName=pk,AttributeType=S` or a JSON object, as one map of strings.
 pub fn structure(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let value = text(value)?;
     if value.trim_start().starts_with('{') {
-        return Ok(serde_json::from_str(&value).context("expected a JSON object of strings")?);
+        return serde_json::from_str(&value).context("expected a JSON object of strings");
     }
     value
         .split(',')
@@ -51,7 +51,7 @@ pub fn structures(values: &[String]) -> anyhow::Result<Vec<BTreeMap<String, Stri
     if let [single] = values {
         let text = text(single)?;
         if text.trim_start().starts_with('[') {
-            return Ok(serde_json::from_str(&text).context("expected a JSON array of objects of strings")?);
+            return serde_json::from_str(&text).context("expected a JSON array of objects of strings");
         }
     }
     values.iter().map(|v| structure(v)).collect()

@@ -196,9 +196,7 @@ pub fn check_create_table(request: &CreateTableRequest) -> Result<(), ApiError> 
         return Err(invalid(format!("Some index key attributes are not defined in AttributeDefinitions. Keys: [{missing}], AttributeDefinitions: [{}]", names.join(", "))));
     }
     if names.len() != key_names.len() {
-        return Err(invalid(format!(
-            "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions"
-        )));
+        return Err(invalid("Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".into()));
     }
     Ok(())
 }

@@ -61,7 +61,11 @@ impl StateMachine {
     /// Reloads the in-memory view (applied id, membership, clock, tables) from RocksDB.
     fn load(&mut self) -> Result<(), StorageError> {
         let meta = |key: &[u8]| self.db.get_cf(cf(&self.db, CF_SM_META), key).map_err(read_error);
-        self.applied = meta(APPLIED)?.map(|b| bincode::deserialize::<Option<LogId>>(&b)).transpose().map_err(read_error)?.flatten();
+        self.applied = meta(APPLIED)?
+            .map(|b| bincode::deserialize::<Option<LogId>>(&b))
+            .transpose()
+            .map_err(read_error)?
+            .flatten();
         self.membership =
             meta(MEMBERSHIP)?.map(|b| bincode::deserialize(&b)).transpose().map_err(read_error)?.unwrap_or_default();
         self.clock = meta(CLOCK)?.map(|b| u64::from_be_bytes(b.as_slice().try_into().unwrap_or_default())).unwrap_or(0);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Measures a three-node playground region on this machine: put-only, get-only and a 50/50 mix, each
+# against the same fresh region in one run, and prints the figures as JSON lines.
+# Usage: scripts/bench.sh [DURATION_SECS] [CONCURRENCY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+cargo build -p tern-node --bin tern
+
+duration="${1:-20}"
+concurrency="${2:-16}"
+data_dir="$(mktemp -d /tmp/tern-bench-XXXXXX)"
+"$TERN_BIN" playground --data-dir "$data_dir" --base-port 7401 >"$data_dir/playground.out" 2>&1 &
+playground=$!
+trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; rm -rf "$data_dir"' EXIT
+for _ in $(seq 1 100); do
+  grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
+  sleep 0.1
+done
+export TERN_ENDPOINT=127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
+for mix in 0.0 1.0 0.5; do
+  echo "--- read ratio $mix, concurrency $concurrency, ${duration}s, 100-byte items" >&2
+  "$TERN_BIN" bench --json --read-ratio "$mix" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \
+    | tr -d '\n ' ; echo
+done
