@@ -175,8 +175,8 @@ fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     request
 }
 
-/// The wire form of an item.
-fn wire(item: &Item) -> std::collections::BTreeMap<String, v1::AttributeValue> {
+/// The wire form of an item (for the `tern.v1` request messages).
+pub fn v1_item(item: &Item) -> std::collections::BTreeMap<String, v1::AttributeValue> {
     item_to_wire(item)
 }
 
@@ -312,7 +312,7 @@ impl Client {
         let response = self
             .put_item_request(PutItemRequest {
                 table_name: table.into(),
-                item: wire(&item),
+                item: v1_item(&item),
                 return_values: String::new(),
             })
             .await?;
@@ -329,7 +329,7 @@ impl Client {
         let response = self
             .get_item_request(GetItemRequest {
                 table_name: table.into(),
-                key: wire(&key),
+                key: v1_item(&key),
                 consistent_read,
                 return_item_version: true,
             })
@@ -345,7 +345,7 @@ impl Client {
         let response = self
             .delete_item_request(DeleteItemRequest {
                 table_name: table.into(),
-                key: wire(&key),
+                key: v1_item(&key),
                 return_values: String::new(),
             })
             .await?;

@@ -38,7 +38,9 @@ fn query(table: &str, expression: &str, values: &[(&str, AttributeValue)]) -> Qu
     QueryRequest {
         table_name: table.into(),
         key_condition_expression: expression.into(),
-        expression_attribute_values: tern_proto::value::item_to_wire(&item(values)),
+        expression_attribute_values: tern_client::v1_item(&item(values)),
+        // Reads right after writes: only strongly consistent ones are sure to see them.
+        consistent_read: true,
         ..Default::default()
     }
 }
@@ -143,7 +145,9 @@ async fn query_order_and_pages(client: &Client) -> anyhow::Result<()> {
         [("#d".to_string(), "dir".to_string()), ("#s".to_string(), "sk".to_string())].into();
     assert_eq!(sort_keys(&client.query_all(prefixed).await?), ["a/\u{0}", "a/x", "a/y"]);
 
-    let scanned = client.scan_all(ScanRequest { table_name: "orders".into(), limit: 4, ..Default::default() }).await?;
+    let scanned = client
+        .scan_all(ScanRequest { table_name: "orders".into(), limit: 4, consistent_read: true, ..Default::default() })
+        .await?;
     assert_eq!(scanned.len(), 11);
     Ok(())
 }
@@ -180,14 +184,23 @@ async fn items_tables_queries_and_errors() -> anyhow::Result<()> {
     query_order_and_pages(&client).await?;
     tables_and_errors(&client).await?;
 
-    // Every node serves the same data from its own state once it has applied the last write.
+    // A write sent to a follower reaches the leader without the caller noticing.
     let leader = region.wait_for_leader(std::time::Duration::from_secs(5)).await?;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let direct = region.node_client(follower).await?;
+    direct.put_item("files", item(&[("dir", s("root")), ("sk", s("via-follower"))])).await?;
+    let found = direct.get_item("files", item(&[("dir", s("root")), ("sk", s("via-follower"))]), true).await?;
+    assert!(found.is_some(), "a strongly consistent read through a follower sees the write");
+
+    // Every node serves the same data from its own state once it has applied the last write.
     let applied = region.status(leader).await?.last_applied_index;
     for id in [1, 2, 3] {
         region.wait_applied(id, applied, std::time::Duration::from_secs(10)).await?;
         let local = region.node_client(id).await?;
-        let files = local.query_all(query("files", "dir = :d", &[(":d", s("root"))])).await?;
-        assert_eq!(files.len(), 6, "node {id}");
+        let mut local_query = query("files", "dir = :d", &[(":d", s("root"))]);
+        local_query.consistent_read = false;
+        let files = local.query_all(local_query).await?;
+        assert_eq!(files.len(), 7, "node {id}");
     }
     Ok(())
 }

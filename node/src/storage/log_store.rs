@@ -106,6 +106,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Not synced: after a crash openraft learns the committed index again from the leader.
+        metrics::gauge!("tern_raft_committed_index").set(committed.map_or(0, |id| id.index) as f64);
         self.put_meta(COMMITTED, &committed, false)
     }
 
