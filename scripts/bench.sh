@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures a three-node playground region on this machine: put-only, get-only and a 50/50 mix, each
-# against the same fresh region in one run, and prints the figures as JSON lines.
+# against the same fresh region in one run, with two baselines, and prints the figures as JSON lines.
 # Usage: scripts/bench.sh [DURATION_SECS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,14 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 export TERN_ENDPOINT=127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
+
+# Baselines measured in the same run: the disk's synced 4 KiB writes per second (a put waits for at
+# least one synced log append), and a gRPC round trip through the same client doing no storage work.
+dsync=$(dd if=/dev/zero of="$data_dir/dsync-probe" bs=4k count=2000 oflag=dsync 2>&1 | tail -n 1)
+echo "{\"baseline\":\"dd bs=4k count=2000 oflag=dsync\",\"result\":\"$dsync\"}"
+rm -f "$data_dir/dsync-probe"
+echo "--- baseline: node-status round trips, concurrency $concurrency, ${duration}s" >&2
+"$TERN_BIN" bench --json --ping --concurrency "$concurrency" --duration "$duration" | tr -d '\n '; echo
 for mix in 0.0 1.0 0.5; do
   echo "--- read ratio $mix, concurrency $concurrency, ${duration}s, 100-byte items" >&2
   "$TERN_BIN" bench --json --read-ratio "$mix" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \

@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// Strongly consistent reads (through the leader).
     #[arg(long)]
     pub consistent_read: bool,
+    /// Baseline: every request is a node-status call (a gRPC round trip through the same client, no storage).
+    #[arg(long)]
+    pub ping: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -66,13 +69,14 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
     };
+    let preload = if args.ping { 0 } else { args.keys };
     match client.create_table(create).await {
         Ok(_) => {}
         Err(e) if e.kind() == Some(ErrorKind::ResourceInUseException) => {}
         Err(e) => return Err(e.into()),
     }
 
-    eprintln!("preloading {} keys ...", args.keys);
+    eprintln!("preloading {preload} keys ...");
     let next = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::new();
     for _ in 0..args.concurrency {
@@ -80,7 +84,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         loaders.push(tokio::spawn(async move {
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
-                if k >= args.keys {
+                if k >= preload {
                     return Ok::<_, tern_client::Error>(());
                 }
                 client.put_item(&args.table_name, item(k, args.item_size)).await?;
@@ -107,10 +111,12 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             while Instant::now() < until {
                 let (k, is_read) = {
                     let mut rng = rand::rng();
-                    (rng.random_range(0..args.keys), rng.random_bool(args.read_ratio))
+                    (rng.random_range(0..args.keys), args.ping || rng.random_bool(args.read_ratio))
                 };
                 let at = Instant::now();
-                let ok = if is_read {
+                let ok = if args.ping {
+                    client.node_status(None).await.is_ok()
+                } else if is_read {
                     client.get_item(&args.table_name, key(k), args.consistent_read).await.is_ok()
                 } else {
                     client.put_item(&args.table_name, item(k, args.item_size)).await.is_ok()
@@ -167,6 +173,11 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         "get": summary(&reads),
         "put": summary(&writes),
     });
+    let report = if args.ping {
+        json!({ "duration_secs": elapsed, "concurrency": args.concurrency, "ping": summary(&reads) })
+    } else {
+        report
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -174,7 +185,8 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             "throughput: {} ops/s over {:.1}s ({} errors)",
             report["total_ops_per_sec"], elapsed, report["errors"]
         );
-        for (name, h) in [("put", &writes), ("get", &reads)] {
+        let read_name = if args.ping { "ping" } else { "get" };
+        for (name, h) in [("put", &writes), (read_name, &reads)] {
             if h.is_empty() {
                 continue;
             }
