@@ -6,9 +6,17 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/env.sh
 
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+tests() { "$@" 2>&1 | tee -a "$log"; }
+
 cargo fmt --all -- --check
 cargo build --workspace --all-targets
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace --exclude tern-tests
+tests cargo test --workspace --exclude tern-tests
 # End-to-end tests one at a time: each runs a region of three processes on a small machine.
-cargo test -p tern-tests -- --test-threads=1
+tests cargo test -p tern-tests -- --test-threads=1
+
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s += $1} END {print s + 0}')
+echo "summary: $passed passed, $failed failed"
