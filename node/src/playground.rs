@@ -1,6 +1,6 @@
 //! `tern playground`: a region of nodes as child processes on loopback, described in `playground.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -91,11 +91,12 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     println!("Tern playground: region {} with {} nodes is up.", args.region, ids.len());
     println!("  data and logs: {}", root.display());
     println!("  processes:     {}", root.join("playground.json").display());
+    let tern = binary.display();
     println!("Try it:");
     println!("  export TERN_ENDPOINT={endpoint}");
-    println!("  tern create-table --table-name demo --partition-key pk:S --sort-key sk:N");
-    println!("  tern put-item --table-name demo --item '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'");
-    println!("  tern query --table-name demo --key-condition-expression 'pk = :p' --expression-attribute-values '{{\":p\":{{\"S\":\"a\"}}}}'");
+    println!("  {tern} create-table --table-name demo --partition-key pk:S --sort-key sk:N");
+    println!("  {tern} put-item --table-name demo --item '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'");
+    println!("  {tern} query --table-name demo --key-condition-expression 'pk = :p' --expression-attribute-values '{{\":p\":{{\"S\":\"a\"}}}}'");
     println!("Press Ctrl-C to stop.");
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -103,7 +104,11 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {},
         _ = terminate.recv() => {},
     }
-    stop(&mut children, &root).await;
+    stop(&mut children).await;
+    match temporary {
+        Some(dir) => println!("Stopped; removed {}", dir.path().display()),
+        None => println!("Stopped; data kept in {}", root.display()),
+    }
     Ok(())
 }
 
@@ -121,7 +126,7 @@ async fn wait_for_leader(endpoint: &str) -> anyhow::Result<()> {
 }
 
 /// Sends SIGTERM to every node and waits for them to exit.
-async fn stop(children: &mut [Child], root: &Path) {
+async fn stop(children: &mut [Child]) {
     for child in children.iter() {
         if let Some(pid) = child.id() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
@@ -132,5 +137,4 @@ async fn stop(children: &mut [Child], root: &Path) {
             let _ = child.kill().await;
         }
     }
-    println!("Stopped. Data was in {}", root.display());
 }
