@@ -189,7 +189,8 @@ macro_rules! operation {
     ($(#[$doc:meta])* $name:ident => $rpc:ident, $request:ty, $response:ty, $target:expr) => {
         $(#[$doc])*
         pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            self.call($target, |mut client, timeout| {
+            let target: fn(&$request) -> Target = $target;
+            self.call(target(&message), |mut client, timeout| {
                 let message = message.clone();
                 async move { client.$rpc(request(message, timeout)).await }
             })
@@ -198,50 +199,33 @@ macro_rules! operation {
     };
 }
 
+/// Strongly consistent reads go to the leader; others to any node.
+macro_rules! read_target {
+    () => {
+        |message| if message.consistent_read { Target::Leader } else { Target::AnyNode }
+    };
+}
+
 /// The operations in their wire form, as the API defines them.
 impl Client {
     operation!(/// CreateTable.
-        create_table => create_table, CreateTableRequest, CreateTableResponse, Target::Leader);
+        create_table => create_table, CreateTableRequest, CreateTableResponse, |_| Target::Leader);
     operation!(/// DescribeTable.
-        describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, Target::AnyNode);
+        describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, |_| Target::AnyNode);
     operation!(/// ListTables (one page).
-        list_tables => list_tables, ListTablesRequest, ListTablesResponse, Target::AnyNode);
+        list_tables => list_tables, ListTablesRequest, ListTablesResponse, |_| Target::AnyNode);
     operation!(/// DeleteTable.
-        delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, Target::Leader);
+        delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader);
     operation!(/// PutItem.
-        put_item_request => put_item, PutItemRequest, PutItemResponse, Target::Leader);
+        put_item_request => put_item, PutItemRequest, PutItemResponse, |_| Target::Leader);
     operation!(/// DeleteItem.
-        delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, Target::Leader);
-
-    /// GetItem; strongly consistent reads go to the leader.
-    pub async fn get_item_request(&self, message: GetItemRequest) -> Result<GetItemResponse, Error> {
-        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
-        self.call(target, |mut client, timeout| {
-            let message = message.clone();
-            async move { client.get_item(request(message, timeout)).await }
-        })
-        .await
-    }
-
-    /// One page of a Query.
-    pub async fn query(&self, message: QueryRequest) -> Result<ItemPage, Error> {
-        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
-        self.call(target, |mut client, timeout| {
-            let message = message.clone();
-            async move { client.query(request(message, timeout)).await }
-        })
-        .await
-    }
-
-    /// One page of a Scan.
-    pub async fn scan(&self, message: ScanRequest) -> Result<ItemPage, Error> {
-        let target = if message.consistent_read { Target::Leader } else { Target::AnyNode };
-        self.call(target, |mut client, timeout| {
-            let message = message.clone();
-            async move { client.scan(request(message, timeout)).await }
-        })
-        .await
-    }
+        delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, |_| Target::Leader);
+    operation!(/// GetItem.
+        get_item_request => get_item, GetItemRequest, GetItemResponse, read_target!());
+    operation!(/// One page of a Query.
+        query => query, QueryRequest, ItemPage, read_target!());
+    operation!(/// One page of a Scan.
+        scan => scan, ScanRequest, ItemPage, read_target!());
 
     /// A node's own status (the first reachable of this client's endpoints, or `address`).
     pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {

@@ -77,6 +77,22 @@ fn unexpected(outcome: command_outcome::Outcome) -> Status {
     ApiError::internal(format!("unexpected outcome {outcome:?}")).into()
 }
 
+/// Proposes a write when this node leads, or forwards the request to the leader. The command and its
+/// outcome share the operation's name (`PutItem`, …); `$rpc` is the client method that forwards it.
+macro_rules! write_on_leader {
+    ($self:ident, $forwarded:expr, $request:expr, $operation:ident, $rpc:ident) => {
+        match $self.node.route($forwarded)? {
+            Route::Local => match $self.node.propose(command::Op::$operation($request)).await? {
+                command_outcome::Outcome::$operation(response) => Ok(response),
+                other => Err(unexpected(other)),
+            },
+            Route::Leader(channel) => {
+                Ok(RegionNode::tern_client(channel).$rpc(to_leader($request)).await?.into_inner())
+            }
+        }
+    };
+}
+
 impl TernService {
     /// Serves a page read: on this node, or through the leader when it must be strongly consistent.
     async fn read_page(
@@ -106,15 +122,7 @@ impl Tern for TernService {
             let is_forwarded = forwarded(&request);
             let request = request.into_inner();
             check_create_table(&request)?;
-            match self.node.route(is_forwarded)? {
-                Route::Local => match self.node.propose(command::Op::CreateTable(request)).await? {
-                    command_outcome::Outcome::CreateTable(response) => Ok(response),
-                    other => Err(unexpected(other)),
-                },
-                Route::Leader(channel) => {
-                    Ok(RegionNode::tern_client(channel).create_table(to_leader(request)).await?.into_inner())
-                }
-            }
+            write_on_leader!(self, is_forwarded, request, CreateTable, create_table)
         })
         .await
     }
@@ -157,15 +165,7 @@ impl Tern for TernService {
             let is_forwarded = forwarded(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            match self.node.route(is_forwarded)? {
-                Route::Local => match self.node.propose(command::Op::DeleteTable(request)).await? {
-                    command_outcome::Outcome::DeleteTable(response) => Ok(response),
-                    other => Err(unexpected(other)),
-                },
-                Route::Leader(channel) => {
-                    Ok(RegionNode::tern_client(channel).delete_table(to_leader(request)).await?.into_inner())
-                }
-            }
+            write_on_leader!(self, is_forwarded, request, DeleteTable, delete_table)
         })
         .await
     }
@@ -178,15 +178,7 @@ impl Tern for TernService {
             request.item = canonical(request.item)?;
             let (schema, _) = self.node.reader.table(&request.table_name)?;
             schema.storage_key(&request.item)?;
-            match self.node.route(is_forwarded)? {
-                Route::Local => match self.node.propose(command::Op::PutItem(request)).await? {
-                    command_outcome::Outcome::PutItem(response) => Ok(response),
-                    other => Err(unexpected(other)),
-                },
-                Route::Leader(channel) => {
-                    Ok(RegionNode::tern_client(channel).put_item(to_leader(request)).await?.into_inner())
-                }
-            }
+            write_on_leader!(self, is_forwarded, request, PutItem, put_item)
         })
         .await
     }
@@ -226,15 +218,7 @@ impl Tern for TernService {
             let (schema, _) = self.node.reader.table(&request.table_name)?;
             schema.check_key_only(&request.key)?;
             schema.storage_key(&request.key)?;
-            match self.node.route(is_forwarded)? {
-                Route::Local => match self.node.propose(command::Op::DeleteItem(request)).await? {
-                    command_outcome::Outcome::DeleteItem(response) => Ok(response),
-                    other => Err(unexpected(other)),
-                },
-                Route::Leader(channel) => {
-                    Ok(RegionNode::tern_client(channel).delete_item(to_leader(request)).await?.into_inner())
-                }
-            }
+            write_on_leader!(self, is_forwarded, request, DeleteItem, delete_item)
         })
         .await
     }
