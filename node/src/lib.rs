@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod expression;
 pub mod metrics;
 pub mod node;
 pub mod playground;
