@@ -220,6 +220,17 @@ impl Client {
         put_item_request => put_item, PutItemRequest, PutItemResponse, |_| Target::Leader);
     operation!(/// DeleteItem.
         delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, |_| Target::Leader);
+    operation!(/// UpdateItem.
+        update_item => update_item, UpdateItemRequest, UpdateItemResponse, |_| Target::Leader);
+    operation!(/// BatchGetItem; strongly consistent when any table asks for it.
+        batch_get_item => batch_get_item, BatchGetItemRequest, BatchGetItemResponse,
+        |m| if m.request_items.values().any(|k| k.consistent_read) { Target::Leader } else { Target::AnyNode });
+    operation!(/// BatchWriteItem.
+        batch_write_item => batch_write_item, BatchWriteItemRequest, BatchWriteItemResponse, |_| Target::Leader);
+    operation!(/// TransactWriteItems.
+        transact_write_items => transact_write_items, TransactWriteItemsRequest, TransactWriteItemsResponse, |_| Target::Leader);
+    operation!(/// TransactGetItems (all items from one point of the log).
+        transact_get_items => transact_get_items, TransactGetItemsRequest, TransactGetItemsResponse, |_| Target::Leader);
     operation!(/// GetItem.
         get_item_request => get_item, GetItemRequest, GetItemResponse, read_target!());
     operation!(/// One page of a Query.
@@ -294,11 +305,7 @@ impl Client {
     /// Puts an item; returns the version it was given.
     pub async fn put_item(&self, table: &str, item: Item) -> Result<ItemVersion, Error> {
         let response = self
-            .put_item_request(PutItemRequest {
-                table_name: table.into(),
-                item: v1_item(&item),
-                return_values: String::new(),
-            })
+            .put_item_request(PutItemRequest { table_name: table.into(), item: v1_item(&item), ..Default::default() })
             .await?;
         response.item_version.ok_or_else(|| Error::Api(ApiError::internal("write without a version")))
     }
@@ -316,6 +323,7 @@ impl Client {
                 key: v1_item(&key),
                 consistent_read,
                 return_item_version: true,
+                ..Default::default()
             })
             .await?;
         match (response.item, response.item_version) {
@@ -330,7 +338,7 @@ impl Client {
             .delete_item_request(DeleteItemRequest {
                 table_name: table.into(),
                 key: v1_item(&key),
-                return_values: String::new(),
+                ..Default::default()
             })
             .await?;
         response.item_version.ok_or_else(|| Error::Api(ApiError::internal("write without a version")))

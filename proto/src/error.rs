@@ -12,6 +12,8 @@ pub enum ErrorKind {
     ResourceNotFoundException,
     ResourceInUseException,
     ConditionalCheckFailedException,
+    TransactionCanceledException,
+    IdempotentParameterMismatchException,
     LimitExceededException,
     InternalServerError,
     ServiceUnavailable,
@@ -25,6 +27,8 @@ impl ErrorKind {
             ErrorKind::ResourceNotFoundException => "ResourceNotFoundException",
             ErrorKind::ResourceInUseException => "ResourceInUseException",
             ErrorKind::ConditionalCheckFailedException => "ConditionalCheckFailedException",
+            ErrorKind::TransactionCanceledException => "TransactionCanceledException",
+            ErrorKind::IdempotentParameterMismatchException => "IdempotentParameterMismatchException",
             ErrorKind::LimitExceededException => "LimitExceededException",
             ErrorKind::InternalServerError => "InternalServerError",
             ErrorKind::ServiceUnavailable => "ServiceUnavailable",
@@ -39,6 +43,8 @@ impl ErrorKind {
             ResourceNotFoundException,
             ResourceInUseException,
             ConditionalCheckFailedException,
+            TransactionCanceledException,
+            IdempotentParameterMismatchException,
             LimitExceededException,
             InternalServerError,
             ServiceUnavailable,
@@ -53,6 +59,8 @@ impl ErrorKind {
             ErrorKind::ResourceNotFoundException => tonic::Code::NotFound,
             ErrorKind::ResourceInUseException => tonic::Code::AlreadyExists,
             ErrorKind::ConditionalCheckFailedException => tonic::Code::FailedPrecondition,
+            ErrorKind::TransactionCanceledException => tonic::Code::Aborted,
+            ErrorKind::IdempotentParameterMismatchException => tonic::Code::InvalidArgument,
             ErrorKind::LimitExceededException => tonic::Code::ResourceExhausted,
             ErrorKind::InternalServerError => tonic::Code::Internal,
             ErrorKind::ServiceUnavailable => tonic::Code::Unavailable,
@@ -67,16 +75,29 @@ impl fmt::Display for ErrorKind {
 }
 
 /// An error as DynamoDB would return it: a name and a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The old item of a failed condition, or a cancelled transaction's reasons.
+    pub details: Option<Box<crate::v1::ErrorDetails>>,
 }
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into() }
+        ApiError { kind, message: message.into(), details: None }
+    }
+
+    /// The error with structured details attached.
+    pub fn with_details(mut self, details: crate::v1::ErrorDetails) -> Self {
+        self.details = Some(Box::new(details));
+        self
+    }
+
+    /// DynamoDB's error for a condition that does not hold.
+    pub fn condition_failed() -> Self {
+        Self::new(ErrorKind::ConditionalCheckFailedException, "The conditional request failed")
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -107,7 +128,8 @@ impl ApiError {
 
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
-        let mut status = tonic::Status::new(error.kind.code(), error.message);
+        let details = error.details.map(|d| prost::Message::encode_to_vec(d.as_ref())).unwrap_or_default();
+        let mut status = tonic::Status::with_details(error.kind.code(), error.message, details.into());
         status.metadata_mut().insert(ERROR_TYPE_KEY, tonic::metadata::MetadataValue::from_static(error.kind.name()));
         status
     }
@@ -124,7 +146,11 @@ impl From<&tonic::Status> for ApiError {
             }
             _ => ErrorKind::InternalServerError,
         });
-        ApiError { kind, message: status.message().to_string() }
+        let details = Some(status.details())
+            .filter(|d| !d.is_empty())
+            .and_then(|d| <crate::v1::ErrorDetails as prost::Message>::decode(d).ok())
+            .map(Box::new);
+        ApiError { kind, message: status.message().to_string(), details }
     }
 }
 

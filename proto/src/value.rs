@@ -97,12 +97,14 @@ impl AttributeValue {
                     .map(|(k, v)| Ok((k, Self::from_wire_at(v, depth + 1)?)))
                     .collect::<Result<_, ApiError>>()?,
             ),
-            Wire::Ss(set) => AttributeValue::Ss(checked_set("string", set.values, |s| s.clone())?),
+            Wire::Ss(set) => AttributeValue::Ss(checked_set("string", set.values, |s| s.clone(), |s| s.clone())?),
             Wire::Ns(set) => {
                 let numbers = set.values.iter().map(|n| parse_number(n)).collect::<Result<Vec<_>, _>>()?;
-                AttributeValue::Ns(checked_set("number", numbers, |n| n.clone())?)
+                AttributeValue::Ns(checked_set("number", numbers, |n| n.clone(), |n| n.to_string())?)
             }
-            Wire::Bs(set) => AttributeValue::Bs(checked_set("binary", set.values, |b| b.clone())?),
+            Wire::Bs(set) => {
+                AttributeValue::Bs(checked_set("binary", set.values, |b| b.clone(), |b| format!("{b:?}"))?)
+            }
         })
     }
 
@@ -134,17 +136,19 @@ fn checked_set<T: Ord + std::fmt::Debug, K: Ord>(
     kind: &str,
     values: Vec<T>,
     key: impl Fn(&T) -> K,
+    show: impl Fn(&T) -> String,
 ) -> Result<Vec<T>, ApiError> {
     if values.is_empty() {
         return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: An {kind} set may not be empty"
+            "One or more parameter values were invalid: An {kind} set  may not be empty"
         )));
     }
     let mut keys: Vec<K> = values.iter().map(key).collect();
     keys.sort();
     if keys.windows(2).any(|pair| pair[0] == pair[1]) {
         return Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: Input collection {values:?} contains duplicates."
+            "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
+            values.iter().map(show).collect::<Vec<_>>().join(", ")
         )));
     }
     Ok(values)
@@ -220,7 +224,7 @@ mod tests {
     #[test]
     fn empty_and_duplicate_sets_are_rejected() {
         let empty = AttributeValue::from_wire(wire(Wire::Ss(v1::StringSet { values: vec![] }))).unwrap_err();
-        assert_eq!(empty.message, "One or more parameter values were invalid: An string set may not be empty");
+        assert_eq!(empty.message, "One or more parameter values were invalid: An string set  may not be empty");
         let dup = AttributeValue::from_wire(wire(Wire::Ns(v1::NumberSet { values: vec!["1".into(), "1.0".into()] })));
         assert!(dup.unwrap_err().message.contains("contains duplicates"));
     }

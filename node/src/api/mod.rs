@@ -3,7 +3,10 @@
 pub mod cluster;
 pub mod items;
 pub mod key_condition;
+pub mod reads;
 pub mod routing;
+pub mod validate;
+pub mod writes;
 
 pub use cluster::ClusterService;
 pub use items::TernService;

@@ -18,6 +18,34 @@ pub struct PutItem {
     /// NONE or ALL_OLD.
     #[arg(long)]
     pub return_values: Option<String>,
+    #[command(flatten)]
+    pub condition: Conditional,
+}
+
+/// The flags of a conditional write.
+#[derive(Debug, Args)]
+pub struct Conditional {
+    #[arg(long)]
+    pub condition_expression: Option<String>,
+    /// JSON object of `#placeholders` to attribute names.
+    #[arg(long)]
+    pub expression_attribute_names: Option<String>,
+    /// DynamoDB JSON object of `:placeholders`.
+    #[arg(long)]
+    pub expression_attribute_values: Option<String>,
+    /// NONE or ALL_OLD: the item in the error when the condition fails.
+    #[arg(long)]
+    pub return_values_on_condition_check_failure: Option<String>,
+}
+
+impl Conditional {
+    pub fn names(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        Ok(self.expression_attribute_names.as_deref().map(input::names).transpose()?.unwrap_or_default())
+    }
+
+    pub fn values(&self) -> anyhow::Result<std::collections::BTreeMap<String, tern_proto::v1::AttributeValue>> {
+        Ok(self.expression_attribute_values.as_deref().map(input::item).transpose()?.unwrap_or_default())
+    }
 }
 
 impl PutItem {
@@ -26,6 +54,14 @@ impl PutItem {
             table_name: self.table_name.clone(),
             item: input::item(&self.item)?,
             return_values: self.return_values.clone().unwrap_or_default(),
+            condition_expression: self.condition.condition_expression.clone().unwrap_or_default(),
+            expression_attribute_names: self.condition.names()?,
+            expression_attribute_values: self.condition.values()?,
+            return_values_on_condition_check_failure: self
+                .condition
+                .return_values_on_condition_check_failure
+                .clone()
+                .unwrap_or_default(),
         };
         let response = client.put_item_request(request).await?;
         let mut out = Map::new();
@@ -51,6 +87,10 @@ pub struct GetItem {
     /// Also print the item's version (write timestamp and origin region).
     #[arg(long)]
     pub return_item_version: bool,
+    #[arg(long)]
+    pub projection_expression: Option<String>,
+    #[arg(long)]
+    pub expression_attribute_names: Option<String>,
 }
 
 impl GetItem {
@@ -60,6 +100,13 @@ impl GetItem {
             key: input::item(&self.key)?,
             consistent_read: self.consistent_read,
             return_item_version: self.return_item_version,
+            projection_expression: self.projection_expression.clone().unwrap_or_default(),
+            expression_attribute_names: self
+                .expression_attribute_names
+                .as_deref()
+                .map(input::names)
+                .transpose()?
+                .unwrap_or_default(),
         };
         let response = client.get_item_request(request).await?;
         let mut out = Map::new();
@@ -81,6 +128,8 @@ pub struct DeleteItem {
     pub key: String,
     #[arg(long)]
     pub return_values: Option<String>,
+    #[command(flatten)]
+    pub condition: Conditional,
 }
 
 impl DeleteItem {
@@ -89,6 +138,14 @@ impl DeleteItem {
             table_name: self.table_name.clone(),
             key: input::item(&self.key)?,
             return_values: self.return_values.clone().unwrap_or_default(),
+            condition_expression: self.condition.condition_expression.clone().unwrap_or_default(),
+            expression_attribute_names: self.condition.names()?,
+            expression_attribute_values: self.condition.values()?,
+            return_values_on_condition_check_failure: self
+                .condition
+                .return_values_on_condition_check_failure
+                .clone()
+                .unwrap_or_default(),
         };
         let response = client.delete_item_request(request).await?;
         let mut out = Map::new();
@@ -122,6 +179,13 @@ pub struct Paging {
     /// Also print each item's version.
     #[arg(long)]
     pub return_item_versions: bool,
+    #[arg(long)]
+    pub filter_expression: Option<String>,
+    #[arg(long)]
+    pub projection_expression: Option<String>,
+    /// ALL_ATTRIBUTES, SPECIFIC_ATTRIBUTES or COUNT.
+    #[arg(long)]
+    pub select: Option<String>,
 }
 
 impl Paging {
@@ -151,6 +215,10 @@ impl Paging {
         loop {
             let page = fetch(start.clone()).await?;
             scanned += page.scanned_count as u64;
+            // With Select=COUNT a page has a count and no items.
+            if page.items.is_empty() {
+                count += page.count as u64;
+            }
             for (i, item) in page.items.iter().enumerate() {
                 if self.max_items.is_some_and(|max| items.len() >= max) {
                     break;
@@ -234,6 +302,9 @@ impl Query {
             exclusive_start_key: None,
             consistent_read: self.paging.consistent_read,
             return_item_versions: self.paging.return_item_versions,
+            filter_expression: self.paging.filter_expression.clone().unwrap_or_default(),
+            projection_expression: self.paging.projection_expression.clone().unwrap_or_default(),
+            select: self.paging.select.clone().unwrap_or_default(),
         };
         self.paging
             .collect(|start| {
@@ -249,6 +320,15 @@ impl Query {
 pub struct Scan {
     #[arg(long)]
     pub table_name: String,
+    #[arg(long)]
+    pub expression_attribute_values: Option<String>,
+    #[arg(long)]
+    pub expression_attribute_names: Option<String>,
+    /// This scan's segment of a parallel scan (0-based).
+    #[arg(long, requires = "total_segments")]
+    pub segment: Option<u32>,
+    #[arg(long, requires = "segment")]
+    pub total_segments: Option<u32>,
     #[command(flatten)]
     pub paging: Paging,
 }
@@ -261,6 +341,23 @@ impl Scan {
             exclusive_start_key: None,
             consistent_read: self.paging.consistent_read,
             return_item_versions: self.paging.return_item_versions,
+            filter_expression: self.paging.filter_expression.clone().unwrap_or_default(),
+            projection_expression: self.paging.projection_expression.clone().unwrap_or_default(),
+            expression_attribute_names: self
+                .expression_attribute_names
+                .as_deref()
+                .map(input::names)
+                .transpose()?
+                .unwrap_or_default(),
+            expression_attribute_values: self
+                .expression_attribute_values
+                .as_deref()
+                .map(input::item)
+                .transpose()?
+                .unwrap_or_default(),
+            select: self.paging.select.clone().unwrap_or_default(),
+            segment: self.segment,
+            total_segments: self.total_segments,
         };
         self.paging
             .collect(|start| {

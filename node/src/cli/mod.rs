@@ -1,5 +1,6 @@
 //! The `tern` command line: server roles, and a client whose verbs and flags mirror `aws dynamodb`.
 
+pub mod batches;
 pub mod cluster;
 pub mod input;
 pub mod items;
@@ -44,6 +45,11 @@ pub enum Command {
     PutItem(items::PutItem),
     GetItem(items::GetItem),
     DeleteItem(items::DeleteItem),
+    UpdateItem(batches::UpdateItem),
+    BatchGetItem(batches::BatchGetItem),
+    BatchWriteItem(batches::BatchWriteItem),
+    TransactWriteItems(batches::TransactWriteItems),
+    TransactGetItems(batches::TransactGetItems),
     Query(items::Query),
     Scan(items::Scan),
 }
@@ -82,6 +88,11 @@ impl Command {
             Command::PutItem(_) => "PutItem",
             Command::GetItem(_) => "GetItem",
             Command::DeleteItem(_) => "DeleteItem",
+            Command::UpdateItem(_) => "UpdateItem",
+            Command::BatchGetItem(_) => "BatchGetItem",
+            Command::BatchWriteItem(_) => "BatchWriteItem",
+            Command::TransactWriteItems(_) => "TransactWriteItems",
+            Command::TransactGetItems(_) => "TransactGetItems",
             Command::Query(_) => "Query",
             Command::Scan(_) => "Scan",
             Command::Cluster(_) => "Cluster",

@@ -18,7 +18,8 @@ const VALID_TYPES: [&str; 10] = ["B", "NULL", "SS", "BOOL", "L", "BS", "N", "NS"
 /// Whether a name is one of DynamoDB's reserved words (case-insensitive).
 pub fn is_reserved(name: &str) -> bool {
     static WORDS: std::sync::OnceLock<BTreeSet<&'static str>> = std::sync::OnceLock::new();
-    let words = WORDS.get_or_init(|| include_str!("reserved_words.txt").lines().map(str::trim).filter(|w| !w.is_empty()).collect());
+    let words = WORDS
+        .get_or_init(|| include_str!("reserved_words.txt").lines().map(str::trim).filter(|w| !w.is_empty()).collect());
     words.contains(name.to_ascii_uppercase().as_str())
 }
 
@@ -33,7 +34,13 @@ pub struct ExpressionSet<'a> {
 
 impl<'a> ExpressionSet<'a> {
     pub fn new(names: &'a BTreeMap<String, String>, values: &'a BTreeMap<String, AttributeValue>) -> Self {
-        ExpressionSet { names, values, used_names: BTreeSet::new(), used_values: BTreeSet::new(), kind: ExpressionKind::Condition }
+        ExpressionSet {
+            names,
+            values,
+            used_names: BTreeSet::new(),
+            used_values: BTreeSet::new(),
+            kind: ExpressionKind::Condition,
+        }
     }
 
     /// Parses and checks a condition-like expression (condition, filter, key condition).
@@ -58,15 +65,22 @@ impl<'a> ExpressionSet<'a> {
         for (path, value) in &update.add {
             self.path(path)?;
             let value = self.operand(value)?;
-            if let Some(v) = value.filter(|v| !matches!(v, AttributeValue::N(_) | AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_))) {
-                return Err(self.wrong_type("ADD", v));
+            if let Some(v) = value.filter(|v| {
+                !matches!(
+                    v,
+                    AttributeValue::N(_) | AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+                )
+            }) {
+                return Err(self.wrong_set_operand("ADD", v));
             }
         }
         for (path, value) in &update.delete {
             self.path(path)?;
             let value = self.operand(value)?;
-            if let Some(v) = value.filter(|v| !matches!(v, AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_))) {
-                return Err(self.wrong_type("DELETE", v));
+            if let Some(v) =
+                value.filter(|v| !matches!(v, AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)))
+            {
+                return Err(self.wrong_set_operand("DELETE", v));
             }
         }
         Ok(update)
@@ -84,14 +98,16 @@ impl<'a> ExpressionSet<'a> {
 
     /// Fails when a placeholder was given but no expression used it.
     pub fn finish(self) -> Result<(), ApiError> {
-        let unused: Vec<&str> = self.names.keys().filter(|k| !self.used_names.contains(*k)).map(String::as_str).collect();
+        let unused: Vec<&str> =
+            self.names.keys().filter(|k| !self.used_names.contains(*k)).map(String::as_str).collect();
         if !unused.is_empty() {
             return Err(ApiError::validation(format!(
                 "Value provided in ExpressionAttributeNames unused in expressions: keys: {{{}}}",
                 unused.join(", ")
             )));
         }
-        let unused: Vec<&str> = self.values.keys().filter(|k| !self.used_values.contains(*k)).map(String::as_str).collect();
+        let unused: Vec<&str> =
+            self.values.keys().filter(|k| !self.used_values.contains(*k)).map(String::as_str).collect();
         if !unused.is_empty() {
             return Err(ApiError::validation(format!(
                 "Value provided in ExpressionAttributeValues unused in expressions: keys: {{{}}}",
@@ -108,11 +124,30 @@ impl<'a> ExpressionSet<'a> {
         ))
     }
 
+    /// ADD and DELETE name their operand types in full, with the set of types they take.
+    fn wrong_set_operand(&self, action: &str, value: &AttributeValue) -> ApiError {
+        let long = match value {
+            AttributeValue::S(_) => "STRING",
+            AttributeValue::N(_) => "NUMBER",
+            AttributeValue::B(_) => "BINARY",
+            AttributeValue::Bool(_) => "BOOLEAN",
+            AttributeValue::Null => "NULL",
+            AttributeValue::L(_) => "LIST",
+            AttributeValue::M(_) => "MAP",
+            AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_) => "SET",
+        };
+        self.kind.invalid(format!(
+            "Incorrect operand type for operator or function; operator: {action}, operand type: {long}, typeSet: ALLOWED_FOR_{action}_OPERAND"
+        ))
+    }
+
     fn path(&mut self, path: &Path) -> Result<(), ApiError> {
         for step in &path.0 {
             match step {
                 Step::Name(Name::Bare(name)) if is_reserved(name) => {
-                    return Err(self.kind.invalid(format!("Attribute name is a reserved keyword; reserved keyword: {name}")));
+                    return Err(self
+                        .kind
+                        .invalid(format!("Attribute name is a reserved keyword; reserved keyword: {name}")));
                 }
                 Step::Name(Name::Placeholder(p)) => {
                     if !self.names.contains_key(p) {
@@ -134,14 +169,16 @@ impl<'a> ExpressionSet<'a> {
             Operand::Path(p) | Operand::Size(p) => self.path(p).map(|_| None),
             Operand::Value(v) => {
                 let value = self.values.get(v).ok_or_else(|| {
-                    self.kind.invalid(format!("An expression attribute value used in expression is not defined; attribute value: {v}"))
+                    self.kind.invalid(format!(
+                        "An expression attribute value used in expression is not defined; attribute value: {v}"
+                    ))
                 })?;
                 self.used_values.insert(v.clone());
                 Ok(Some(value))
             }
-            Operand::IfNotExists(..) | Operand::ListAppend(..) | Operand::Plus(..) | Operand::Minus(..) => {
-                Err(self.kind.invalid(format!("The function is not allowed in a {}; operand: {operand}", self.kind.parameter())))
-            }
+            Operand::IfNotExists(..) | Operand::ListAppend(..) | Operand::Plus(..) | Operand::Minus(..) => Err(self
+                .kind
+                .invalid(format!("The function is not allowed in a {}; operand: {operand}", self.kind.parameter()))),
         }
     }
 
@@ -168,7 +205,9 @@ impl<'a> ExpressionSet<'a> {
                 }
                 Ok(())
             }
-            Operand::Size(_) => Err(self.kind.invalid("The function is not allowed in an update expression; function: size")),
+            Operand::Size(_) => {
+                Err(self.kind.invalid("The function is not allowed in an update expression; function: size"))
+            }
             Operand::Path(_) | Operand::Value(_) => self.operand(operand).map(|_| ()),
         }
     }
@@ -178,7 +217,11 @@ impl<'a> ExpressionSet<'a> {
             Condition::Compare(a, comparator, b) => {
                 let values = [self.operand(a)?, self.operand(b)?];
                 if !matches!(comparator, Comparator::Eq | Comparator::Ne) {
-                    if let Some(v) = values.into_iter().flatten().find(|v| !matches!(v, AttributeValue::N(_) | AttributeValue::S(_) | AttributeValue::B(_))) {
+                    if let Some(v) = values
+                        .into_iter()
+                        .flatten()
+                        .find(|v| !matches!(v, AttributeValue::N(_) | AttributeValue::S(_) | AttributeValue::B(_)))
+                    {
                         return Err(self.wrong_type(&comparator.to_string(), v));
                     }
                 }
@@ -229,7 +272,9 @@ impl<'a> ExpressionSet<'a> {
                 }
                 Function::BeginsWith(p, v) => {
                     self.path(p)?;
-                    if let Some(v) = self.operand(v)?.filter(|v| !matches!(v, AttributeValue::S(_) | AttributeValue::B(_))) {
+                    if let Some(v) =
+                        self.operand(v)?.filter(|v| !matches!(v, AttributeValue::S(_) | AttributeValue::B(_)))
+                    {
                         return Err(self.wrong_type("begins_with", v));
                     }
                 }

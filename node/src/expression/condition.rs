@@ -11,11 +11,17 @@ use super::ast::{Comparator, Condition, Function, Operand};
 use super::document::{get, Placeholders};
 
 /// The value of a condition operand, when there is one.
-pub fn operand<'a>(ctx: &'a Placeholders, op: &Operand, item: &'a Item) -> Result<Option<Cow<'a, AttributeValue>>, ApiError> {
+pub fn operand<'a>(
+    ctx: &'a Placeholders,
+    op: &Operand,
+    item: &'a Item,
+) -> Result<Option<Cow<'a, AttributeValue>>, ApiError> {
     Ok(match op {
         Operand::Path(path) => get(item, &ctx.resolve(path)).map(Cow::Borrowed),
         Operand::Value(placeholder) => Some(Cow::Borrowed(ctx.value(placeholder)?)),
-        Operand::Size(path) => get(item, &ctx.resolve(path)).and_then(size).map(|n| Cow::Owned(AttributeValue::N(n.into()))),
+        Operand::Size(path) => {
+            get(item, &ctx.resolve(path)).and_then(size).map(|n| Cow::Owned(AttributeValue::N(n.into())))
+        }
         other => return Err(ApiError::validation(format!("The operand {other} is not allowed in a condition"))),
     })
 }
@@ -98,7 +104,9 @@ fn contains(container: &AttributeValue, member: &AttributeValue) -> bool {
 /// Whether `item` (absent attributes where the item does not exist) satisfies the condition.
 pub fn evaluate(ctx: &Placeholders, condition: &Condition, item: &Item) -> Result<bool, ApiError> {
     Ok(match condition {
-        Condition::Compare(a, c, b) => compare(*c, operand(ctx, a, item)?.as_deref(), operand(ctx, b, item)?.as_deref()),
+        Condition::Compare(a, c, b) => {
+            compare(*c, operand(ctx, a, item)?.as_deref(), operand(ctx, b, item)?.as_deref())
+        }
         Condition::Between(x, low, high) => {
             let (x, low, high) = (operand(ctx, x, item)?, operand(ctx, low, item)?, operand(ctx, high, item)?);
             match (x.as_deref(), low.as_deref(), high.as_deref()) {

@@ -163,12 +163,19 @@ mod tests {
 
     #[test]
     fn set_and_remove_nested_values() {
-        let mut item: Item = [("a".to_string(), AttributeValue::M([("l".to_string(), AttributeValue::L(vec![AttributeValue::Null]))].into()))].into();
+        let mut item: Item = [(
+            "a".to_string(),
+            AttributeValue::M([("l".to_string(), AttributeValue::L(vec![AttributeValue::Null]))].into()),
+        )]
+        .into();
         set(&mut item, &[key("a"), key("b")], AttributeValue::Bool(true)).unwrap();
         set(&mut item, &[key("a"), key("l"), Segment::Index(9)], AttributeValue::S("x".into())).unwrap();
         assert_eq!(get(&item, &[key("a"), key("l"), Segment::Index(1)]), Some(&AttributeValue::S("x".into())));
         remove(&mut item, &[key("a"), key("l"), Segment::Index(0)]).unwrap();
         assert_eq!(get(&item, &[key("a"), key("l"), Segment::Index(0)]), Some(&AttributeValue::S("x".into())));
-        assert_eq!(set(&mut item, &[key("missing"), key("b")], AttributeValue::Null).unwrap_err().message, "The document path provided in the update expression is invalid for update");
+        assert_eq!(
+            set(&mut item, &[key("missing"), key("b")], AttributeValue::Null).unwrap_err().message,
+            "The document path provided in the update expression is invalid for update"
+        );
     }
 }

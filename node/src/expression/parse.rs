@@ -57,7 +57,10 @@ fn symbol<'a>(text: &'static str) -> impl Parser<&'a str, (), ErrMode<ContextErr
 }
 
 fn identifier(input: &mut &str) -> PResult<String> {
-    (one_of(|c: char| c.is_ascii_alphabetic() || c == '_'), take_while(0.., word_char)).take().map(String::from).parse_next(input)
+    (one_of(|c: char| c.is_ascii_alphabetic() || c == '_'), take_while(0.., word_char))
+        .take()
+        .map(String::from)
+        .parse_next(input)
 }
 
 fn name_placeholder(input: &mut &str) -> PResult<String> {
@@ -78,7 +81,10 @@ pub fn path(input: &mut &str) -> PResult<Path> {
     let first = name.parse_next(input)?;
     let rest: Vec<Step> = repeat(
         0..,
-        alt((preceded('.', cut_err(name)).map(Step::Name), delimited('[', cut_err(dec_uint), cut_err(']')).map(Step::Index))),
+        alt((
+            preceded('.', cut_err(name)).map(Step::Name),
+            delimited('[', cut_err(dec_uint), cut_err(']')).map(Step::Index),
+        )),
     )
     .parse_next(input)?;
     Ok(Path(std::iter::once(Step::Name(first)).chain(rest).collect()))
@@ -144,7 +150,8 @@ fn predicate(input: &mut &str) -> PResult<Condition> {
         return Ok(Condition::Between(left, low, high));
     }
     if opt(keyword("IN")).parse_next(input)?.is_some() {
-        let list = cut_err(delimited(symbol("("), separated(1.., condition_operand, symbol(",")), symbol(")"))).parse_next(input)?;
+        let list = cut_err(delimited(symbol("("), separated(1.., condition_operand, symbol(",")), symbol(")")))
+            .parse_next(input)?;
         return Ok(Condition::In(left, list));
     }
     Err(ErrMode::Backtrack(ContextError::new()))
@@ -201,8 +208,11 @@ enum Clause {
 fn clause(input: &mut &str) -> PResult<Clause> {
     let path_value = || (path, value_placeholder.map(Operand::Value));
     alt((
-        preceded(keyword("SET"), cut_err(separated(1.., (path, symbol("="), set_value).map(|(p, _, v)| (p, v)), symbol(","))))
-            .map(Clause::Set),
+        preceded(
+            keyword("SET"),
+            cut_err(separated(1.., (path, symbol("="), set_value).map(|(p, _, v)| (p, v)), symbol(","))),
+        )
+        .map(Clause::Set),
         preceded(keyword("REMOVE"), cut_err(separated(1.., path, symbol(",")))).map(Clause::Remove),
         preceded(keyword("ADD"), cut_err(separated(1.., path_value(), symbol(","))).map(Clause::Add)),
         preceded(keyword("DELETE"), cut_err(separated(1.., path_value(), symbol(","))).map(Clause::Delete)),
@@ -229,7 +239,11 @@ fn syntax_error(kind: ExpressionKind, text: &str, offset: usize) -> ApiError {
     kind.invalid(format!("Syntax error; token: \"{token}\", near: \"{near}\""))
 }
 
-fn run<'a, T>(kind: ExpressionKind, text: &'a str, parser: impl Parser<&'a str, T, ErrMode<ContextError>>) -> Result<T, ApiError> {
+fn run<'a, T>(
+    kind: ExpressionKind,
+    text: &'a str,
+    parser: impl Parser<&'a str, T, ErrMode<ContextError>>,
+) -> Result<T, ApiError> {
     if text.trim().is_empty() {
         return Err(kind.invalid("The expression can not be empty;"));
     }
@@ -254,7 +268,8 @@ pub fn parse_update(text: &str) -> Result<Update, ApiError> {
             Clause::Delete(_) => "DELETE",
         };
         if seen.contains(&name) {
-            return Err(ExpressionKind::Update.invalid(format!("The \"{name}\" section can only be used once in an update expression;")));
+            return Err(ExpressionKind::Update
+                .invalid(format!("The \"{name}\" section can only be used once in an update expression;")));
         }
         seen.push(name);
         match clause {
@@ -309,10 +324,19 @@ mod tests {
 
     #[test]
     fn update_clauses_in_any_order_once_each() {
-        let u = parse_update("REMOVE x, y[1] SET a = a + :n, b = list_append(if_not_exists(b, :empty), :more) ADD s :v DELETE t :w").unwrap();
-        assert_eq!(u.to_string(), "SET a = a + :n, b = list_append(if_not_exists(b, :empty), :more) REMOVE x, y[1] ADD s :v DELETE t :w");
+        let u = parse_update(
+            "REMOVE x, y[1] SET a = a + :n, b = list_append(if_not_exists(b, :empty), :more) ADD s :v DELETE t :w",
+        )
+        .unwrap();
+        assert_eq!(
+            u.to_string(),
+            "SET a = a + :n, b = list_append(if_not_exists(b, :empty), :more) REMOVE x, y[1] ADD s :v DELETE t :w"
+        );
         let twice = parse_update("SET a = :a SET b = :b").unwrap_err();
-        assert_eq!(twice.message, "Invalid UpdateExpression: The \"SET\" section can only be used once in an update expression;");
+        assert_eq!(
+            twice.message,
+            "Invalid UpdateExpression: The \"SET\" section can only be used once in an update expression;"
+        );
     }
 
     #[test]

@@ -62,11 +62,26 @@ mod tests {
 
     #[test]
     fn nested_paths_keep_their_shape_and_list_order() {
-        let list = AttributeValue::L(vec![AttributeValue::S("a".into()), AttributeValue::S("b".into()), AttributeValue::S("c".into())]);
-        let map = AttributeValue::M([("x".to_string(), AttributeValue::Bool(true)), ("y".to_string(), AttributeValue::Null)].into());
-        let item: Item = [("l".to_string(), list), ("m".to_string(), map), ("z".to_string(), AttributeValue::Null)].into();
+        let list = AttributeValue::L(vec![
+            AttributeValue::S("a".into()),
+            AttributeValue::S("b".into()),
+            AttributeValue::S("c".into()),
+        ]);
+        let map = AttributeValue::M(
+            [("x".to_string(), AttributeValue::Bool(true)), ("y".to_string(), AttributeValue::Null)].into(),
+        );
+        let item: Item =
+            [("l".to_string(), list), ("m".to_string(), map), ("z".to_string(), AttributeValue::Null)].into();
         let key = |k: &str| Segment::Key(k.into());
-        let projected = project(&item, &[vec![key("l"), Segment::Index(2)], vec![key("l"), Segment::Index(0)], vec![key("m"), key("x")], vec![key("missing")]]);
+        let projected = project(
+            &item,
+            &[
+                vec![key("l"), Segment::Index(2)],
+                vec![key("l"), Segment::Index(0)],
+                vec![key("m"), key("x")],
+                vec![key("missing")],
+            ],
+        );
         let expected: Item = [
             ("l".to_string(), AttributeValue::L(vec![AttributeValue::S("a".into()), AttributeValue::S("c".into())])),
             ("m".to_string(), AttributeValue::M([("x".to_string(), AttributeValue::Bool(true))].into())),

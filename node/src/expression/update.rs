@@ -53,7 +53,11 @@ fn set_value(ctx: &Placeholders, op: &Operand, old: &Item) -> Result<AttributeVa
         },
         Operand::Plus(a, b) => from_decimal(decimal(&set_value(ctx, a, old)?)? + decimal(&set_value(ctx, b, old)?)?)?,
         Operand::Minus(a, b) => from_decimal(decimal(&set_value(ctx, a, old)?)? - decimal(&set_value(ctx, b, old)?)?)?,
-        Operand::Size(_) => return Err(ExpressionKind::Update.invalid("The function is not allowed in an update expression; function: size")),
+        Operand::Size(_) => {
+            return Err(
+                ExpressionKind::Update.invalid("The function is not allowed in an update expression; function: size")
+            )
+        }
     })
 }
 
@@ -105,7 +109,11 @@ pub fn check(ctx: &Placeholders, update: &Update, key_names: &[&str]) -> Result<
 /// Applies the update to `item` in place.
 pub fn apply(ctx: &Placeholders, update: &Update, item: &mut Item) -> Result<(), ApiError> {
     let old = item.clone();
-    let values = update.set.iter().map(|(path, op)| Ok((ctx.resolve(path), set_value(ctx, op, &old)?))).collect::<Result<Vec<_>, ApiError>>()?;
+    let values = update
+        .set
+        .iter()
+        .map(|(path, op)| Ok((ctx.resolve(path), set_value(ctx, op, &old)?)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
     for (path, value) in values {
         document::set(item, &path, value)?;
     }
@@ -120,8 +128,12 @@ pub fn apply(ctx: &Placeholders, update: &Update, item: &mut Item) -> Result<(),
         let Operand::Value(placeholder) = op else { return Err(wrong_type()) };
         let added = ctx.value(placeholder)?;
         let new = match (get(item, &path), added) {
-            (None, AttributeValue::N(_) | AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)) => added.clone(),
-            (Some(current @ AttributeValue::N(_)), AttributeValue::N(_)) => from_decimal(decimal(current)? + decimal(added)?)?,
+            (None, AttributeValue::N(_) | AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)) => {
+                added.clone()
+            }
+            (Some(current @ AttributeValue::N(_)), AttributeValue::N(_)) => {
+                from_decimal(decimal(current)? + decimal(added)?)?
+            }
             (Some(AttributeValue::Ss(a)), AttributeValue::Ss(b)) => AttributeValue::Ss(union(a.clone(), b)),
             (Some(AttributeValue::Ns(a)), AttributeValue::Ns(b)) => AttributeValue::Ns(union(a.clone(), b)),
             (Some(AttributeValue::Bs(a)), AttributeValue::Bs(b)) => AttributeValue::Bs(union(a.clone(), b)),
@@ -135,9 +147,12 @@ pub fn apply(ctx: &Placeholders, update: &Update, item: &mut Item) -> Result<(),
         let removed = ctx.value(placeholder)?;
         let new = match (get(item, &path), removed) {
             (None, AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)) => continue,
-            (Some(AttributeValue::Ss(a)), AttributeValue::Ss(b)) => Some(AttributeValue::Ss(difference(a.clone(), b))).filter(|v| !matches!(v, AttributeValue::Ss(s) if s.is_empty())),
-            (Some(AttributeValue::Ns(a)), AttributeValue::Ns(b)) => Some(AttributeValue::Ns(difference(a.clone(), b))).filter(|v| !matches!(v, AttributeValue::Ns(s) if s.is_empty())),
-            (Some(AttributeValue::Bs(a)), AttributeValue::Bs(b)) => Some(AttributeValue::Bs(difference(a.clone(), b))).filter(|v| !matches!(v, AttributeValue::Bs(s) if s.is_empty())),
+            (Some(AttributeValue::Ss(a)), AttributeValue::Ss(b)) => Some(AttributeValue::Ss(difference(a.clone(), b)))
+                .filter(|v| !matches!(v, AttributeValue::Ss(s) if s.is_empty())),
+            (Some(AttributeValue::Ns(a)), AttributeValue::Ns(b)) => Some(AttributeValue::Ns(difference(a.clone(), b)))
+                .filter(|v| !matches!(v, AttributeValue::Ns(s) if s.is_empty())),
+            (Some(AttributeValue::Bs(a)), AttributeValue::Bs(b)) => Some(AttributeValue::Bs(difference(a.clone(), b)))
+                .filter(|v| !matches!(v, AttributeValue::Bs(s) if s.is_empty())),
             _ => return Err(wrong_type()),
         };
         match new {

@@ -1,5 +1,6 @@
 //! Executing one command against the state machine's tables: the deterministic part of the apply path.
 //! Every replica runs this for every entry, so it reads only replicated state and the entry itself.
+//! Conditions are evaluated here, against the state every replica has, so all replicas decide alike.
 
 use std::collections::BTreeMap;
 
@@ -7,14 +8,17 @@ use prost::Message;
 use rocksdb::{WriteBatch, DB};
 use tern_proto::internal::{command, command_outcome, Command, CommandError, StoredItem, StoredTable};
 use tern_proto::v1::{
-    CreateTableRequest, CreateTableResponse, DeleteItemRequest, DeleteItemResponse, DeleteTableRequest,
-    DeleteTableResponse, Item, ItemVersion, PutItemRequest, PutItemResponse, TableDescription,
+    self, BatchWriteItemRequest, BatchWriteItemResponse, CreateTableRequest, CreateTableResponse, DeleteItemRequest,
+    DeleteItemResponse, DeleteTableRequest, DeleteTableResponse, ErrorDetails, ItemVersion, ItemVersionList,
+    PutItemRequest, PutItemResponse, TableDescription, UpdateItemRequest, UpdateItemResponse,
 };
+use tern_proto::value::{item_from_wire, item_size_bytes, item_to_wire, Item, MAX_ITEM_BYTES};
 use tern_proto::ApiError;
 
 use super::db::{cf, CF_ITEMS, CF_TABLES};
 use super::keys;
 use super::schema::TableSchema;
+use crate::expression::{self, ExpressionKind, ExpressionSet, Placeholders};
 
 /// The state a command is applied against: the tables (cached in memory) and the database.
 pub struct Tables<'a> {
@@ -23,10 +27,64 @@ pub struct Tables<'a> {
     pub region: &'a str,
 }
 
-/// What a write did to an item: its key, the item before and after.
+/// What a write does to an item: the item before and after.
 pub struct ItemChange {
     pub old: Option<StoredItem>,
     pub new: Option<StoredItem>,
+}
+
+/// A write decided against the current state, not yet in the batch.
+pub struct PlannedWrite {
+    pub table: String,
+    pub key: Vec<u8>,
+    pub change: ItemChange,
+}
+
+/// The expressions of a conditional write.
+pub struct ConditionInput<'r> {
+    pub expression: &'r str,
+    pub names: &'r BTreeMap<String, String>,
+    pub values: &'r BTreeMap<String, v1::AttributeValue>,
+    pub return_on_failure: &'r str,
+}
+
+fn domain(item: Option<&StoredItem>) -> Result<Item, ApiError> {
+    item.map(|i| item_from_wire(i.attributes.clone())).transpose().map(Option::unwrap_or_default)
+}
+
+fn wire_item(item: &Item) -> v1::Item {
+    v1::Item { attributes: item_to_wire(item) }
+}
+
+/// The error for a command, as its outcome.
+pub fn error_outcome(e: ApiError) -> command_outcome::Outcome {
+    command_outcome::Outcome::Error(CommandError {
+        error_type: e.kind.name().to_string(),
+        message: e.message,
+        details: e.details.map(|d| *d),
+    })
+}
+
+/// Checks a condition against the item as it is; the failure carries the old item when asked for.
+pub fn check_condition(input: &ConditionInput, old: Option<&StoredItem>) -> Result<(), ApiError> {
+    if input.expression.is_empty() {
+        return Ok(());
+    }
+    let values = item_from_wire(input.values.clone())?;
+    let mut set = ExpressionSet::new(input.names, &values);
+    let condition = set.condition(ExpressionKind::Condition, input.expression)?;
+    let item = domain(old)?;
+    if expression::condition::evaluate(&Placeholders { names: input.names, values: &values }, &condition, &item)? {
+        return Ok(());
+    }
+    let error = ApiError::condition_failed();
+    match old {
+        Some(old) if input.return_on_failure == "ALL_OLD" => Err(error.with_details(ErrorDetails {
+            item: Some(v1::Item { attributes: old.attributes.clone() }),
+            cancellation_reasons: vec![],
+        })),
+        _ => Err(error),
+    }
 }
 
 impl Tables<'_> {
@@ -38,32 +96,30 @@ impl Tables<'_> {
         timestamp: u64,
         batch: &mut WriteBatch,
     ) -> command_outcome::Outcome {
+        use command_outcome::Outcome;
         let origin = if command.origin_region.is_empty() { self.region.to_string() } else { command.origin_region };
         let version = ItemVersion { write_timestamp_micros: timestamp, origin_region: origin };
         let result = match command.op {
-            Some(command::Op::CreateTable(request)) => {
-                self.create_table(request, index, timestamp, batch).map(command_outcome::Outcome::CreateTable)
+            Some(command::Op::CreateTable(r)) => {
+                self.create_table(r, index, timestamp, batch).map(Outcome::CreateTable)
             }
-            Some(command::Op::DeleteTable(request)) => {
-                self.delete_table(request, batch).map(command_outcome::Outcome::DeleteTable)
+            Some(command::Op::DeleteTable(r)) => self.delete_table(r, batch).map(Outcome::DeleteTable),
+            Some(command::Op::PutItem(r)) => self.put_item(r, version, batch).map(Outcome::PutItem),
+            Some(command::Op::DeleteItem(r)) => self.delete_item(r, version, batch).map(Outcome::DeleteItem),
+            Some(command::Op::UpdateItem(r)) => self.update_item(r, version, batch).map(Outcome::UpdateItem),
+            Some(command::Op::BatchWriteItem(r)) => {
+                self.batch_write_item(r, version, batch).map(Outcome::BatchWriteItem)
             }
-            Some(command::Op::PutItem(request)) => {
-                self.put_item(request, version, batch).map(command_outcome::Outcome::PutItem)
-            }
-            Some(command::Op::DeleteItem(request)) => {
-                self.delete_item(request, version, batch).map(command_outcome::Outcome::DeleteItem)
-            }
+            Some(command::Op::TransactWriteItems(r)) => return self.transact_write_items(r, version, batch),
             None => Err(ApiError::internal("empty command")),
         };
-        result.unwrap_or_else(|e| {
-            command_outcome::Outcome::Error(CommandError { error_type: e.kind.name().to_string(), message: e.message })
-        })
+        result.unwrap_or_else(error_outcome)
     }
 
-    fn table(&self, name: &str) -> Result<(TableSchema, StoredTable), ApiError> {
+    pub fn table(&self, name: &str) -> Result<TableSchema, ApiError> {
         let stored = self.tables.get(name).ok_or_else(|| ApiError::table_not_found(name))?;
         let description = stored.description.as_ref().ok_or_else(|| ApiError::internal("table without description"))?;
-        Ok((TableSchema::from_description(stored.table_id, description)?, stored.clone()))
+        TableSchema::from_description(stored.table_id, description)
     }
 
     fn save_table(&mut self, stored: StoredTable, batch: &mut WriteBatch) {
@@ -104,83 +160,207 @@ impl Tables<'_> {
         request: DeleteTableRequest,
         batch: &mut WriteBatch,
     ) -> Result<DeleteTableResponse, ApiError> {
-        let (_, stored) = self.table(&request.table_name)?;
+        let schema = self.table(&request.table_name)?;
         batch.delete_range_cf(
             cf(self.db, CF_ITEMS),
-            keys::table_prefix(stored.table_id),
-            keys::table_end(stored.table_id),
+            keys::table_prefix(schema.table_id),
+            keys::table_end(schema.table_id),
         );
         batch.delete_cf(cf(self.db, CF_TABLES), request.table_name.as_bytes());
-        self.tables.remove(&request.table_name);
+        let stored = self.tables.remove(&request.table_name).unwrap_or_default();
         let mut description = stored.description.unwrap_or_default();
         description.table_status = "DELETING".into();
         Ok(DeleteTableResponse { table_description: Some(description) })
     }
 
-    fn read_item(&self, key: &[u8]) -> Result<Option<StoredItem>, ApiError> {
+    pub fn read_item(&self, key: &[u8]) -> Result<Option<StoredItem>, ApiError> {
         let bytes = self.db.get_cf(cf(self.db, CF_ITEMS), key).map_err(|e| ApiError::internal(e.to_string()))?;
         bytes.map(|b| StoredItem::decode(b.as_slice()).map_err(|e| ApiError::internal(e.to_string()))).transpose()
     }
 
-    /// Writes an item change and keeps the table's item count and size.
-    fn write_item(&mut self, mut stored: StoredTable, key: &[u8], change: &ItemChange, batch: &mut WriteBatch) {
-        match &change.new {
-            Some(item) => batch.put_cf(cf(self.db, CF_ITEMS), key, item.encode_to_vec()),
-            None => batch.delete_cf(cf(self.db, CF_ITEMS), key),
+    /// Adds a planned write to the batch and keeps the table's item count and size.
+    pub fn commit(&mut self, write: &PlannedWrite, batch: &mut WriteBatch) {
+        match &write.change.new {
+            Some(item) => batch.put_cf(cf(self.db, CF_ITEMS), &write.key, item.encode_to_vec()),
+            None => batch.delete_cf(cf(self.db, CF_ITEMS), &write.key),
         }
+        let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
         let size = |item: &Option<StoredItem>| item.as_ref().map_or(0, |i| i.encoded_len() as u64);
-        if let Some(description) = stored.description.as_mut() {
-            description.item_count = description.item_count + change.new.is_some() as u64 - change.old.is_some() as u64;
-            description.table_size_bytes =
-                (description.table_size_bytes + size(&change.new)).saturating_sub(size(&change.old));
+        if let Some(d) = stored.description.as_mut() {
+            d.item_count = d.item_count + write.change.new.is_some() as u64 - write.change.old.is_some() as u64;
+            d.table_size_bytes = (d.table_size_bytes + size(&write.change.new)).saturating_sub(size(&write.change.old));
         }
         self.save_table(stored, batch);
     }
 
-    fn put_item(
-        &mut self,
-        request: PutItemRequest,
-        version: ItemVersion,
-        batch: &mut WriteBatch,
-    ) -> Result<PutItemResponse, ApiError> {
-        let (schema, stored) = self.table(&request.table_name)?;
-        let key = schema.storage_key(&request.item)?;
+    pub fn plan_put(&self, r: &PutItemRequest, version: &ItemVersion) -> Result<PlannedWrite, ApiError> {
+        let schema = self.table(&r.table_name)?;
+        let key = schema.storage_key(&r.item)?;
         let old = self.read_item(&key)?;
+        let condition = ConditionInput {
+            expression: &r.condition_expression,
+            names: &r.expression_attribute_names,
+            values: &r.expression_attribute_values,
+            return_on_failure: &r.return_values_on_condition_check_failure,
+        };
+        check_condition(&condition, old.as_ref())?;
         let new = StoredItem {
-            attributes: request.item,
+            attributes: r.item.clone(),
             write_timestamp_micros: version.write_timestamp_micros,
             origin_region: version.origin_region.clone(),
         };
-        let change = ItemChange { old, new: Some(new) };
-        self.write_item(stored, &key, &change, batch);
-        Ok(PutItemResponse {
-            attributes: returned_old(&request.return_values, change.old),
-            item_version: Some(version),
-        })
+        Ok(PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: Some(new) } })
+    }
+
+    pub fn plan_delete(&self, r: &DeleteItemRequest) -> Result<PlannedWrite, ApiError> {
+        let schema = self.table(&r.table_name)?;
+        schema.check_key_only(&r.key)?;
+        let key = schema.storage_key(&r.key)?;
+        let old = self.read_item(&key)?;
+        let condition = ConditionInput {
+            expression: &r.condition_expression,
+            names: &r.expression_attribute_names,
+            values: &r.expression_attribute_values,
+            return_on_failure: &r.return_values_on_condition_check_failure,
+        };
+        check_condition(&condition, old.as_ref())?;
+        Ok(PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: None } })
+    }
+
+    /// Plans an update; also returns the paths it touched (for UPDATED_OLD and UPDATED_NEW).
+    pub fn plan_update(
+        &self,
+        r: &UpdateItemRequest,
+        version: &ItemVersion,
+    ) -> Result<(PlannedWrite, Vec<expression::DocumentPath>), ApiError> {
+        let schema = self.table(&r.table_name)?;
+        schema.check_key_only(&r.key)?;
+        let key = schema.storage_key(&r.key)?;
+        let old = self.read_item(&key)?;
+        let condition = ConditionInput {
+            expression: &r.condition_expression,
+            names: &r.expression_attribute_names,
+            values: &r.expression_attribute_values,
+            return_on_failure: &r.return_values_on_condition_check_failure,
+        };
+        check_condition(&condition, old.as_ref())?;
+        let values = item_from_wire(r.expression_attribute_values.clone())?;
+        let mut item = match &old {
+            Some(old) => domain(Some(old))?,
+            None => item_from_wire(r.key.clone())?,
+        };
+        let mut paths = Vec::new();
+        if !r.update_expression.is_empty() {
+            let update = ExpressionSet::new(&r.expression_attribute_names, &values).update(&r.update_expression)?;
+            let ctx = Placeholders { names: &r.expression_attribute_names, values: &values };
+            let key_names: Vec<&str> = schema.key_attributes().map(|k| k.name.as_str()).collect();
+            expression::update::check(&ctx, &update, &key_names)?;
+            expression::update::apply(&ctx, &update, &mut item)?;
+            paths = expression::update::updated_paths(&ctx, &update);
+        }
+        if item_size_bytes(&item) > MAX_ITEM_BYTES {
+            return Err(ApiError::validation("Item size to update has exceeded the maximum allowed size"));
+        }
+        let new = StoredItem {
+            attributes: item_to_wire(&item),
+            write_timestamp_micros: version.write_timestamp_micros,
+            origin_region: version.origin_region.clone(),
+        };
+        Ok((PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: Some(new) } }, paths))
+    }
+
+    fn put_item(
+        &mut self,
+        r: PutItemRequest,
+        version: ItemVersion,
+        batch: &mut WriteBatch,
+    ) -> Result<PutItemResponse, ApiError> {
+        let write = self.plan_put(&r, &version)?;
+        self.commit(&write, batch);
+        let attributes = write
+            .change
+            .old
+            .filter(|_| r.return_values == "ALL_OLD")
+            .map(|old| v1::Item { attributes: old.attributes });
+        Ok(PutItemResponse { attributes, item_version: Some(version) })
     }
 
     fn delete_item(
         &mut self,
-        request: DeleteItemRequest,
+        r: DeleteItemRequest,
         version: ItemVersion,
         batch: &mut WriteBatch,
     ) -> Result<DeleteItemResponse, ApiError> {
-        let (schema, stored) = self.table(&request.table_name)?;
-        schema.check_key_only(&request.key)?;
-        let key = schema.storage_key(&request.key)?;
-        let old = self.read_item(&key)?;
-        if old.is_some() {
-            let change = ItemChange { old, new: None };
-            self.write_item(stored, &key, &change, batch);
-            return Ok(DeleteItemResponse {
-                attributes: returned_old(&request.return_values, change.old),
-                item_version: Some(version),
-            });
+        let write = self.plan_delete(&r)?;
+        if write.change.old.is_some() {
+            self.commit(&write, batch);
         }
-        Ok(DeleteItemResponse { attributes: None, item_version: Some(version) })
+        let attributes = write
+            .change
+            .old
+            .filter(|_| r.return_values == "ALL_OLD")
+            .map(|old| v1::Item { attributes: old.attributes });
+        Ok(DeleteItemResponse { attributes, item_version: Some(version) })
     }
-}
 
-fn returned_old(return_values: &str, old: Option<StoredItem>) -> Option<Item> {
-    (return_values == "ALL_OLD").then_some(old).flatten().map(|old| Item { attributes: old.attributes })
+    fn update_item(
+        &mut self,
+        r: UpdateItemRequest,
+        version: ItemVersion,
+        batch: &mut WriteBatch,
+    ) -> Result<UpdateItemResponse, ApiError> {
+        let (write, paths) = self.plan_update(&r, &version)?;
+        self.commit(&write, batch);
+        let old = domain(write.change.old.as_ref())?;
+        let new = domain(write.change.new.as_ref())?;
+        let attributes = match r.return_values.as_str() {
+            "ALL_OLD" => write.change.old.as_ref().map(|_| wire_item(&old)),
+            "ALL_NEW" => Some(wire_item(&new)),
+            "UPDATED_OLD" => {
+                Some(wire_item(&expression::projection::project(&old, &paths))).filter(|i| !i.attributes.is_empty())
+            }
+            "UPDATED_NEW" => {
+                Some(wire_item(&expression::projection::project(&new, &paths))).filter(|i| !i.attributes.is_empty())
+            }
+            _ => None,
+        };
+        Ok(UpdateItemResponse { attributes, item_version: Some(version) })
+    }
+
+    /// BatchWriteItem: every put and delete in one entry; each write stands alone (no conditions).
+    fn batch_write_item(
+        &mut self,
+        r: BatchWriteItemRequest,
+        version: ItemVersion,
+        batch: &mut WriteBatch,
+    ) -> Result<BatchWriteItemResponse, ApiError> {
+        let mut planned = Vec::new();
+        for (table, list) in &r.request_items {
+            for request in &list.requests {
+                let write = match &request.request {
+                    Some(v1::write_request::Request::PutRequest(put)) => self.plan_put(
+                        &PutItemRequest { table_name: table.clone(), item: put.item.clone(), ..Default::default() },
+                        &version,
+                    )?,
+                    Some(v1::write_request::Request::DeleteRequest(delete)) => {
+                        self.plan_delete(&DeleteItemRequest {
+                            table_name: table.clone(),
+                            key: delete.key.clone(),
+                            ..Default::default()
+                        })?
+                    }
+                    None => return Err(ApiError::validation("A WriteRequest needs a PutRequest or a DeleteRequest")),
+                };
+                planned.push(write);
+            }
+        }
+        let mut item_versions: BTreeMap<String, ItemVersionList> = BTreeMap::new();
+        for write in &planned {
+            if write.change.new.is_some() || write.change.old.is_some() {
+                self.commit(write, batch);
+            }
+            item_versions.entry(write.table.clone()).or_default().versions.push(version.clone());
+        }
+        Ok(BatchWriteItemResponse { unprocessed_items: BTreeMap::new(), item_versions })
+    }
 }

@@ -1,6 +1,9 @@
-//! The order-preserving key encoding: an item's storage key is `table id ‖ partition key ‖ sort key`,
-//! each key value encoded so that bytewise order is DynamoDB's order (numbers numerically, strings
-//! and binary bytewise). A Query is then one RocksDB range scan.
+//! The order-preserving key encoding: an item's storage key is
+//! `table id ‖ partition bucket ‖ partition key ‖ sort key`, each key value encoded so that bytewise
+//! order is DynamoDB's order (numbers numerically, strings and binary bytewise). A Query is then one
+//! RocksDB range scan. The bucket, a 16-bit hash of the partition key, spreads partitions evenly over
+//! the key space, as DynamoDB's hash does: a Scan reads partitions in hash order, and a parallel
+//! Scan's segments are contiguous ranges of buckets.
 
 use tern_proto::number::{Number, MIN_EXPONENT};
 use tern_proto::v1::attribute_value::Value as Wire;
@@ -14,6 +17,24 @@ const POSITIVE: u8 = 0x03;
 /// The prefix shared by every key of one table.
 pub fn table_prefix(table_id: u64) -> Vec<u8> {
     table_id.to_be_bytes().to_vec()
+}
+
+/// Number of partition buckets.
+pub const BUCKETS: u32 = 1 << 16;
+
+/// The bucket of an encoded partition key (xxh3, stable across platforms and versions).
+pub fn partition_bucket(encoded_partition_key: &[u8]) -> u16 {
+    (xxhash_rust::xxh3::xxh3_64(encoded_partition_key) >> 48) as u16
+}
+
+/// The first storage key of the buckets from `bucket` on.
+pub fn bucket_start(table_id: u64, bucket: u32) -> Vec<u8> {
+    if bucket >= BUCKETS {
+        return table_end(table_id);
+    }
+    let mut key = table_prefix(table_id);
+    key.extend_from_slice(&(bucket as u16).to_be_bytes());
+    key
 }
 
 /// The first key past every key of the table.

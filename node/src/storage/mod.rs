@@ -8,6 +8,7 @@ pub mod reads;
 pub mod schema;
 pub mod snapshot;
 pub mod state_machine;
+pub mod transaction;
 
 pub use log_store::LogStore;
 pub use reads::Reader;

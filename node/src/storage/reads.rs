@@ -99,6 +99,18 @@ impl Reader {
         bytes.map(|b| StoredItem::decode(b.as_ref()).map_err(internal)).transpose()
     }
 
+    /// Items under several storage keys, all read from one consistent view of the database.
+    pub fn items_at_one_point(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<StoredItem>>, ApiError> {
+        let view = self.db.snapshot();
+        let items = cf(&self.db, CF_ITEMS);
+        keys.iter()
+            .map(|key| {
+                let bytes = view.get_cf(items, key).map_err(internal)?;
+                bytes.map(|b| StoredItem::decode(b.as_slice()).map_err(internal)).transpose()
+            })
+            .collect()
+    }
+
     /// One page of items in a key range, stopping at the limit or after 1 MB.
     pub fn page(&self, schema: &TableSchema, request: PageRequest) -> Result<ItemPage, ApiError> {
         let mut options = ReadOptions::default();

@@ -67,11 +67,7 @@ impl TableSchema {
     /// The storage key of an item or a key; checks that the key attributes are there, typed as the
     /// schema says, non-empty and within DynamoDB's size limits.
     pub fn storage_key(&self, attributes: &BTreeMap<String, AttributeValue>) -> Result<Vec<u8>, ApiError> {
-        let mut key = keys::table_prefix(self.table_id);
-        for (attribute, limit) in
-            [(Some(&self.partition_key), MAX_PARTITION_KEY_BYTES), (self.sort_key.as_ref(), MAX_SORT_KEY_BYTES)]
-        {
-            let Some(attribute) = attribute else { continue };
+        let value = |attribute: &KeyAttribute, limit| {
             let value = attributes.get(&attribute.name).ok_or_else(|| {
                 ApiError::validation(format!(
                     "One or more parameter values were invalid: Missing the key {} in the item",
@@ -79,9 +75,23 @@ impl TableSchema {
                 ))
             })?;
             check_key_value(attribute, value, limit)?;
-            keys::encode_key_value(&mut key, value)?;
+            Ok::<_, ApiError>(value)
+        };
+        let mut key = self.partition_prefix(value(&self.partition_key, MAX_PARTITION_KEY_BYTES)?)?;
+        if let Some(sort_key) = &self.sort_key {
+            keys::encode_key_value(&mut key, value(sort_key, MAX_SORT_KEY_BYTES)?)?;
         }
         Ok(key)
+    }
+
+    /// The prefix of every storage key in one partition: table id, bucket, partition key.
+    pub fn partition_prefix(&self, partition_value: &AttributeValue) -> Result<Vec<u8>, ApiError> {
+        let mut encoded = Vec::new();
+        keys::encode_key_value(&mut encoded, partition_value)?;
+        let mut prefix = keys::table_prefix(self.table_id);
+        prefix.extend_from_slice(&keys::partition_bucket(&encoded).to_be_bytes());
+        prefix.extend_from_slice(&encoded);
+        Ok(prefix)
     }
 
     /// Checks that `key` holds exactly the key attributes (GetItem, DeleteItem, ExclusiveStartKey).

@@ -1,0 +1,344 @@
+//! The read operations: GetItem, BatchGetItem, TransactGetItems, Query and Scan, with filters,
+//! projections and Select applied after the page is read (so Limit and the 1 MB page count items
+//! before the filter, as in DynamoDB).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tern_proto::v1::*;
+use tern_proto::value::{item_from_wire, item_to_wire, Item as DomainItem};
+use tern_proto::ApiError;
+use tonic::{Request, Status};
+
+use super::items::{forwarded, to_leader, TernService};
+use super::key_condition;
+use super::routing::{RegionNode, Route};
+use super::validate::{self, canonical, expression_values, placeholders_need_expressions, Select};
+use crate::expression::ast::Condition;
+use crate::expression::{self, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
+use crate::storage::keys;
+use crate::storage::reads::{KeyRange, PageRequest};
+
+/// Most keys in one BatchGetItem, and actions in one TransactGetItems.
+pub const MAX_BATCH_GETS: usize = 100;
+
+/// Serves a strongly consistent read on the leader: after a read-index barrier here, or forwarded.
+macro_rules! consistent_read {
+    ($self:ident, $forwarded:expr, $consistent:expr, $request:expr, $rpc:ident) => {
+        if $consistent {
+            match $self.node.route($forwarded)? {
+                Route::Local => $self.node.linearizable().await?,
+                Route::Leader(channel) => {
+                    return Ok(RegionNode::tern_client(channel).$rpc(to_leader($request.clone())).await?.into_inner())
+                }
+            }
+        }
+    };
+}
+
+/// What to do with the items a page read: filter, project, or only count them.
+struct Shape {
+    filter: Option<Condition>,
+    projection: Option<Vec<DocumentPath>>,
+    names: BTreeMap<String, String>,
+    values: DomainItem,
+    select: Select,
+}
+
+impl Shape {
+    /// Parses and checks the expressions of a Query or Scan.
+    fn new(
+        names: &BTreeMap<String, String>,
+        values: DomainItem,
+        key_condition: Option<&str>,
+        filter: &str,
+        projection: &str,
+        select: &str,
+    ) -> Result<(Shape, Option<Condition>), ApiError> {
+        let select = validate::select(select, !projection.is_empty())?;
+        let mut set = ExpressionSet::new(names, &values);
+        let key_condition = key_condition.map(|text| set.condition(ExpressionKind::KeyCondition, text)).transpose()?;
+        let filter = (!filter.is_empty()).then(|| set.condition(ExpressionKind::Filter, filter)).transpose()?;
+        let projection = (!projection.is_empty()).then(|| set.projection(projection)).transpose()?;
+        set.finish()?;
+        let ctx = Placeholders { names, values: &values };
+        let projection = projection.map(|p| resolve_projection(&ctx, &p)).transpose()?;
+        Ok((Shape { filter, projection, names: names.clone(), values, select }, key_condition))
+    }
+
+    fn apply(&self, mut page: ItemPage) -> Result<ItemPage, ApiError> {
+        if self.filter.is_none() && self.projection.is_none() && self.select == Select::AllAttributes {
+            return Ok(page);
+        }
+        let ctx = Placeholders { names: &self.names, values: &self.values };
+        let versions = std::mem::take(&mut page.item_versions);
+        let mut items = Vec::new();
+        let mut kept_versions = Vec::new();
+        let mut count = 0;
+        for (i, item) in std::mem::take(&mut page.items).into_iter().enumerate() {
+            let domain = item_from_wire(item.attributes)?;
+            if let Some(filter) = &self.filter {
+                if !expression::condition::evaluate(&ctx, filter, &domain)? {
+                    continue;
+                }
+            }
+            count += 1;
+            if self.select == Select::Count {
+                continue;
+            }
+            let shown = match &self.projection {
+                Some(paths) => expression::projection::project(&domain, paths),
+                None => domain,
+            };
+            items.push(Item { attributes: item_to_wire(&shown) });
+            kept_versions.extend(versions.get(i).cloned());
+        }
+        page.items = items;
+        page.item_versions = kept_versions;
+        page.count = count;
+        Ok(page)
+    }
+}
+
+/// Resolves a projection's paths, rejecting overlapping ones.
+fn resolve_projection(
+    ctx: &Placeholders,
+    projection: &expression::ast::Projection,
+) -> Result<Vec<DocumentPath>, ApiError> {
+    let paths: Vec<DocumentPath> = projection.0.iter().map(|p| ctx.resolve(p)).collect();
+    let refs: Vec<&DocumentPath> = paths.iter().collect();
+    if let Some((a, b)) = expression::document::overlapping(&refs) {
+        return Err(ExpressionKind::Projection.invalid(format!(
+            "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+            expression::document::describe(a),
+            expression::document::describe(b)
+        )));
+    }
+    Ok(paths)
+}
+
+/// Parses a ProjectionExpression that uses only names (GetItem, BatchGetItem, TransactGetItems).
+fn projection_only(names: &BTreeMap<String, String>, projection: &str) -> Result<Option<Vec<DocumentPath>>, ApiError> {
+    placeholders_need_expressions(names, &BTreeMap::new(), &[("ProjectionExpression", projection)], &[])?;
+    let values = DomainItem::new();
+    let mut set = ExpressionSet::new(names, &values);
+    let parsed = (!projection.is_empty()).then(|| set.projection(projection)).transpose()?;
+    set.finish()?;
+    parsed.map(|p| resolve_projection(&Placeholders { names, values: &values }, &p)).transpose()
+}
+
+fn projected(item: Item, paths: &Option<Vec<DocumentPath>>) -> Result<Item, ApiError> {
+    match paths {
+        Some(paths) => Ok(Item {
+            attributes: item_to_wire(&expression::projection::project(&item_from_wire(item.attributes)?, paths)),
+        }),
+        None => Ok(item),
+    }
+}
+
+impl TernService {
+    pub async fn get(&self, request: Request<GetItemRequest>) -> Result<GetItemResponse, Status> {
+        let is_forwarded = forwarded(&request);
+        let mut request = request.into_inner();
+        request.key = canonical(std::mem::take(&mut request.key))?;
+        let paths = projection_only(&request.expression_attribute_names, &request.projection_expression)?;
+        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        schema.check_key_only(&request.key)?;
+        let key = schema.storage_key(&request.key)?;
+        consistent_read!(self, is_forwarded, request.consistent_read, request, get_item);
+        let stored = self.node.reader.item(&key)?;
+        let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
+            write_timestamp_micros: s.write_timestamp_micros,
+            origin_region: s.origin_region.clone(),
+        });
+        let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
+        Ok(GetItemResponse { item, item_version })
+    }
+
+    pub async fn batch_get(&self, request: Request<BatchGetItemRequest>) -> Result<BatchGetItemResponse, Status> {
+        let is_forwarded = forwarded(&request);
+        let mut request = request.into_inner();
+        if request.request_items.is_empty() {
+            return Err(ApiError::validation("The requestItems parameter is required for BatchGetItem").into());
+        }
+        let total: usize = request.request_items.values().map(|k| k.keys.len()).sum();
+        if total > MAX_BATCH_GETS {
+            return Err(ApiError::validation("Too many items requested for the BatchGetItem call").into());
+        }
+        let mut reads = Vec::new();
+        for (table, wanted) in request.request_items.iter_mut() {
+            if wanted.keys.len() > MAX_BATCH_GETS {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value at 'RequestItems.{table}.member.Keys' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GETS}"
+                ))
+                .into());
+            }
+            let (schema, _) = self.node.reader.table(table)?;
+            let paths = projection_only(&wanted.expression_attribute_names, &wanted.projection_expression)?;
+            let mut seen = BTreeSet::new();
+            for key in &mut wanted.keys {
+                key.attributes = canonical(std::mem::take(&mut key.attributes))?;
+                schema.check_key_only(&key.attributes)?;
+                let storage_key = schema.storage_key(&key.attributes)?;
+                if !seen.insert(storage_key.clone()) {
+                    return Err(ApiError::validation("Provided list of item keys contains duplicates").into());
+                }
+                reads.push((table.clone(), storage_key, paths.clone()));
+            }
+        }
+        let consistent = request.request_items.values().any(|k| k.consistent_read);
+        consistent_read!(self, is_forwarded, consistent, request, batch_get_item);
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _)| k.clone()).collect();
+        let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
+        for ((table, _, paths), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
+            let list = responses.entry(table.clone()).or_default();
+            if let Some(stored) = stored {
+                list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
+            }
+        }
+        Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
+    }
+
+    pub async fn transact_get(
+        &self,
+        request: Request<TransactGetItemsRequest>,
+    ) -> Result<TransactGetItemsResponse, Status> {
+        let is_forwarded = forwarded(&request);
+        let mut request = request.into_inner();
+        let count = request.transact_items.len();
+        if count == 0 || count > MAX_BATCH_GETS {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GETS} and greater than or equal to 1"
+            ))
+            .into());
+        }
+        let mut reads = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in &mut request.transact_items {
+            let get = item.get.as_mut().ok_or_else(|| ApiError::validation("TransactGetItem needs a Get"))?;
+            get.key = canonical(std::mem::take(&mut get.key))?;
+            let paths = projection_only(&get.expression_attribute_names, &get.projection_expression)?;
+            let (schema, _) = self.node.reader.table(&get.table_name)?;
+            schema.check_key_only(&get.key)?;
+            let key = schema.storage_key(&get.key)?;
+            if !seen.insert((get.table_name.clone(), key.clone())) {
+                return Err(
+                    ApiError::validation("Transaction request cannot include multiple operations on one item").into()
+                );
+            }
+            reads.push((key, paths));
+        }
+        // All items from one point of the log: a read-index barrier, then one consistent view.
+        consistent_read!(self, is_forwarded, true, request, transact_get_items);
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _)| k.clone()).collect();
+        let mut responses = Vec::new();
+        for ((_, paths), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
+            let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
+            responses.push(ItemResponse { item });
+        }
+        Ok(TransactGetItemsResponse { responses })
+    }
+
+    pub async fn query_page(&self, request: Request<QueryRequest>) -> Result<ItemPage, Status> {
+        let is_forwarded = forwarded(&request);
+        let mut request = request.into_inner();
+        if request.key_condition_expression.is_empty() {
+            return Err(ApiError::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            )
+            .into());
+        }
+        let (wire, values) = expression_values(std::mem::take(&mut request.expression_attribute_values))?;
+        request.expression_attribute_values = wire;
+        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        let (shape, condition) = Shape::new(
+            &request.expression_attribute_names,
+            values,
+            Some(&request.key_condition_expression),
+            &request.filter_expression,
+            &request.projection_expression,
+            &request.select,
+        )?;
+        let ctx = Placeholders { names: &shape.names, values: &shape.values };
+        let condition = key_condition::from_condition(&ctx, &condition.expect("a key condition was parsed"), &schema)?;
+        let range = condition.range(&schema)?;
+        let start_after = match &request.exclusive_start_key {
+            Some(key) => {
+                let key = canonical(key.attributes.clone())?;
+                schema.check_key_only(&key)?;
+                let start = schema.storage_key(&key)?;
+                if !start.starts_with(&schema.partition_prefix(&condition.partition_value)?) {
+                    return Err(ApiError::validation(
+                        "The provided starting key does not match the range key predicate",
+                    )
+                    .into());
+                }
+                Some(start)
+            }
+            None => None,
+        };
+        consistent_read!(self, is_forwarded, request.consistent_read, request, query);
+        let page = PageRequest {
+            range,
+            forward: request.scan_index_forward.unwrap_or(true),
+            start_after,
+            limit: request.limit,
+            with_versions: request.return_item_versions,
+        };
+        Ok(shape.apply(self.node.reader.page(&schema, page)?)?)
+    }
+
+    pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
+        let is_forwarded = forwarded(&request);
+        let mut request = request.into_inner();
+        placeholders_need_expressions(
+            &request.expression_attribute_names,
+            &request.expression_attribute_values,
+            &[
+                ("FilterExpression", &request.filter_expression),
+                ("ProjectionExpression", &request.projection_expression),
+            ],
+            &[("FilterExpression", &request.filter_expression)],
+        )?;
+        let segments = validate::segments(request.segment, request.total_segments)?;
+        let (wire, values) = expression_values(std::mem::take(&mut request.expression_attribute_values))?;
+        request.expression_attribute_values = wire;
+        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        let (shape, _) = Shape::new(
+            &request.expression_attribute_names,
+            values,
+            None,
+            &request.filter_expression,
+            &request.projection_expression,
+            &request.select,
+        )?;
+        // A segment is a contiguous range of partition buckets.
+        let (first, end) = match segments {
+            Some((segment, total)) => {
+                let bucket = |s: u32| (s as u64 * keys::BUCKETS as u64 / total as u64) as u32;
+                (bucket(segment), bucket(segment + 1))
+            }
+            None => (0, keys::BUCKETS),
+        };
+        let range = KeyRange {
+            lower: keys::bucket_start(schema.table_id, first),
+            upper: keys::bucket_start(schema.table_id, end),
+        };
+        let start_after = match &request.exclusive_start_key {
+            Some(key) => {
+                let key = canonical(key.attributes.clone())?;
+                schema.check_key_only(&key)?;
+                Some(schema.storage_key(&key)?)
+            }
+            None => None,
+        };
+        consistent_read!(self, is_forwarded, request.consistent_read, request, scan);
+        let page = PageRequest {
+            range,
+            forward: true,
+            start_after,
+            limit: request.limit,
+            with_versions: request.return_item_versions,
+        };
+        Ok(shape.apply(self.node.reader.page(&schema, page)?)?)
+    }
+}
