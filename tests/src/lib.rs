@@ -207,3 +207,60 @@ impl Drop for Region {
         }
     }
 }
+
+/// Helpers for conformance tests: items written as DynamoDB JSON, tables created in one call.
+pub mod dynamo {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value as Json;
+    use tern_client::v1::{self, AttributeDefinition, CreateTableRequest, KeySchemaElement};
+    use tern_client::{Client, Item};
+
+    /// An item from DynamoDB JSON text.
+    pub fn item(text: &str) -> Item {
+        tern_client::json::item_from_json(&serde_json::from_str(text).expect("valid JSON"))
+            .expect("valid DynamoDB JSON")
+    }
+
+    /// Wire attributes from DynamoDB JSON text (keys, items, ExpressionAttributeValues).
+    pub fn wire(text: &str) -> BTreeMap<String, v1::AttributeValue> {
+        tern_client::v1_item(&item(text))
+    }
+
+    /// `{"#a":"name",...}` from pairs.
+    pub fn names(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// The DynamoDB JSON of wire attributes, for comparing with expected JSON.
+    pub fn json(attributes: &BTreeMap<String, v1::AttributeValue>) -> Json {
+        tern_client::json::item_to_json(&tern_client::item_from(attributes.clone()).expect("valid item"))
+    }
+
+    /// Parses expected DynamoDB JSON.
+    pub fn expect(text: &str) -> Json {
+        serde_json::from_str(text).expect("valid JSON")
+    }
+
+    /// Creates a table with a partition key and an optional sort key, given as `name:TYPE`.
+    pub async fn create_table(client: &Client, name: &str, partition: &str, sort: Option<&str>) -> anyhow::Result<()> {
+        let mut request = CreateTableRequest { table_name: name.into(), ..Default::default() };
+        for (spec, key_type) in std::iter::once((partition, "HASH")).chain(sort.map(|s| (s, "RANGE"))) {
+            let (attribute, kind) = spec.split_once(':').expect("name:TYPE");
+            request
+                .attribute_definitions
+                .push(AttributeDefinition { attribute_name: attribute.into(), attribute_type: kind.into() });
+            request.key_schema.push(KeySchemaElement { attribute_name: attribute.into(), key_type: key_type.into() });
+        }
+        client.create_table(request).await?;
+        Ok(())
+    }
+
+    /// The message of a DynamoDB error, with its name.
+    pub fn error(result: Result<impl std::fmt::Debug, tern_client::Error>) -> (String, String) {
+        match result {
+            Err(tern_client::Error::Api(e)) => (e.kind.name().to_string(), e.message),
+            other => panic!("expected a DynamoDB error, got {other:?}"),
+        }
+    }
+}

@@ -100,7 +100,11 @@ impl RegionNode {
         match outcome.outcome {
             Some(command_outcome::Outcome::Error(error)) => {
                 let kind = ErrorKind::from_name(&error.error_type).unwrap_or(ErrorKind::InternalServerError);
-                Err(ApiError::new(kind, error.message))
+                let api_error = ApiError::new(kind, error.message);
+                Err(match error.details {
+                    Some(details) => api_error.with_details(details),
+                    None => api_error,
+                })
             }
             Some(outcome) => Ok(outcome),
             None => Err(ApiError::internal("empty outcome")),

@@ -141,6 +141,24 @@ pub fn remove(item: &mut Item, path: &[Segment]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The first pair of paths that reach one place as a map key in one and a list index in the other.
+pub fn conflicting<'p>(paths: &[&'p DocumentPath]) -> Option<(&'p DocumentPath, &'p DocumentPath)> {
+    for (i, a) in paths.iter().enumerate() {
+        for b in &paths[i + 1..] {
+            let differ = a.iter().zip(b.iter()).position(|(x, y)| x != y);
+            if let Some(at) = differ {
+                if matches!(
+                    (&a[at], &b[at]),
+                    (Segment::Key(_), Segment::Index(_)) | (Segment::Index(_), Segment::Key(_))
+                ) {
+                    return Some((a, b));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The first pair of paths where one is the other or lies inside it.
 pub fn overlapping<'p>(paths: &[&'p DocumentPath]) -> Option<(&'p DocumentPath, &'p DocumentPath)> {
     for (i, a) in paths.iter().enumerate() {

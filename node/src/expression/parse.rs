@@ -220,22 +220,63 @@ fn clause(input: &mut &str) -> PResult<Clause> {
     .parse_next(input)
 }
 
-/// The text of the token at `offset` and the text around it, for DynamoDB's syntax error.
-fn syntax_error(kind: ExpressionKind, text: &str, offset: usize) -> ApiError {
-    let rest = text[offset..].trim_start();
-    let start = text.len() - rest.len();
-    let token_len = match rest.chars().next() {
-        None => 0,
-        Some(c) if word_char(c) || c == '#' || c == ':' => {
-            rest.char_indices().skip(1).find(|(_, c)| !word_char(*c)).map_or(rest.len(), |(i, _)| i)
+/// Splits an expression into tokens as DynamoDB reports them: whitespace runs, words and placeholders,
+/// comparator runs, and single other characters. Returns byte ranges.
+fn tokens(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        let same = |d: char| -> bool {
+            if c.is_whitespace() {
+                d.is_whitespace()
+            } else if word_char(c) || c == '#' || c == ':' {
+                word_char(d)
+            } else if "<>=".contains(c) {
+                "<>=".contains(d)
+            } else {
+                false
+            }
+        };
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, d)) = chars.peek() {
+            if !same(d) {
+                break;
+            }
+            end = i + d.len_utf8();
+            chars.next();
         }
-        Some(c) if "<>=".contains(c) => rest.chars().take_while(|c| "<>=".contains(*c)).count(),
-        Some(c) => c.len_utf8(),
+        out.push(start..end);
+    }
+    out
+}
+
+/// DynamoDB's syntax error: the token where parsing stopped (`<EOF>` at the end) and the text near it:
+/// the previous token, the token, the next token, reaching one token further over whitespace.
+fn syntax_error(kind: ExpressionKind, text: &str, offset: usize) -> ApiError {
+    let tokens = tokens(text);
+    let blank = |i: usize| text[tokens[i].clone()].trim().is_empty();
+    let bad = tokens.iter().position(|t| t.end > offset && !text[t.clone()].trim().is_empty());
+    let (token, first, last) = match bad {
+        Some(i) => {
+            let mut first = i.saturating_sub(1);
+            if first < i && blank(first) && first > 0 {
+                first -= 1;
+            }
+            let mut last = (i + 1).min(tokens.len() - 1);
+            if last > i && blank(last) && last + 1 < tokens.len() {
+                last += 1;
+            }
+            (&text[tokens[i].clone()], first, last)
+        }
+        None => {
+            let mut first = tokens.len().saturating_sub(1);
+            while first > 0 && blank(first) {
+                first -= 1;
+            }
+            ("<EOF>", first, tokens.len().saturating_sub(1))
+        }
     };
-    let token = if token_len == 0 { "<EOF>" } else { &rest[..token_len] };
-    let before = text[..start].trim_end();
-    let previous_start = before.rfind(|c: char| c.is_whitespace()).map_or(0, |i| i + 1);
-    let near = text[previous_start..start + token_len].trim();
+    let near = if tokens.is_empty() { "" } else { text[tokens[first].start..tokens[last].end].trim() };
     kind.invalid(format!("Syntax error; token: \"{token}\", near: \"{near}\""))
 }
 
@@ -346,7 +387,16 @@ mod tests {
         let e = parse_update("SET a = ").unwrap_err();
         assert_eq!(e.message, "Invalid UpdateExpression: Syntax error; token: \"<EOF>\", near: \"=\"");
         let e = parse_condition(ExpressionKind::Condition, "a = = :b").unwrap_err();
-        assert_eq!(e.message, "Invalid ConditionExpression: Syntax error; token: \"=\", near: \"= =\"");
+        assert_eq!(e.message, "Invalid ConditionExpression: Syntax error; token: \"=\", near: \"= = :b\"");
+        let e = parse_update("INVALID SYNTAX HERE").unwrap_err();
+        assert_eq!(e.message, "Invalid UpdateExpression: Syntax error; token: \"INVALID\", near: \"INVALID SYNTAX\"");
+        let e = parse_projection("!!").unwrap_err();
+        assert_eq!(e.message, "Invalid ProjectionExpression: Syntax error; token: \"!\", near: \"!!\"");
+        let e = parse_condition(ExpressionKind::Condition, "#has_air_conditioner").unwrap_err();
+        assert_eq!(
+            e.message,
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"#has_air_conditioner\""
+        );
         let e = parse_projection("").unwrap_err();
         assert_eq!(e.message, "Invalid ProjectionExpression: The expression can not be empty;");
     }

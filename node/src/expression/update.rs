@@ -9,7 +9,7 @@ use tern_proto::ApiError;
 
 use super::ast::{Operand, Update};
 use super::condition::number;
-use super::document::{self, describe, get, overlapping, DocumentPath, Placeholders, Segment};
+use super::document::{self, conflicting, describe, get, overlapping, DocumentPath, Placeholders, Segment};
 use super::parse::ExpressionKind;
 
 fn wrong_type() -> ApiError {
@@ -95,13 +95,14 @@ pub fn check(ctx: &Placeholders, update: &Update, key_names: &[&str]) -> Result<
         }
     }
     let refs: Vec<&DocumentPath> = paths.iter().collect();
-    if let Some((a, b)) = overlapping(&refs) {
-        let why = if a == b { "conflict" } else { "overlap" };
-        return Err(ExpressionKind::Update.invalid(format!(
-            "Two document paths {why} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-            describe(a),
-            describe(b)
-        )));
+    for (why, pair) in [("overlap", overlapping(&refs)), ("conflict", conflicting(&refs))] {
+        if let Some((a, b)) = pair {
+            return Err(ExpressionKind::Update.invalid(format!(
+                "Two document paths {why} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+                describe(a),
+                describe(b)
+            )));
+        }
     }
     Ok(())
 }
