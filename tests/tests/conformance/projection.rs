@@ -4,6 +4,9 @@ use tern_client::v1::{GetItemRequest, PutItemRequest, QueryRequest};
 use tern_tests::dynamo::{create_table, error, expect, json, names, wire};
 use tern_tests::Region;
 
+/// A projection, its names, and DynamoDB's error for it.
+type ProjectionError = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projection() -> anyhow::Result<()> {
     let region = Region::start(1, &[]).await?;
@@ -48,7 +51,7 @@ async fn projection() -> anyhow::Result<()> {
         vec![expect(r#"{"sk":{"N":"1"},"address":{"M":{"zip":{"S":"N1"}}}}"#)]
     );
 
-    let errors: [(&str, Vec<(&str, &str)>, &str); 4] = [
+    let errors: [ProjectionError; 4] = [
         ("name", vec![], "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: name"),
         ("address, address.city", vec![], "Invalid ProjectionExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [address], path two: [address, city]"),
         ("#x", vec![], "Invalid ProjectionExpression: An expression attribute name used in the document path is not defined; attribute name: #x"),
