@@ -11,6 +11,8 @@ pub mod condition;
 pub mod document;
 pub mod parse;
 pub mod projection;
+#[cfg(test)]
+mod roundtrip;
 pub mod update;
 
 pub use check::ExpressionSet;
