@@ -16,7 +16,8 @@ fn name() -> impl Strategy<Value = Name> {
 
 fn path() -> impl Strategy<Value = Path> {
     let step = prop_oneof![name().prop_map(Step::Name), (0u32..50).prop_map(Step::Index)];
-    (name(), proptest::collection::vec(step, 0..3)).prop_map(|(first, rest)| Path(std::iter::once(Step::Name(first)).chain(rest).collect()))
+    (name(), proptest::collection::vec(step, 0..3))
+        .prop_map(|(first, rest)| Path(std::iter::once(Step::Name(first)).chain(rest).collect()))
 }
 
 fn value() -> impl Strategy<Value = String> {
@@ -102,7 +103,9 @@ fn update() -> impl Strategy<Value = Update> {
     let pairs = || proptest::collection::vec((path(), value().prop_map(Operand::Value)), 0..3);
     (proptest::collection::vec((path(), set_value()), 0..3), proptest::collection::vec(path(), 0..3), pairs(), pairs())
         .prop_map(|(set, remove, add, delete)| Update { set, remove, add, delete })
-        .prop_filter("at least one clause", |u| !(u.set.is_empty() && u.remove.is_empty() && u.add.is_empty() && u.delete.is_empty()))
+        .prop_filter("at least one clause", |u| {
+            !(u.set.is_empty() && u.remove.is_empty() && u.add.is_empty() && u.delete.is_empty())
+        })
 }
 
 proptest! {

@@ -1,0 +1,151 @@
+//! The `tern` command line against a real region: the item verbs with the AWS CLI's flags and JSON.
+
+use std::process::Command;
+
+use serde_json::{json, Value as Json};
+use tern_tests::{tern_binary, Region};
+
+/// Runs `tern` against the region; returns its exit status, its JSON output (null when none) and stderr.
+fn tern(region: &Region, args: &[&str]) -> (i32, Json, String) {
+    let output = Command::new(tern_binary())
+        .args(args)
+        .env("TERN_ENDPOINT", region.endpoints().join(","))
+        .output()
+        .expect("running tern");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = if stdout.trim().is_empty() { Json::Null } else { serde_json::from_str(&stdout).expect("JSON output") };
+    (output.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn ok(region: &Region, args: &[&str]) -> Json {
+    let (status, json, stderr) = tern(region, args);
+    assert_eq!(status, 0, "tern {args:?}: {stderr}");
+    json
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_verbs_through_the_cli() -> anyhow::Result<()> {
+    let region = Region::start(1, &[]).await?;
+    ok(
+        &region,
+        &[
+            "create-table",
+            "--table-name",
+            "orders",
+            "--attribute-definitions",
+            "AttributeName=c,AttributeType=S",
+            "AttributeName=o,AttributeType=N",
+            "--key-schema",
+            "AttributeName=c,KeyType=HASH",
+            "AttributeName=o,KeyType=RANGE",
+        ],
+    );
+
+    ok(
+        &region,
+        &[
+            "batch-write-item",
+            "--request-items",
+            r#"{"orders":[{"PutRequest":{"Item":{"c":{"S":"c1"},"o":{"N":"1"},"amount":{"N":"10"}}}},{"PutRequest":{"Item":{"c":{"S":"c1"},"o":{"N":"2"},"amount":{"N":"25"}}}}]}"#,
+        ],
+    );
+    let updated = ok(
+        &region,
+        &[
+            "update-item",
+            "--table-name",
+            "orders",
+            "--key",
+            r#"{"c":{"S":"c1"},"o":{"N":"1"}}"#,
+            "--update-expression",
+            "SET amount = amount + :t, #s = :s",
+            "--expression-attribute-names",
+            r##"{"#s":"status"}"##,
+            "--expression-attribute-values",
+            r#"{":t":{"N":"5"},":s":{"S":"paid"}}"#,
+            "--return-values",
+            "UPDATED_NEW",
+        ],
+    );
+    assert_eq!(updated["Attributes"], json!({"amount": {"N": "15"}, "status": {"S": "paid"}}));
+
+    let (status, _, stderr) = tern(
+        &region,
+        &[
+            "put-item",
+            "--table-name",
+            "orders",
+            "--item",
+            r#"{"c":{"S":"c1"},"o":{"N":"1"}}"#,
+            "--condition-expression",
+            "attribute_not_exists(c)",
+        ],
+    );
+    assert_eq!(status, 254);
+    assert_eq!(stderr.trim(), "An error occurred (ConditionalCheckFailedException) when calling the PutItem operation: The conditional request failed");
+
+    let query = ok(
+        &region,
+        &[
+            "query",
+            "--table-name",
+            "orders",
+            "--key-condition-expression",
+            "c = :c",
+            "--filter-expression",
+            "amount > :min",
+            "--expression-attribute-values",
+            r#"{":c":{"S":"c1"},":min":{"N":"20"}}"#,
+            "--projection-expression",
+            "o",
+            "--consistent-read",
+        ],
+    );
+    assert_eq!(query, json!({"Items": [{"o": {"N": "2"}}], "Count": 1, "ScannedCount": 2}));
+    let counted = ok(&region, &["scan", "--table-name", "orders", "--select", "COUNT", "--consistent-read"]);
+    assert_eq!((counted["Count"].clone(), counted["Items"].clone()), (json!(2), json!([])));
+
+    ok(
+        &region,
+        &[
+            "transact-write-items",
+            "--client-request-token",
+            "t1",
+            "--transact-items",
+            r##"[{"Update":{"TableName":"orders","Key":{"c":{"S":"c1"},"o":{"N":"2"}},"UpdateExpression":"SET amount = :z","ExpressionAttributeValues":{":z":{"N":"0"}}}},{"ConditionCheck":{"TableName":"orders","Key":{"c":{"S":"c1"},"o":{"N":"1"}},"ConditionExpression":"#s = :p","ExpressionAttributeNames":{"#s":"status"},"ExpressionAttributeValues":{":p":{"S":"paid"}}}}]"##,
+        ],
+    );
+    let got = ok(
+        &region,
+        &[
+            "transact-get-items",
+            "--transact-items",
+            r#"[{"Get":{"TableName":"orders","Key":{"c":{"S":"c1"},"o":{"N":"2"}},"ProjectionExpression":"amount"}},{"Get":{"TableName":"orders","Key":{"c":{"S":"c9"},"o":{"N":"9"}}}}]"#,
+        ],
+    );
+    assert_eq!(got, json!({"Responses": [{"Item": {"amount": {"N": "0"}}}, {}]}));
+    let batch = ok(
+        &region,
+        &[
+            "batch-get-item",
+            "--request-items",
+            r##"{"orders":{"Keys":[{"c":{"S":"c1"},"o":{"N":"1"}}],"ProjectionExpression":"#s","ExpressionAttributeNames":{"#s":"status"},"ConsistentRead":true}}"##,
+        ],
+    );
+    assert_eq!(batch, json!({"Responses": {"orders": [{"status": {"S": "paid"}}]}, "UnprocessedKeys": {}}));
+    let item = ok(
+        &region,
+        &[
+            "get-item",
+            "--table-name",
+            "orders",
+            "--key",
+            r#"{"c":{"S":"c1"},"o":{"N":"1"}}"#,
+            "--projection-expression",
+            "amount",
+            "--consistent-read",
+        ],
+    );
+    assert_eq!(item, json!({"Item": {"amount": {"N": "15"}}}));
+    Ok(())
+}
