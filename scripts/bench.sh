@@ -27,6 +27,11 @@ echo "{\"baseline\":\"dd bs=4k count=2000 oflag=dsync\",\"result\":\"$dsync\"}"
 rm -f "$data_dir/dsync-probe"
 echo "--- baseline: node-status round trips, concurrency $concurrency, ${duration}s" >&2
 "$TERN_BIN" bench --json --ping --concurrency "$concurrency" --duration "$duration" | tr -d '\n '; echo
+for workload in conditional-update transaction; do
+  echo "--- $workload, concurrency $concurrency, ${duration}s" >&2
+  "$TERN_BIN" bench --json --workload "$workload" --table-name "bench-$workload" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \
+    | tr -d '\n ' ; echo
+done
 for mix in 0.0 1.0 0.5; do
   echo "--- read ratio $mix, concurrency $concurrency, ${duration}s, 100-byte items" >&2
   "$TERN_BIN" bench --json --read-ratio "$mix" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \

@@ -10,10 +10,28 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use serde_json::json;
 use tern_client::{AttributeValue, Client, ErrorKind, Item};
-use tern_proto::v1::{AttributeDefinition, CreateTableRequest, KeySchemaElement};
+use tern_proto::v1::transact_write_item::Action;
+use tern_proto::v1::{
+    AttributeDefinition, CreateTableRequest, KeySchemaElement, TransactWriteItem, TransactWriteItemsRequest,
+    UpdateItemRequest,
+};
+
+/// What each request of the benchmark does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// PutItem and GetItem, mixed by --read-ratio.
+    Kv,
+    /// UpdateItem `SET v = if_not_exists(v, :zero) + :one` with `attribute_exists(pk)` as its condition.
+    ConditionalUpdate,
+    /// TransactWriteItems of ten conditional updates on ten distinct keys.
+    Transaction,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
+    /// What each request does.
+    #[arg(long, value_enum, default_value = "kv")]
+    pub workload: Workload,
     /// Table to use (created with partition key `pk` of type S when missing).
     #[arg(long, default_value = "bench")]
     pub table_name: String,
@@ -53,6 +71,19 @@ fn item(key: u64, size: usize) -> Item {
 
 fn key(key: u64) -> Item {
     Item::from([("pk".to_string(), AttributeValue::S(format!("key-{key}")))])
+}
+
+fn conditional_update(table: &str, k: u64) -> UpdateItemRequest {
+    let values: Item =
+        [(":zero".to_string(), AttributeValue::N(0.into())), (":one".to_string(), AttributeValue::N(1.into()))].into();
+    UpdateItemRequest {
+        table_name: table.into(),
+        key: tern_client::v1_item(&key(k)),
+        update_expression: "SET v = if_not_exists(v, :zero) + :one".into(),
+        condition_expression: "attribute_exists(pk)".into(),
+        expression_attribute_values: tern_client::v1_item(&values),
+        ..Default::default()
+    }
 }
 
 fn histogram() -> Histogram<u64> {
@@ -111,11 +142,30 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             while Instant::now() < until {
                 let (k, is_read) = {
                     let mut rng = rand::rng();
-                    (rng.random_range(0..args.keys), args.ping || rng.random_bool(args.read_ratio))
+                    let writes_only = args.workload != Workload::Kv;
+                    (rng.random_range(0..args.keys), !writes_only && (args.ping || rng.random_bool(args.read_ratio)))
                 };
                 let at = Instant::now();
                 let ok = if args.ping {
                     client.node_status(None).await.is_ok()
+                } else if args.workload == Workload::ConditionalUpdate {
+                    client.update_item(conditional_update(&args.table_name, k)).await.is_ok()
+                } else if args.workload == Workload::Transaction {
+                    let keys =
+                        rand::seq::index::sample(&mut rand::rng(), args.keys as usize, 10.min(args.keys as usize));
+                    let items = keys
+                        .iter()
+                        .map(|k| TransactWriteItem {
+                            action: Some(Action::Update(conditional_update(&args.table_name, k as u64))),
+                        })
+                        .collect();
+                    client
+                        .transact_write_items(TransactWriteItemsRequest {
+                            transact_items: items,
+                            client_request_token: String::new(),
+                        })
+                        .await
+                        .is_ok()
                 } else if is_read {
                     client.get_item(&args.table_name, key(k), args.consistent_read).await.is_ok()
                 } else {
@@ -164,6 +214,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         })
     };
     let report = json!({
+        "workload": format!("{:?}", args.workload),
         "duration_secs": elapsed,
         "concurrency": args.concurrency,
         "item_size": args.item_size,
@@ -173,6 +224,17 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         "get": summary(&reads),
         "put": summary(&writes),
     });
+    let report = if args.workload != Workload::Kv {
+        json!({
+            "workload": format!("{:?}", args.workload),
+            "duration_secs": elapsed,
+            "concurrency": args.concurrency,
+            "errors": errors.load(Ordering::Relaxed),
+            "requests": summary(&writes),
+        })
+    } else {
+        report
+    };
     let report = if args.ping {
         json!({ "duration_secs": elapsed, "concurrency": args.concurrency, "ping": summary(&reads) })
     } else {
@@ -186,7 +248,12 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             report["total_ops_per_sec"], elapsed, report["errors"]
         );
         let read_name = if args.ping { "ping" } else { "get" };
-        for (name, h) in [("put", &writes), (read_name, &reads)] {
+        let write_name = match args.workload {
+            Workload::Kv => "put",
+            Workload::ConditionalUpdate => "conditional update",
+            Workload::Transaction => "10-item transaction",
+        };
+        for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {
                 continue;
             }

@@ -9,7 +9,6 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod expression;
 pub mod metrics;
 pub mod node;
 pub mod playground;

@@ -5,11 +5,11 @@ use tern_proto::v1::attribute_value::Value as Wire;
 use tern_proto::v1::AttributeValue;
 use tern_proto::ApiError;
 
-use crate::expression::ast::{Comparator, Condition, Function, Operand, Path};
-use crate::expression::{ExpressionKind, Placeholders, Segment};
 use crate::storage::keys;
 use crate::storage::reads::{key_after, prefix_end, KeyRange};
 use crate::storage::schema::{check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+use tern_expression::ast::{Comparator, Condition, Function, Operand, Path};
+use tern_expression::{ExpressionKind, Placeholders, Segment};
 
 /// The condition on the sort key.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,9 +190,9 @@ impl KeyCondition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expression::ExpressionSet;
     use crate::storage::schema::KeyAttribute;
     use std::collections::BTreeMap;
+    use tern_expression::ExpressionSet;
     use tern_proto::value::AttributeValue as Domain;
 
     fn schema() -> TableSchema {

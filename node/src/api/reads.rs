@@ -13,10 +13,10 @@ use super::items::{forwarded, to_leader, TernService};
 use super::key_condition;
 use super::routing::{RegionNode, Route};
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions, Select};
-use crate::expression::ast::Condition;
-use crate::expression::{self, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
 use crate::storage::keys;
 use crate::storage::reads::{KeyRange, PageRequest};
+use tern_expression::ast::Condition;
+use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
 
 /// Most keys in one BatchGetItem, and actions in one TransactGetItems.
 pub const MAX_BATCH_GETS: usize = 100;

@@ -11,8 +11,8 @@ use tonic::{Request, Status};
 use super::items::{forwarded, to_leader, unexpected, TernService};
 use super::routing::{RegionNode, Route};
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions};
-use crate::expression::{self, ExpressionKind, ExpressionSet, Placeholders};
 use crate::storage::schema::TableSchema;
+use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
 /// Most writes in one BatchWriteItem.
 pub const MAX_BATCH_WRITES: usize = 25;

@@ -18,7 +18,7 @@ use tern_proto::ApiError;
 use super::db::{cf, CF_ITEMS, CF_TABLES};
 use super::keys;
 use super::schema::TableSchema;
-use crate::expression::{self, ExpressionKind, ExpressionSet, Placeholders};
+use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
 /// The state a command is applied against: the tables (cached in memory) and the database.
 pub struct Tables<'a> {
