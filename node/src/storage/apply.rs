@@ -48,6 +48,27 @@ pub struct ConditionInput<'r> {
     pub return_on_failure: &'r str,
 }
 
+/// A request that carries a ConditionExpression.
+pub trait Conditional {
+    fn condition(&self) -> ConditionInput<'_>;
+}
+
+macro_rules! conditional {
+    ($($request:ty),*) => {$(
+        impl Conditional for $request {
+            fn condition(&self) -> ConditionInput<'_> {
+                ConditionInput {
+                    expression: &self.condition_expression,
+                    names: &self.expression_attribute_names,
+                    values: &self.expression_attribute_values,
+                    return_on_failure: &self.return_values_on_condition_check_failure,
+                }
+            }
+        }
+    )*};
+}
+conditional!(PutItemRequest, DeleteItemRequest, UpdateItemRequest, v1::ConditionCheck);
+
 fn domain(item: Option<&StoredItem>) -> Result<Item, ApiError> {
     item.map(|i| item_from_wire(i.attributes.clone())).transpose().map(Option::unwrap_or_default)
 }
@@ -197,13 +218,7 @@ impl Tables<'_> {
         let schema = self.table(&r.table_name)?;
         let key = schema.storage_key(&r.item)?;
         let old = self.read_item(&key)?;
-        let condition = ConditionInput {
-            expression: &r.condition_expression,
-            names: &r.expression_attribute_names,
-            values: &r.expression_attribute_values,
-            return_on_failure: &r.return_values_on_condition_check_failure,
-        };
-        check_condition(&condition, old.as_ref())?;
+        check_condition(&r.condition(), old.as_ref())?;
         let new = StoredItem {
             attributes: r.item.clone(),
             write_timestamp_micros: version.write_timestamp_micros,
@@ -217,13 +232,7 @@ impl Tables<'_> {
         schema.check_key_only(&r.key)?;
         let key = schema.storage_key(&r.key)?;
         let old = self.read_item(&key)?;
-        let condition = ConditionInput {
-            expression: &r.condition_expression,
-            names: &r.expression_attribute_names,
-            values: &r.expression_attribute_values,
-            return_on_failure: &r.return_values_on_condition_check_failure,
-        };
-        check_condition(&condition, old.as_ref())?;
+        check_condition(&r.condition(), old.as_ref())?;
         Ok(PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: None } })
     }
 
@@ -237,13 +246,7 @@ impl Tables<'_> {
         schema.check_key_only(&r.key)?;
         let key = schema.storage_key(&r.key)?;
         let old = self.read_item(&key)?;
-        let condition = ConditionInput {
-            expression: &r.condition_expression,
-            names: &r.expression_attribute_names,
-            values: &r.expression_attribute_values,
-            return_on_failure: &r.return_values_on_condition_check_failure,
-        };
-        check_condition(&condition, old.as_ref())?;
+        check_condition(&r.condition(), old.as_ref())?;
         let values = item_from_wire(r.expression_attribute_values.clone())?;
         let mut item = match &old {
             Some(old) => domain(Some(old))?,

@@ -11,7 +11,7 @@ use tern_proto::v1::{
 };
 use tern_proto::{ApiError, ErrorKind};
 
-use super::apply::{check_condition, error_outcome, ConditionInput, PlannedWrite, Tables};
+use super::apply::{check_condition, error_outcome, Conditional, PlannedWrite, Tables};
 use super::db::{cf, CF_SM_META};
 
 /// How long a ClientRequestToken is remembered, in microseconds.
@@ -122,13 +122,7 @@ impl Tables<'_> {
                 Some(Action::ConditionCheck(c)) => self.table(&c.table_name).and_then(|schema| {
                     schema.check_key_only(&c.key)?;
                     let old = self.read_item(&schema.storage_key(&c.key)?)?;
-                    let input = ConditionInput {
-                        expression: &c.condition_expression,
-                        names: &c.expression_attribute_names,
-                        values: &c.expression_attribute_values,
-                        return_on_failure: &c.return_values_on_condition_check_failure,
-                    };
-                    check_condition(&input, old.as_ref()).map(|_| None)
+                    check_condition(&c.condition(), old.as_ref()).map(|_| None)
                 }),
                 Some(Action::Put(p)) => self.plan_put(p, version).map(Some),
                 Some(Action::Update(u)) => self.plan_update(u, version).map(|(w, _)| Some(w)),
