@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
             KeySchemaElement { attribute_name: "order".into(), key_type: "RANGE".into() },
         ],
         billing_mode: String::new(),
+        stream_specification: None,
     };
     match client.create_table(table).await {
         Ok(_) => println!("created table orders"),

@@ -15,6 +15,7 @@
 mod error;
 mod retry;
 mod serde_items;
+mod streams;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tern_proto::v1::cluster_client::ClusterClient;
+use tern_proto::v1::streams_client::StreamsClient;
 use tern_proto::v1::tern_client::TernClient;
 use tern_proto::v1::*;
 use tern_proto::value::{item_from_wire, item_to_wire};
@@ -31,6 +33,7 @@ use tonic::{Response, Status};
 pub use error::Error;
 pub use retry::RetryPolicy;
 pub use serde_items::{from_item, to_item};
+pub use streams::StartingPosition;
 pub use tern_proto::json;
 pub use tern_proto::v1;
 pub use tern_proto::{ApiError, AttributeValue, ErrorKind, Item, Number};
@@ -100,7 +103,7 @@ impl Client {
         self.inner.endpoints.iter().map(|(a, _)| a.clone()).collect()
     }
 
-    fn any_node(&self) -> Channel {
+    pub(crate) fn any_node(&self) -> Channel {
         let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.endpoints.len();
         self.inner.endpoints[i].1.clone()
     }
@@ -169,7 +172,7 @@ impl Client {
     }
 }
 
-fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+pub(crate) fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout.max(Duration::from_millis(1)));
     request
@@ -214,6 +217,8 @@ impl Client {
         describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, |_| Target::AnyNode);
     operation!(/// ListTables (one page).
         list_tables => list_tables, ListTablesRequest, ListTablesResponse, |_| Target::AnyNode);
+    operation!(/// UpdateTable (its StreamSpecification).
+        update_table => update_table, UpdateTableRequest, UpdateTableResponse, |_| Target::Leader);
     operation!(/// DeleteTable.
         delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader);
     operation!(/// PutItem.
@@ -237,6 +242,34 @@ impl Client {
         query => query, QueryRequest, ItemPage, read_target!());
     operation!(/// One page of a Scan.
         scan => scan, ScanRequest, ItemPage, read_target!());
+
+    /// Runs a Streams call on any node with the retry policy (records are the same on every node).
+    pub(crate) async fn streams_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(StreamsClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let mut attempts = self.inner.retry.attempts();
+        let mut count = 0;
+        loop {
+            count += 1;
+            let client = StreamsClient::new(self.any_node()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            let error = match call(client, attempts.remaining()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => ApiError::from(&status),
+            };
+            if !retryable(&error) {
+                return Err(Error::Api(error));
+            }
+            if !attempts.wait().await {
+                return Err(Error::DeadlineExceeded {
+                    deadline: self.inner.retry.deadline,
+                    attempts: count,
+                    last: error,
+                });
+            }
+        }
+    }
 
     /// A node's own status (the first reachable of this client's endpoints, or `address`).
     pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {

@@ -99,6 +99,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
         key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
+        stream_specification: None,
     };
     let preload = if args.ping { 0 } else { args.keys };
     match client.create_table(create).await {

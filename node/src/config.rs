@@ -48,6 +48,12 @@ pub struct NodeArgs {
     /// Minimum election timeout, in milliseconds (the maximum is twice it).
     #[arg(long)]
     pub election_timeout_ms: Option<u64>,
+    /// How long 24-hour-mode stream records are kept, in seconds (DynamoDB's 24 hours by default).
+    #[arg(long)]
+    pub stream_retention_secs: Option<u64>,
+    /// How long a shard iterator stays valid, in seconds (DynamoDB's 15 minutes by default).
+    #[arg(long)]
+    pub stream_iterator_ttl_secs: Option<u64>,
 }
 
 /// A node's complete, validated settings.
@@ -64,6 +70,8 @@ pub struct NodeConfig {
     pub keep_logs: u64,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
+    pub stream_retention_secs: u64,
+    pub stream_iterator_ttl_secs: u64,
 }
 
 /// Why settings are unusable.
@@ -125,6 +133,8 @@ impl NodeArgs {
             keep_logs: self.keep_logs.or(file.keep_logs).unwrap_or(5_000),
             heartbeat_ms: self.heartbeat_ms.or(file.heartbeat_ms).unwrap_or(100),
             election_timeout_ms: self.election_timeout_ms.or(file.election_timeout_ms).unwrap_or(1_000),
+            stream_retention_secs: self.stream_retention_secs.or(file.stream_retention_secs).unwrap_or(86_400),
+            stream_iterator_ttl_secs: self.stream_iterator_ttl_secs.or(file.stream_iterator_ttl_secs).unwrap_or(900),
         };
         config.validate()?;
         Ok(config)

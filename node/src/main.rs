@@ -45,6 +45,8 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
                 Command::DescribeTable(c) => c.describe(&client).await,
                 Command::ListTables(c) => c.run(&client).await,
                 Command::DeleteTable(c) => c.delete(&client).await,
+                Command::UpdateTable(c) => c.run(&client).await,
+                Command::Streams(c) => c.run(&client).await,
                 Command::PutItem(c) => c.run(&client).await,
                 Command::GetItem(c) => c.run(&client).await,
                 Command::DeleteItem(c) => c.run(&client).await,

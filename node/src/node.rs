@@ -1,12 +1,17 @@
 //! `tern node`: one storage node of a region — Raft over RocksDB, serving the public and internal APIs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use openraft::BasicNode;
 use tern_proto::internal::raft_server::RaftServer;
 use tern_proto::v1::cluster_server::ClusterServer;
+use tern_proto::v1::streams_server::StreamsServer;
 use tern_proto::v1::tern_server::TernServer;
+
+use crate::api::streams::{trim_forever, StreamSettings, StreamsService};
+use crate::storage::streams::StreamReader;
 
 use crate::api::routing::MAX_API_MESSAGE_BYTES;
 use crate::api::{ClusterService, RegionNode, TernService};
@@ -31,6 +36,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
 
     let node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(database.clone()));
+    let stream_settings = StreamSettings {
+        retention: Duration::from_secs(config.stream_retention_secs),
+        iterator_ttl: Duration::from_secs(config.stream_iterator_ttl_secs),
+    };
+    let streams = StreamReader::new(database.clone());
+    let trim_every = Duration::from_secs(1).min(stream_settings.retention / 4).max(Duration::from_millis(100));
+    tokio::spawn(trim_forever(streams.clone(), stream_settings.clone(), trim_every));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
@@ -46,6 +58,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .add_service(
             TernServer::new(TernService::new(node.clone()))
                 .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
+        )
+        .add_service(
+            StreamsServer::new(StreamsService::new(node.clone(), streams, stream_settings))
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))

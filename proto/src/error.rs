@@ -15,6 +15,8 @@ pub enum ErrorKind {
     TransactionCanceledException,
     IdempotentParameterMismatchException,
     LimitExceededException,
+    ExpiredIteratorException,
+    TrimmedDataAccessException,
     InternalServerError,
     ServiceUnavailable,
 }
@@ -30,6 +32,8 @@ impl ErrorKind {
             ErrorKind::TransactionCanceledException => "TransactionCanceledException",
             ErrorKind::IdempotentParameterMismatchException => "IdempotentParameterMismatchException",
             ErrorKind::LimitExceededException => "LimitExceededException",
+            ErrorKind::ExpiredIteratorException => "ExpiredIteratorException",
+            ErrorKind::TrimmedDataAccessException => "TrimmedDataAccessException",
             ErrorKind::InternalServerError => "InternalServerError",
             ErrorKind::ServiceUnavailable => "ServiceUnavailable",
         }
@@ -46,6 +50,8 @@ impl ErrorKind {
             TransactionCanceledException,
             IdempotentParameterMismatchException,
             LimitExceededException,
+            ExpiredIteratorException,
+            TrimmedDataAccessException,
             InternalServerError,
             ServiceUnavailable,
         ]
@@ -62,6 +68,8 @@ impl ErrorKind {
             ErrorKind::TransactionCanceledException => tonic::Code::Aborted,
             ErrorKind::IdempotentParameterMismatchException => tonic::Code::InvalidArgument,
             ErrorKind::LimitExceededException => tonic::Code::ResourceExhausted,
+            ErrorKind::ExpiredIteratorException => tonic::Code::FailedPrecondition,
+            ErrorKind::TrimmedDataAccessException => tonic::Code::OutOfRange,
             ErrorKind::InternalServerError => tonic::Code::Internal,
             ErrorKind::ServiceUnavailable => tonic::Code::Unavailable,
         }

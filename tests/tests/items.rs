@@ -12,6 +12,7 @@ fn table(name: &str, pk: (&str, &str), sk: Option<(&str, &str)>) -> CreateTableR
         attribute_definitions: vec![AttributeDefinition { attribute_name: pk.0.into(), attribute_type: pk.1.into() }],
         key_schema: vec![KeySchemaElement { attribute_name: pk.0.into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
+        stream_specification: None,
     };
     if let Some((name, kind)) = sk {
         request

@@ -16,6 +16,7 @@ fn kv_table() -> CreateTableRequest {
         attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
         key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
+        stream_specification: None,
     }
 }
 

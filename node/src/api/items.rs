@@ -71,6 +71,9 @@ impl Tern for TernService {
             let is_forwarded = forwarded(&request);
             let request = request.into_inner();
             check_create_table(&request)?;
+            if let Some(spec) = &request.stream_specification {
+                crate::storage::stream_log::check_specification(spec)?;
+            }
             write_on_leader!(self, is_forwarded, request, CreateTable, create_table)
         })
         .await
@@ -102,6 +105,22 @@ impl Tern for TernService {
             let limit = if request.limit == 0 { 100 } else { request.limit as usize };
             let (table_names, last) = self.node.reader.list_tables(&request.exclusive_start_table_name, limit)?;
             Ok(ListTablesResponse { table_names, last_evaluated_table_name: last.unwrap_or_default() })
+        })
+        .await
+    }
+
+    async fn update_table(
+        &self,
+        request: Request<UpdateTableRequest>,
+    ) -> Result<Response<UpdateTableResponse>, Status> {
+        observe("UpdateTable", async {
+            let is_forwarded = forwarded(&request);
+            let request = request.into_inner();
+            check_table_name(&request.table_name)?;
+            if let Some(spec) = &request.stream_specification {
+                crate::storage::stream_log::check_specification(spec)?;
+            }
+            write_on_leader!(self, is_forwarded, request, UpdateTable, update_table)
         })
         .await
     }

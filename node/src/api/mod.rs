@@ -5,6 +5,7 @@ pub mod items;
 pub mod key_condition;
 pub mod reads;
 pub mod routing;
+pub mod streams;
 pub mod validate;
 pub mod writes;
 

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod input;
 pub mod items;
 pub mod output;
+pub mod streams;
 pub mod tables;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,10 @@ pub enum Command {
     DescribeTable(tables::TableName),
     ListTables(tables::ListTables),
     DeleteTable(tables::TableName),
+    UpdateTable(tables::UpdateTable),
+    /// DynamoDB Streams: list-streams, describe-stream, get-shard-iterator, get-records, tail.
+    #[command(subcommand)]
+    Streams(streams::StreamsCommand),
     PutItem(items::PutItem),
     GetItem(items::GetItem),
     DeleteItem(items::DeleteItem),
@@ -85,6 +90,8 @@ impl Command {
             Command::DescribeTable(_) => "DescribeTable",
             Command::ListTables(_) => "ListTables",
             Command::DeleteTable(_) => "DeleteTable",
+            Command::UpdateTable(_) => "UpdateTable",
+            Command::Streams(_) => "Streams",
             Command::PutItem(_) => "PutItem",
             Command::GetItem(_) => "GetItem",
             Command::DeleteItem(_) => "DeleteItem",

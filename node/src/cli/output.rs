@@ -30,7 +30,51 @@ pub fn table(table: &TableDescription) -> Json {
         "TableArn": table.table_arn,
         "TableId": table.table_id,
         "BillingModeSummary": { "BillingMode": table.billing_mode },
+        "StreamSpecification": table.stream_specification.as_ref().map(|s| {
+            let mut spec = json!({ "StreamEnabled": s.stream_enabled });
+            if s.stream_enabled {
+                spec["StreamViewType"] = json!(s.stream_view_type);
+            }
+            if s.retention_days > 0 {
+                spec["RetentionDays"] = json!(s.retention_days);
+            }
+            spec
+        }),
+        "LatestStreamLabel": (!table.latest_stream_label.is_empty()).then_some(&table.latest_stream_label),
+        "LatestStreamArn": (!table.latest_stream_arn.is_empty()).then_some(&table.latest_stream_arn),
     })
+}
+
+/// A stream record in DynamoDB Streams' JSON shape.
+pub fn record(record: &tern_proto::v1::StreamRecord) -> Json {
+    let mut out = json!({
+        "eventID": record.event_id,
+        "eventName": record.event_name,
+        "eventVersion": record.event_version,
+        "eventSource": record.event_source,
+        "awsRegion": record.aws_region,
+    });
+    if let Some(identity) = &record.user_identity {
+        out["userIdentity"] = json!({ "type": identity.r#type, "principalId": identity.principal_id });
+    }
+    if let Some(data) = &record.dynamodb {
+        let mut dynamodb = json!({
+            "ApproximateCreationDateTime": data.approximate_creation_date_time,
+            "SequenceNumber": data.sequence_number,
+            "SizeBytes": data.size_bytes,
+            "StreamViewType": data.stream_view_type,
+        });
+        for (name, image) in [("Keys", &data.keys), ("NewImage", &data.new_image), ("OldImage", &data.old_image)] {
+            if let Some(image) = image {
+                dynamodb[name] = item(image);
+            }
+        }
+        if let Some(v) = &data.item_version {
+            dynamodb["ItemVersion"] = version(v);
+        }
+        out["dynamodb"] = dynamodb;
+    }
+    out
 }
 
 /// Prints a JSON document (nothing for an empty object, as the AWS CLI does).

@@ -39,6 +39,49 @@ pub struct CreateTable {
     /// Accepted for compatibility and ignored.
     #[arg(long)]
     pub provisioned_throughput: Option<String>,
+    /// `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` (Tern adds `RetentionDays=N`, 1 to 365).
+    #[arg(long)]
+    pub stream_specification: Option<String>,
+}
+
+/// Reads `StreamEnabled=true,StreamViewType=...[,RetentionDays=N]` or its JSON form.
+pub fn stream_specification(text: &str) -> anyhow::Result<tern_proto::v1::StreamSpecification> {
+    let fields = input::structure(text)?;
+    let enabled = match fields.get("StreamEnabled").map(String::as_str) {
+        Some("true") => true,
+        Some("false") => false,
+        other => bail!("StreamEnabled must be true or false, got {other:?}"),
+    };
+    Ok(tern_proto::v1::StreamSpecification {
+        stream_enabled: enabled,
+        stream_view_type: fields.get("StreamViewType").cloned().unwrap_or_default(),
+        retention_days: fields
+            .get("RetentionDays")
+            .map(|d| d.parse())
+            .transpose()
+            .context("RetentionDays must be a number")?
+            .unwrap_or(0),
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateTable {
+    #[arg(long)]
+    pub table_name: String,
+    /// `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` or `StreamEnabled=false`.
+    #[arg(long)]
+    pub stream_specification: Option<String>,
+}
+
+impl UpdateTable {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let request = tern_proto::v1::UpdateTableRequest {
+            table_name: self.table_name.clone(),
+            stream_specification: self.stream_specification.as_deref().map(stream_specification).transpose()?,
+        };
+        let response = client.update_table(request).await?;
+        Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))
+    }
 }
 
 fn short_key(spec: &str, key_type: &str) -> anyhow::Result<(AttributeDefinition, KeySchemaElement)> {
@@ -82,6 +125,7 @@ impl CreateTable {
             (definitions, keys)
         };
         Ok(CreateTableRequest {
+            stream_specification: self.stream_specification.as_deref().map(stream_specification).transpose()?,
             table_name: self.table_name.clone(),
             attribute_definitions,
             key_schema,

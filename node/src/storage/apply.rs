@@ -18,6 +18,7 @@ use tern_proto::ApiError;
 use super::db::{cf, CF_ITEMS, CF_TABLES};
 use super::keys;
 use super::schema::TableSchema;
+use super::stream_log;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
 /// The state a command is applied against: the tables (cached in memory) and the database.
@@ -25,6 +26,12 @@ pub struct Tables<'a> {
     pub db: &'a DB,
     pub tables: &'a mut BTreeMap<String, StoredTable>,
     pub region: &'a str,
+    /// The log index of the entry being applied.
+    pub index: u64,
+    /// Stream records this entry has written so far.
+    pub records: u64,
+    /// Who the entry's writes are attributed to in stream records (none for users).
+    pub identity: Option<v1::Identity>,
 }
 
 /// What a write does to an item: the item before and after.
@@ -38,6 +45,8 @@ pub struct PlannedWrite {
     pub table: String,
     pub key: Vec<u8>,
     pub change: ItemChange,
+    /// The version the write is given (a delete's too).
+    pub version: ItemVersion,
 }
 
 /// The expressions of a conditional write.
@@ -124,7 +133,8 @@ impl Tables<'_> {
             Some(command::Op::CreateTable(r)) => {
                 self.create_table(r, index, timestamp, batch).map(Outcome::CreateTable)
             }
-            Some(command::Op::DeleteTable(r)) => self.delete_table(r, batch).map(Outcome::DeleteTable),
+            Some(command::Op::DeleteTable(r)) => self.delete_table(r, timestamp, batch).map(Outcome::DeleteTable),
+            Some(command::Op::UpdateTable(r)) => self.update_table(r, timestamp, batch).map(Outcome::UpdateTable),
             Some(command::Op::PutItem(r)) => self.put_item(r, version, batch).map(Outcome::PutItem),
             Some(command::Op::DeleteItem(r)) => self.delete_item(r, version, batch).map(Outcome::DeleteItem),
             Some(command::Op::UpdateItem(r)) => self.update_item(r, version, batch).map(Outcome::UpdateItem),
@@ -163,25 +173,36 @@ impl Tables<'_> {
         let description = TableDescription {
             table_arn: format!("arn:tern:dynamodb:{}:table/{}", self.region, request.table_name),
             table_id: format!("{index:016x}-{timestamp:016x}"),
-            table_name: request.table_name,
-            attribute_definitions: request.attribute_definitions,
-            key_schema: request.key_schema,
+            table_name: request.table_name.clone(),
+            attribute_definitions: request.attribute_definitions.clone(),
+            key_schema: request.key_schema.clone(),
             table_status: "ACTIVE".into(),
             creation_date_time: timestamp as f64 / 1e6,
             item_count: 0,
             table_size_bytes: 0,
             billing_mode: "PAY_PER_REQUEST".into(),
+            ..Default::default()
         };
-        self.save_table(StoredTable { description: Some(description.clone()), table_id: index }, batch);
-        Ok(CreateTableResponse { table_description: Some(description) })
+        let mut stored = StoredTable { description: Some(description), table_id: index, stream_id: 0 };
+        if let Some(spec) = request.stream_specification.as_ref().filter(|s| s.stream_enabled) {
+            self.set_stream(&mut stored, spec, timestamp, batch)?;
+        }
+        let description = stored.description.clone();
+        self.save_table(stored, batch);
+        Ok(CreateTableResponse { table_description: description })
     }
 
     fn delete_table(
         &mut self,
         request: DeleteTableRequest,
+        timestamp: u64,
         batch: &mut WriteBatch,
     ) -> Result<DeleteTableResponse, ApiError> {
         let schema = self.table(&request.table_name)?;
+        let stream_id = self.tables.get(&request.table_name).map_or(0, |t| t.stream_id);
+        if stream_id != 0 {
+            self.disable_stream(stream_id, timestamp, batch)?;
+        }
         batch.delete_range_cf(
             cf(self.db, CF_ITEMS),
             keys::table_prefix(schema.table_id),
@@ -199,19 +220,119 @@ impl Tables<'_> {
         bytes.map(|b| StoredItem::decode(b.as_slice()).map_err(|e| ApiError::internal(e.to_string()))).transpose()
     }
 
-    /// Adds a planned write to the batch and keeps the table's item count and size.
+    /// Adds a planned write to the batch, with its stream record when the table has a stream, and
+    /// keeps the table's item count and size.
     pub fn commit(&mut self, write: &PlannedWrite, batch: &mut WriteBatch) {
         match &write.change.new {
             Some(item) => batch.put_cf(cf(self.db, CF_ITEMS), &write.key, item.encode_to_vec()),
             None => batch.delete_cf(cf(self.db, CF_ITEMS), &write.key),
         }
         let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
+        if stored.stream_id != 0 {
+            self.record_change(&stored, write, batch);
+        }
         let size = |item: &Option<StoredItem>| item.as_ref().map_or(0, |i| i.encoded_len() as u64);
         if let Some(d) = stored.description.as_mut() {
             d.item_count = d.item_count + write.change.new.is_some() as u64 - write.change.old.is_some() as u64;
             d.table_size_bytes = (d.table_size_bytes + size(&write.change.new)).saturating_sub(size(&write.change.old));
         }
         self.save_table(stored, batch);
+    }
+
+    fn record_change(&mut self, stored: &StoredTable, write: &PlannedWrite, batch: &mut WriteBatch) {
+        let (Ok(Some(stream)), Ok(schema)) =
+            (stream_log::read_stream(self.db, stored.stream_id), self.table(&write.table))
+        else {
+            tracing::error!(table = %write.table, stream = stored.stream_id, "table names a stream that cannot be read");
+            return;
+        };
+        let sequence = (self.index << 16) | self.records;
+        let (old, new) = (write.change.old.as_ref(), write.change.new.as_ref());
+        if let Some(record) =
+            stream_log::record(&stream, &schema, sequence, self.region, old, new, &write.version, self.identity.clone())
+        {
+            stream_log::write_record(self.db, stream.stream_id, sequence, &record, batch);
+            self.records += 1;
+            metrics::counter!("tern_stream_records_written_total").increment(1);
+        }
+    }
+
+    /// Enables a stream on a table (a new stream, with a new label), or disables its stream.
+    fn set_stream(
+        &mut self,
+        stored: &mut StoredTable,
+        spec: &v1::StreamSpecification,
+        timestamp: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<(), ApiError> {
+        stream_log::check_specification(spec)?;
+        let description = stored.description.as_mut().ok_or_else(|| ApiError::internal("table without description"))?;
+        if spec.stream_enabled {
+            if stored.stream_id != 0 {
+                return Err(ApiError::validation(format!(
+                    "Table already has an enabled stream: {}",
+                    description.latest_stream_arn
+                )));
+            }
+            let stream = stream_log::new_stream(
+                self.region,
+                &description.table_name,
+                spec,
+                description.key_schema.clone(),
+                self.index,
+                timestamp,
+            );
+            description.latest_stream_arn = stream.stream_arn.clone();
+            description.latest_stream_label = stream.stream_label.clone();
+            description.stream_specification = Some(spec.clone());
+            stored.stream_id = stream.stream_id;
+            stream_log::save_stream(self.db, &stream, batch);
+        } else {
+            if stored.stream_id == 0 {
+                return Err(ApiError::validation("Table already has no enabled stream"));
+            }
+            self.disable_stream(stored.stream_id, timestamp, batch)?;
+            stored.stream_id = 0;
+            if let Some(description) = stored.description.as_mut() {
+                description.stream_specification =
+                    Some(v1::StreamSpecification { stream_enabled: false, ..Default::default() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes a stream: its records stay readable for its retention.
+    fn disable_stream(&mut self, stream_id: u64, timestamp: u64, batch: &mut WriteBatch) -> Result<(), ApiError> {
+        let Some(mut stream) = stream_log::read_stream(self.db, stream_id)? else { return Ok(()) };
+        stream.stream_status = "DISABLED".into();
+        stream.disabled_at_micros = timestamp;
+        let prefix = stream_id.to_be_bytes();
+        let mut iter = self.db.raw_iterator_cf(cf(self.db, super::db::CF_STREAM_RECORDS));
+        iter.seek_for_prev(stream_log::record_key(stream_id, u64::MAX));
+        stream.last_sequence = match iter.key() {
+            Some(key) if key.starts_with(&prefix) && key.len() == 16 => {
+                u64::from_be_bytes(key[8..].try_into().expect("8 bytes"))
+            }
+            _ => 0,
+        };
+        stream_log::save_stream(self.db, &stream, batch);
+        Ok(())
+    }
+
+    fn update_table(
+        &mut self,
+        r: v1::UpdateTableRequest,
+        timestamp: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<v1::UpdateTableResponse, ApiError> {
+        let mut stored =
+            self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        if let Some(spec) = &r.stream_specification {
+            self.set_stream(&mut stored, spec, timestamp, batch)?;
+        }
+        let description = stored.description.clone();
+        self.save_table(stored, batch);
+        Ok(v1::UpdateTableResponse { table_description: description })
     }
 
     pub fn plan_put(&self, r: &PutItemRequest, version: &ItemVersion) -> Result<PlannedWrite, ApiError> {
@@ -224,16 +345,26 @@ impl Tables<'_> {
             write_timestamp_micros: version.write_timestamp_micros,
             origin_region: version.origin_region.clone(),
         };
-        Ok(PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: Some(new) } })
+        Ok(PlannedWrite {
+            table: r.table_name.clone(),
+            key,
+            change: ItemChange { old, new: Some(new) },
+            version: version.clone(),
+        })
     }
 
-    pub fn plan_delete(&self, r: &DeleteItemRequest) -> Result<PlannedWrite, ApiError> {
+    pub fn plan_delete(&self, r: &DeleteItemRequest, version: &ItemVersion) -> Result<PlannedWrite, ApiError> {
         let schema = self.table(&r.table_name)?;
         schema.check_key_only(&r.key)?;
         let key = schema.storage_key(&r.key)?;
         let old = self.read_item(&key)?;
         check_condition(&r.condition(), old.as_ref())?;
-        Ok(PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: None } })
+        Ok(PlannedWrite {
+            table: r.table_name.clone(),
+            key,
+            change: ItemChange { old, new: None },
+            version: version.clone(),
+        })
     }
 
     /// Plans an update; also returns the paths it touched (for UPDATED_OLD and UPDATED_NEW).
@@ -269,7 +400,15 @@ impl Tables<'_> {
             write_timestamp_micros: version.write_timestamp_micros,
             origin_region: version.origin_region.clone(),
         };
-        Ok((PlannedWrite { table: r.table_name.clone(), key, change: ItemChange { old, new: Some(new) } }, paths))
+        Ok((
+            PlannedWrite {
+                table: r.table_name.clone(),
+                key,
+                change: ItemChange { old, new: Some(new) },
+                version: version.clone(),
+            },
+            paths,
+        ))
     }
 
     fn put_item(
@@ -294,7 +433,7 @@ impl Tables<'_> {
         version: ItemVersion,
         batch: &mut WriteBatch,
     ) -> Result<DeleteItemResponse, ApiError> {
-        let write = self.plan_delete(&r)?;
+        let write = self.plan_delete(&r, &version)?;
         if write.change.old.is_some() {
             self.commit(&write, batch);
         }
@@ -345,13 +484,10 @@ impl Tables<'_> {
                         &PutItemRequest { table_name: table.clone(), item: put.item.clone(), ..Default::default() },
                         &version,
                     )?,
-                    Some(v1::write_request::Request::DeleteRequest(delete)) => {
-                        self.plan_delete(&DeleteItemRequest {
-                            table_name: table.clone(),
-                            key: delete.key.clone(),
-                            ..Default::default()
-                        })?
-                    }
+                    Some(v1::write_request::Request::DeleteRequest(delete)) => self.plan_delete(
+                        &DeleteItemRequest { table_name: table.clone(), key: delete.key.clone(), ..Default::default() },
+                        &version,
+                    )?,
                     None => return Err(ApiError::validation("A WriteRequest needs a PutRequest or a DeleteRequest")),
                 };
                 planned.push(write);

@@ -16,8 +16,13 @@ pub const CF_TABLES: &str = "tables";
 /// Items, keyed by the order-preserving storage key.
 pub const CF_ITEMS: &str = "items";
 
+/// Stream definitions, keyed by big-endian stream id.
+pub const CF_STREAMS: &str = "streams";
+/// Stream records, keyed by stream id and sequence number (both big-endian).
+pub const CF_STREAM_RECORDS: &str = "stream_records";
+
 /// The column families a state-machine snapshot carries.
-pub const SNAPSHOT_CFS: [&str; 3] = [CF_SM_META, CF_TABLES, CF_ITEMS];
+pub const SNAPSHOT_CFS: [&str; 5] = [CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS];
 
 /// Opens (or creates) the node's database.
 pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
@@ -25,7 +30,7 @@ pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS]
+    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS]
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, families)?))

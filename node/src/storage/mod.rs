@@ -8,6 +8,8 @@ pub mod reads;
 pub mod schema;
 pub mod snapshot;
 pub mod state_machine;
+pub mod stream_log;
+pub mod streams;
 pub mod transaction;
 
 pub use log_store::LogStore;

@@ -228,6 +228,7 @@ mod tests {
                 .map(|(n, t)| KeySchemaElement { attribute_name: n.to_string(), key_type: t.to_string() })
                 .collect(),
             billing_mode: String::new(),
+            stream_specification: None,
         }
     }
 

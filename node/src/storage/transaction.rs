@@ -126,7 +126,7 @@ impl Tables<'_> {
                 }),
                 Some(Action::Put(p)) => self.plan_put(p, version).map(Some),
                 Some(Action::Update(u)) => self.plan_update(u, version).map(|(w, _)| Some(w)),
-                Some(Action::Delete(d)) => self.plan_delete(d).map(Some),
+                Some(Action::Delete(d)) => self.plan_delete(d, version).map(Some),
                 None => Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete")),
             };
             match planned {

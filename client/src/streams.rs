@@ -1,0 +1,151 @@
+//! Change streams: DynamoDB Streams' calls, and a consumer that yields a table's records in order as an
+//! async stream, resuming on any node after failures without losing or repeating a record.
+
+use std::time::Duration;
+
+use futures::Stream;
+use tern_proto::v1::*;
+use tern_proto::ErrorKind;
+
+use crate::{request, Client, Error};
+
+/// Where a consumer starts reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartingPosition {
+    /// The oldest record still kept.
+    TrimHorizon,
+    /// Only records written from now on.
+    Latest,
+    /// The record with this sequence number, and those after it.
+    At(String),
+    /// The records after this sequence number.
+    After(String),
+}
+
+impl StartingPosition {
+    fn request(&self, stream_arn: &str, shard_id: &str) -> GetShardIteratorRequest {
+        let (kind, sequence) = match self {
+            StartingPosition::TrimHorizon => ("TRIM_HORIZON", String::new()),
+            StartingPosition::Latest => ("LATEST", String::new()),
+            StartingPosition::At(s) => ("AT_SEQUENCE_NUMBER", s.clone()),
+            StartingPosition::After(s) => ("AFTER_SEQUENCE_NUMBER", s.clone()),
+        };
+        GetShardIteratorRequest {
+            stream_arn: stream_arn.into(),
+            shard_id: shard_id.into(),
+            shard_iterator_type: kind.into(),
+            sequence_number: sequence,
+        }
+    }
+}
+
+macro_rules! streams_operation {
+    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            self.streams_call(|mut client, timeout| {
+                let message = message.clone();
+                async move { client.$name(request(message, timeout)).await }
+            })
+            .await
+        }
+    };
+}
+
+impl Client {
+    streams_operation!(/// ListStreams.
+        list_streams, ListStreamsRequest, ListStreamsResponse);
+    streams_operation!(/// DescribeStream.
+        describe_stream, DescribeStreamRequest, DescribeStreamResponse);
+    streams_operation!(/// GetShardIterator.
+        get_shard_iterator, GetShardIteratorRequest, GetShardIteratorResponse);
+    streams_operation!(/// GetRecords.
+        get_records, GetRecordsRequest, GetRecordsResponse);
+
+    /// The ARN and shard of a table's current stream.
+    pub async fn table_stream(&self, table: &str) -> Result<(String, String), Error> {
+        let table =
+            self.describe_table(DescribeTableRequest { table_name: table.into() }).await?.table.unwrap_or_default();
+        let arn = table.latest_stream_arn;
+        let description =
+            self.describe_stream(DescribeStreamRequest { stream_arn: arn.clone(), ..Default::default() }).await?;
+        let shard = description
+            .stream_description
+            .and_then(|d| d.shards.into_iter().next())
+            .map(|s| s.shard_id)
+            .unwrap_or_default();
+        Ok((arn, shard))
+    }
+
+    /// Every record of a stream from `start`, in order, as they come. With `follow` it waits for new
+    /// records (polling every `poll`); without, it ends once it has caught up. It also ends when the
+    /// stream is disabled and read to its end. An expired iterator is renewed after the last record seen.
+    pub fn consume(
+        &self,
+        stream_arn: String,
+        shard_id: String,
+        start: StartingPosition,
+        follow: bool,
+        poll: Duration,
+    ) -> impl Stream<Item = Result<StreamRecord, Error>> + '_ {
+        struct State {
+            iterator: Option<String>,
+            last: Option<String>,
+            start: StartingPosition,
+            buffer: std::collections::VecDeque<StreamRecord>,
+            done: bool,
+        }
+        let state = State { iterator: None, last: None, start, buffer: Default::default(), done: false };
+        futures::stream::unfold(state, move |mut state| {
+            let (stream_arn, shard_id) = (stream_arn.clone(), shard_id.clone());
+            async move {
+                loop {
+                    if let Some(record) = state.buffer.pop_front() {
+                        state.last = record.dynamodb.as_ref().map(|d| d.sequence_number.clone());
+                        return Some((Ok(record), state));
+                    }
+                    if state.done {
+                        return None;
+                    }
+                    let iterator = match state.iterator.take() {
+                        Some(iterator) => iterator,
+                        None => {
+                            let start =
+                                state.last.clone().map(StartingPosition::After).unwrap_or_else(|| state.start.clone());
+                            match self.get_shard_iterator(start.request(&stream_arn, &shard_id)).await {
+                                Ok(response) => response.shard_iterator,
+                                Err(e) => {
+                                    state.done = true;
+                                    return Some((Err(e), state));
+                                }
+                            }
+                        }
+                    };
+                    match self.get_records(GetRecordsRequest { shard_iterator: iterator.clone(), limit: 1000 }).await {
+                        Ok(page) => {
+                            let empty = page.records.is_empty();
+                            state.buffer.extend(page.records);
+                            if page.next_shard_iterator.is_empty() {
+                                state.done = true;
+                                continue;
+                            }
+                            state.iterator = Some(page.next_shard_iterator);
+                            if empty {
+                                if !follow {
+                                    state.done = true;
+                                    continue;
+                                }
+                                tokio::time::sleep(poll).await;
+                            }
+                        }
+                        Err(e) if e.kind() == Some(ErrorKind::ExpiredIteratorException) => state.iterator = None,
+                        Err(e) => {
+                            state.done = true;
+                            return Some((Err(e), state));
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

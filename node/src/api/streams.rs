@@ -1,0 +1,353 @@
+//! The `tern.v1.Streams` service: DynamoDB Streams' API over the records every node holds, plus a
+//! server-streaming Subscribe. Any node serves it from its local state.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use futures::Stream;
+use prost::Message;
+use tern_proto::internal::{ShardIteratorToken, StoredStream};
+use tern_proto::v1::streams_server::Streams;
+use tern_proto::v1::*;
+use tern_proto::{ApiError, ErrorKind};
+use tonic::{Request, Response, Status};
+
+use super::routing::RegionNode;
+use crate::clock;
+use crate::storage::stream_log::{sequence_text, shard_id};
+use crate::storage::streams::StreamReader;
+
+/// Readers of a 24-hour stream's shard at once, as in DynamoDB Streams.
+pub const MAX_READERS_PER_SHARD: usize = 2;
+/// How long a reader counts as reading after its last call.
+const READER_IDLE: Duration = Duration::from_secs(5);
+
+/// Stream settings of a node.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Retention of 24-hour-mode streams (DynamoDB's 24 hours unless a test shortens it).
+    pub retention: Duration,
+    /// How long a shard iterator stays valid (DynamoDB's 15 minutes).
+    pub iterator_ttl: Duration,
+}
+
+impl StreamSettings {
+    /// How long a stream's records are kept.
+    pub fn retention_of(&self, stream: &StoredStream) -> Duration {
+        match stream.retention_days {
+            0 => self.retention,
+            days => Duration::from_secs(days as u64 * 86_400),
+        }
+    }
+}
+
+/// Trims every stream's records past their retention, on this node, until the node stops.
+pub async fn trim_forever(streams: StreamReader, settings: StreamSettings, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(all) = streams.streams() else { continue };
+        let now = clock::now_micros() as f64 / 1e6;
+        let mut total = 0u64;
+        for stream in all {
+            let cutoff = now - settings.retention_of(&stream).as_secs_f64();
+            match streams.trim(stream.stream_id, cutoff) {
+                Ok(n) => metrics::counter!("tern_stream_records_trimmed_total").increment(n as u64),
+                Err(e) => tracing::warn!(stream = %stream.stream_arn, error = %e, "trimming failed"),
+            }
+            if let Ok(Some((first, last))) = streams.bounds(stream.stream_id) {
+                let _ = (first, last);
+                total += 1;
+                if let Ok(oldest) = streams.records(stream.stream_id, first, 1) {
+                    let created = oldest
+                        .first()
+                        .and_then(|(_, r)| r.dynamodb.as_ref())
+                        .map_or(now, |d| d.approximate_creation_date_time);
+                    metrics::gauge!("tern_stream_oldest_record_age_seconds", "stream" => stream.stream_label.clone())
+                        .set(now - created);
+                }
+            }
+        }
+        metrics::gauge!("tern_streams_with_records").set(total as f64);
+    }
+}
+
+/// Serves `tern.v1.Streams` on one node.
+pub struct StreamsService {
+    node: RegionNode,
+    streams: StreamReader,
+    settings: StreamSettings,
+    readers: Arc<Mutex<HashMap<u64, HashMap<u64, Instant>>>>,
+    next_reader: AtomicU64,
+}
+
+fn first_sequence(stream: &StoredStream) -> u64 {
+    stream.stream_id << 16
+}
+
+fn parse_sequence(text: &str) -> Result<u64, ApiError> {
+    text.parse().map_err(|_| ApiError::validation(format!("Invalid SequenceNumber: {text}")))
+}
+
+fn encode(token: &ShardIteratorToken) -> String {
+    URL_SAFE_NO_PAD.encode(token.encode_to_vec())
+}
+
+fn decode(text: &str) -> Result<ShardIteratorToken, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| ShardIteratorToken::decode(bytes.as_slice()).ok())
+        .ok_or_else(|| ApiError::validation(format!("Invalid ShardIterator: {text}")))
+}
+
+impl StreamsService {
+    pub fn new(node: RegionNode, streams: StreamReader, settings: StreamSettings) -> Self {
+        StreamsService {
+            node,
+            streams,
+            settings,
+            readers: Arc::default(),
+            next_reader: AtomicU64::new(clock::now_micros()),
+        }
+    }
+
+    /// The sequence number after which no record was trimmed on this node.
+    fn trim_horizon(&self, stream: &StoredStream) -> Result<u64, ApiError> {
+        Ok(match self.streams.bounds(stream.stream_id)? {
+            Some((first, _)) => first,
+            None => self.next_position(stream),
+        })
+    }
+
+    /// The position just after everything applied so far.
+    fn next_position(&self, stream: &StoredStream) -> u64 {
+        let applied = self.node.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
+        ((applied + 1) << 16).max(first_sequence(stream))
+    }
+
+    /// Where an iterator of the given type starts.
+    fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<u64, ApiError> {
+        match kind {
+            "TRIM_HORIZON" => self.trim_horizon(stream),
+            "LATEST" => Ok(match self.streams.bounds(stream.stream_id)? {
+                Some((_, last)) => (last + 1).max(self.next_position(stream)),
+                None => self.next_position(stream),
+            }),
+            "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
+                let n = parse_sequence(sequence)?;
+                self.check_not_trimmed(stream, n)?;
+                Ok(if kind == "AFTER_SEQUENCE_NUMBER" { n + 1 } else { n })
+            }
+            other => Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_SEQUENCE_NUMBER, TRIM_HORIZON]"
+            ))),
+        }
+    }
+
+    /// TrimmedDataAccessException when `position` lies in what this node has trimmed.
+    fn check_not_trimmed(&self, stream: &StoredStream, position: u64) -> Result<(), ApiError> {
+        let trimmed = self.streams.trimmed_through(stream.stream_id)?;
+        if trimmed != 0 && position <= trimmed {
+            return Err(ApiError::new(
+                ErrorKind::TrimmedDataAccessException,
+                format!(
+                    "The operation attempted to read past the oldest stream record in a shard: {} has been trimmed",
+                    sequence_text(position)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a reader of a 24-hour stream; a third one at once is refused.
+    fn check_reader(&self, stream: &StoredStream, reader: u64) -> Result<(), ApiError> {
+        if stream.retention_days != 0 {
+            return Ok(());
+        }
+        let mut readers = self.readers.lock().expect("reader table lock");
+        let shard = readers.entry(stream.stream_id).or_default();
+        let now = Instant::now();
+        shard.retain(|_, seen| now.duration_since(*seen) < READER_IDLE);
+        if !shard.contains_key(&reader) && shard.len() >= MAX_READERS_PER_SHARD {
+            return Err(ApiError::new(
+                ErrorKind::LimitExceededException,
+                format!(
+                    "Rate exceeded for shard {}: at most {MAX_READERS_PER_SHARD} readers may read a shard at once",
+                    shard_id(stream.stream_id)
+                ),
+            ));
+        }
+        shard.insert(reader, now);
+        Ok(())
+    }
+
+    fn describe(&self, stream: &StoredStream) -> Result<StreamDescription, ApiError> {
+        let ending = (stream.stream_status == "DISABLED")
+            .then(|| sequence_text(stream.last_sequence.max(first_sequence(stream))));
+        let starting = match self.streams.bounds(stream.stream_id)? {
+            Some((first, _)) => first,
+            None => first_sequence(stream),
+        };
+        Ok(StreamDescription {
+            stream_arn: stream.stream_arn.clone(),
+            stream_label: stream.stream_label.clone(),
+            stream_status: stream.stream_status.clone(),
+            stream_view_type: stream.stream_view_type.clone(),
+            creation_request_date_time: stream.created_at_micros as f64 / 1e6,
+            table_name: stream.table_name.clone(),
+            key_schema: stream.key_schema.clone(),
+            shards: vec![Shard {
+                shard_id: shard_id(stream.stream_id),
+                sequence_number_range: Some(SequenceNumberRange {
+                    starting_sequence_number: sequence_text(starting),
+                    ending_sequence_number: ending.unwrap_or_default(),
+                }),
+                parent_shard_id: String::new(),
+            }],
+            last_evaluated_shard_id: String::new(),
+            retention_days: stream.retention_days,
+        })
+    }
+
+    /// One GetRecords: the records at the iterator's position and the iterator after them.
+    fn read(&self, request: GetRecordsRequest) -> Result<GetRecordsResponse, ApiError> {
+        let token = decode(&request.shard_iterator)?;
+        let age = clock::now_micros().saturating_sub(token.issued_at_micros);
+        if age > self.settings.iterator_ttl.as_micros() as u64 {
+            return Err(ApiError::new(
+                ErrorKind::ExpiredIteratorException,
+                "Iterator expired. The iterator was created more than 15 minutes ago.",
+            ));
+        }
+        if request.limit > 1000 {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000",
+                request.limit
+            )));
+        }
+        let stream = self.streams.stream_by_id(token.stream_id)?;
+        self.check_reader(&stream, token.reader_id)?;
+        self.check_not_trimmed(&stream, token.position)?;
+        let limit = if request.limit == 0 { 1000 } else { request.limit as usize };
+        let records = self.streams.records(stream.stream_id, token.position, limit)?;
+        let position = records.last().map_or(token.position, |(sequence, _)| sequence + 1);
+        let closed = stream.stream_status == "DISABLED" && position > stream.last_sequence;
+        let next = ShardIteratorToken { position, issued_at_micros: clock::now_micros(), ..token };
+        Ok(GetRecordsResponse {
+            records: records.into_iter().map(|(_, r)| r).collect(),
+            next_shard_iterator: if closed { String::new() } else { encode(&next) },
+        })
+    }
+}
+
+type RecordStream = Pin<Box<dyn Stream<Item = Result<StreamRecord, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Streams for StreamsService {
+    type SubscribeStream = RecordStream;
+
+    async fn list_streams(
+        &self,
+        request: Request<ListStreamsRequest>,
+    ) -> Result<Response<ListStreamsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = if request.limit == 0 { 100 } else { request.limit as usize };
+        let mut streams: Vec<StoredStream> = self.streams.streams()?;
+        streams.retain(|s| request.table_name.is_empty() || s.table_name == request.table_name);
+        if !request.exclusive_start_stream_arn.is_empty() {
+            let after =
+                streams.iter().position(|s| s.stream_arn == request.exclusive_start_stream_arn).map_or(0, |i| i + 1);
+            streams.drain(..after);
+        }
+        let more = streams.len() > limit;
+        streams.truncate(limit);
+        let last = if more { streams.last().map(|s| s.stream_arn.clone()).unwrap_or_default() } else { String::new() };
+        let summaries = streams
+            .into_iter()
+            .map(|s| StreamSummary { stream_arn: s.stream_arn, table_name: s.table_name, stream_label: s.stream_label })
+            .collect();
+        Ok(Response::new(ListStreamsResponse { streams: summaries, last_evaluated_stream_arn: last }))
+    }
+
+    async fn describe_stream(
+        &self,
+        request: Request<DescribeStreamRequest>,
+    ) -> Result<Response<DescribeStreamResponse>, Status> {
+        let stream = self.streams.stream(&request.into_inner().stream_arn)?;
+        Ok(Response::new(DescribeStreamResponse { stream_description: Some(self.describe(&stream)?) }))
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        request: Request<GetShardIteratorRequest>,
+    ) -> Result<Response<GetShardIteratorResponse>, Status> {
+        let request = request.into_inner();
+        let stream = self.streams.stream(&request.stream_arn)?;
+        if request.shard_id != shard_id(stream.stream_id) {
+            return Err(ApiError::not_found(format!(
+                "Requested resource not found: Shard {} not found",
+                request.shard_id
+            ))
+            .into());
+        }
+        let position = self.start(&stream, &request.shard_iterator_type, &request.sequence_number)?;
+        let reader_id = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        self.check_reader(&stream, reader_id)?;
+        let token = ShardIteratorToken {
+            stream_id: stream.stream_id,
+            position,
+            issued_at_micros: clock::now_micros(),
+            reader_id,
+        };
+        Ok(Response::new(GetShardIteratorResponse { shard_iterator: encode(&token) }))
+    }
+
+    async fn get_records(&self, request: Request<GetRecordsRequest>) -> Result<Response<GetRecordsResponse>, Status> {
+        let started = Instant::now();
+        let response = self.read(request.into_inner());
+        metrics::histogram!("tern_stream_get_records_seconds").record(started.elapsed().as_secs_f64());
+        Ok(Response::new(response?))
+    }
+
+    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let request = request.into_inner();
+        let stream = self.streams.stream(&request.stream_arn)?;
+        let mut position = self.start(&stream, &request.shard_iterator_type, &request.sequence_number)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<StreamRecord, Status>>(256);
+        let (reader, mut applied) = (self.streams.clone(), self.node.raft.metrics());
+        let stream_id = stream.stream_id;
+        tokio::spawn(async move {
+            loop {
+                let records = match reader.records(stream_id, position, 1000) {
+                    Ok(records) => records,
+                    Err(e) => {
+                        let _ = sender.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                if let Some((last, _)) = records.last() {
+                    position = last + 1;
+                }
+                let caught_up = records.is_empty();
+                for (_, record) in records {
+                    if sender.send(Ok(record)).await.is_err() {
+                        return;
+                    }
+                }
+                if caught_up {
+                    // Wake when the state machine applies more, or poll again shortly.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), applied.changed()).await;
+                    if sender.is_closed() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+}

@@ -1,0 +1,152 @@
+//! `tern streams list-streams|describe-stream|get-shard-iterator|get-records|tail`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Subcommand;
+use futures::StreamExt;
+use serde_json::{json, Value as Json};
+use tern_client::{Client, StartingPosition};
+use tern_proto::v1::{DescribeStreamRequest, GetRecordsRequest, GetShardIteratorRequest, ListStreamsRequest};
+
+use super::output;
+
+#[derive(Debug, Subcommand)]
+pub enum StreamsCommand {
+    ListStreams {
+        #[arg(long)]
+        table_name: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        exclusive_start_stream_arn: Option<String>,
+    },
+    DescribeStream {
+        #[arg(long)]
+        stream_arn: String,
+    },
+    GetShardIterator {
+        #[arg(long)]
+        stream_arn: String,
+        #[arg(long)]
+        shard_id: String,
+        /// TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
+        #[arg(long)]
+        shard_iterator_type: String,
+        #[arg(long)]
+        sequence_number: Option<String>,
+    },
+    GetRecords {
+        #[arg(long)]
+        shard_iterator: String,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Prints a table's stream records, one JSON record per line, from a position.
+    Tail {
+        #[arg(long)]
+        table_name: String,
+        /// trim-horizon, latest, or after:SEQUENCE_NUMBER.
+        #[arg(long, default_value = "trim-horizon")]
+        from: String,
+        /// Keep waiting for new records instead of stopping once caught up.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+impl StreamsCommand {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
+        Ok(match self {
+            StreamsCommand::ListStreams { table_name, limit, exclusive_start_stream_arn } => {
+                let request = ListStreamsRequest {
+                    table_name: table_name.clone().unwrap_or_default(),
+                    limit: limit.unwrap_or(0),
+                    exclusive_start_stream_arn: exclusive_start_stream_arn.clone().unwrap_or_default(),
+                };
+                let response = client.list_streams(request).await?;
+                let streams: Vec<Json> = response
+                    .streams
+                    .iter()
+                    .map(|s| json!({"StreamArn": s.stream_arn, "TableName": s.table_name, "StreamLabel": s.stream_label}))
+                    .collect();
+                let mut out = json!({ "Streams": streams });
+                if !response.last_evaluated_stream_arn.is_empty() {
+                    out["LastEvaluatedStreamArn"] = json!(response.last_evaluated_stream_arn);
+                }
+                out
+            }
+            StreamsCommand::DescribeStream { stream_arn } => {
+                let d = client
+                    .describe_stream(DescribeStreamRequest { stream_arn: stream_arn.clone(), ..Default::default() })
+                    .await?
+                    .stream_description
+                    .unwrap_or_default();
+                let shards: Vec<Json> = d
+                    .shards
+                    .iter()
+                    .map(|s| {
+                        let range = s.sequence_number_range.clone().unwrap_or_default();
+                        let mut r = json!({ "StartingSequenceNumber": range.starting_sequence_number });
+                        if !range.ending_sequence_number.is_empty() {
+                            r["EndingSequenceNumber"] = json!(range.ending_sequence_number);
+                        }
+                        json!({ "ShardId": s.shard_id, "SequenceNumberRange": r })
+                    })
+                    .collect();
+                json!({ "StreamDescription": {
+                    "StreamArn": d.stream_arn, "StreamLabel": d.stream_label, "StreamStatus": d.stream_status,
+                    "StreamViewType": d.stream_view_type, "CreationRequestDateTime": d.creation_request_date_time,
+                    "TableName": d.table_name,
+                    "KeySchema": d.key_schema.iter().map(|k| json!({"AttributeName": k.attribute_name, "KeyType": k.key_type})).collect::<Vec<_>>(),
+                    "Shards": shards,
+                }})
+            }
+            StreamsCommand::GetShardIterator { stream_arn, shard_id, shard_iterator_type, sequence_number } => {
+                let request = GetShardIteratorRequest {
+                    stream_arn: stream_arn.clone(),
+                    shard_id: shard_id.clone(),
+                    shard_iterator_type: shard_iterator_type.clone(),
+                    sequence_number: sequence_number.clone().unwrap_or_default(),
+                };
+                json!({ "ShardIterator": client.get_shard_iterator(request).await?.shard_iterator })
+            }
+            StreamsCommand::GetRecords { shard_iterator, limit } => {
+                let response = client
+                    .get_records(GetRecordsRequest {
+                        shard_iterator: shard_iterator.clone(),
+                        limit: limit.unwrap_or(0),
+                    })
+                    .await?;
+                let mut out = json!({ "Records": response.records.iter().map(output::record).collect::<Vec<_>>() });
+                if !response.next_shard_iterator.is_empty() {
+                    out["NextShardIterator"] = json!(response.next_shard_iterator);
+                }
+                out
+            }
+            StreamsCommand::Tail { table_name, from, follow } => {
+                let start = match from.as_str() {
+                    "trim-horizon" => StartingPosition::TrimHorizon,
+                    "latest" => StartingPosition::Latest,
+                    other => match other.strip_prefix("after:") {
+                        Some(sequence) => StartingPosition::After(sequence.to_string()),
+                        None => bail!("--from takes trim-horizon, latest or after:SEQUENCE_NUMBER"),
+                    },
+                };
+                let (arn, shard) = client.table_stream(table_name).await?;
+                if arn.is_empty() {
+                    bail!("table {table_name} has no stream; enable one with update-table --stream-specification");
+                }
+                let records = client.consume(arn, shard, start, *follow, Duration::from_millis(100));
+                futures::pin_mut!(records);
+                let mut stdout = std::io::stdout();
+                while let Some(record) = records.next().await {
+                    writeln!(stdout, "{}", output::record(&record?))?;
+                    stdout.flush()?;
+                }
+                json!({})
+            }
+        })
+    }
+}
