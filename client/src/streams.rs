@@ -61,6 +61,31 @@ impl Client {
         get_shard_iterator, GetShardIteratorRequest, GetShardIteratorResponse);
     streams_operation!(/// GetRecords.
         get_records, GetRecordsRequest, GetRecordsResponse);
+    streams_operation!(/// Saves a named consumer's position (long-retention streams).
+        put_consumer_position, PutConsumerPositionRequest, PutConsumerPositionResponse);
+    streams_operation!(/// A stream's named consumers and their positions.
+        list_consumers, ListConsumersRequest, ListConsumersResponse);
+
+    /// Like [`Client::consume`], from a named consumer's saved position (the oldest record when it has
+    /// none), saving its position durably in the region each time it fetches a new page: records
+    /// handed out since the last save may come again after a crash of the consumer (at least once).
+    pub async fn consume_as(
+        &self,
+        stream_arn: String,
+        shard_id: String,
+        consumer_name: String,
+        follow: bool,
+        poll: Duration,
+    ) -> Result<impl Stream<Item = Result<StreamRecord, Error>> + '_, Error> {
+        let consumers = self.list_consumers(ListConsumersRequest { stream_arn: stream_arn.clone() }).await?;
+        let start = consumers
+            .consumers
+            .into_iter()
+            .find(|c| c.consumer_name == consumer_name)
+            .map(|c| StartingPosition::After(c.sequence_number))
+            .unwrap_or(StartingPosition::TrimHorizon);
+        Ok(self.records(stream_arn, shard_id, start, follow, poll, Some(consumer_name)))
+    }
 
     /// The ARN and shard of a table's current stream.
     pub async fn table_stream(&self, table: &str) -> Result<(String, String), Error> {
@@ -88,21 +113,49 @@ impl Client {
         follow: bool,
         poll: Duration,
     ) -> impl Stream<Item = Result<StreamRecord, Error>> + '_ {
+        self.records(stream_arn, shard_id, start, follow, poll, None)
+    }
+
+    fn records(
+        &self,
+        stream_arn: String,
+        shard_id: String,
+        start: StartingPosition,
+        follow: bool,
+        poll: Duration,
+        consumer: Option<String>,
+    ) -> impl Stream<Item = Result<StreamRecord, Error>> + '_ {
         struct State {
+            saved: Option<String>,
             iterator: Option<String>,
             last: Option<String>,
             start: StartingPosition,
             buffer: std::collections::VecDeque<StreamRecord>,
             done: bool,
         }
-        let state = State { iterator: None, last: None, start, buffer: Default::default(), done: false };
+        let state = State { saved: None, iterator: None, last: None, start, buffer: Default::default(), done: false };
         futures::stream::unfold(state, move |mut state| {
-            let (stream_arn, shard_id) = (stream_arn.clone(), shard_id.clone());
+            let (stream_arn, shard_id, consumer) = (stream_arn.clone(), shard_id.clone(), consumer.clone());
             async move {
                 loop {
                     if let Some(record) = state.buffer.pop_front() {
                         state.last = record.dynamodb.as_ref().map(|d| d.sequence_number.clone());
                         return Some((Ok(record), state));
+                    }
+                    // Everything handed out so far has been taken: save the position before reading on.
+                    if let (Some(name), Some(last)) = (&consumer, &state.last) {
+                        if state.saved.as_ref() != Some(last) {
+                            let save = PutConsumerPositionRequest {
+                                stream_arn: stream_arn.clone(),
+                                consumer_name: name.clone(),
+                                sequence_number: last.clone(),
+                            };
+                            if let Err(e) = self.put_consumer_position(save).await {
+                                state.done = true;
+                                return Some((Err(e), state));
+                            }
+                            state.saved = Some(last.clone());
+                        }
                     }
                     if state.done {
                         return None;

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt;
 use ::tern_client::v1::*;
 use ::tern_client::{Client, StartingPosition};
+use futures::StreamExt;
 use tern_tests::dynamo::{error, expect, json, wire};
 use tern_tests::Region;
 
@@ -311,5 +311,85 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
     let (name, message) = error(client.create_table(bad).await);
     assert_eq!(name, "ValidationException");
     assert!(message.contains("streamViewType"), "{message}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_consumers_resume_from_their_saved_position() -> anyhow::Result<()> {
+    let region = Region::start(3, &[]).await?;
+    let client = region.client().await?;
+    client.create_table(stream_table("ledger", "KEYS_ONLY", 7)).await?;
+    for i in 0..10 {
+        client
+            .put_item_request(PutItemRequest {
+                table_name: "ledger".into(),
+                item: wire(&format!(r#"{{"pk":{{"S":"e{i}"}}}}"#)),
+                ..Default::default()
+            })
+            .await?;
+    }
+    let (arn, shard) = client.table_stream("ledger").await?;
+    let key = |r: &StreamRecord| {
+        json(&r.dynamodb.as_ref().unwrap().keys.as_ref().unwrap().attributes)["pk"]["S"].as_str().unwrap().to_string()
+    };
+
+    // A consumer reads to the end and stops; it saved its position before each new fetch, so a
+    // restart (here on another node) resumes right after what it took.
+    {
+        let records =
+            client.consume_as(arn.clone(), shard.clone(), "billing".into(), false, Duration::from_millis(20)).await?;
+        futures::pin_mut!(records);
+        let mut taken = Vec::new();
+        while let Some(record) = records.next().await {
+            taken.push(key(&record?));
+        }
+        assert_eq!(taken.len(), 10);
+    }
+    for i in 10..15 {
+        client
+            .put_item_request(PutItemRequest {
+                table_name: "ledger".into(),
+                item: wire(&format!(r#"{{"pk":{{"S":"e{i}"}}}}"#)),
+                ..Default::default()
+            })
+            .await?;
+    }
+    let leader = region.wait_for_leader(Duration::from_secs(5)).await?;
+    let applied = region.status(leader).await?.last_applied_index;
+    let elsewhere = (1..=3).find(|id| *id != leader).unwrap();
+    region.wait_applied(elsewhere, applied, Duration::from_secs(10)).await?;
+    let other = region.node_client(elsewhere).await?;
+    let resumed: Vec<String> = other
+        .consume_as(arn.clone(), shard.clone(), "billing".into(), false, Duration::from_millis(20))
+        .await?
+        .map(|r| key(&r.unwrap()))
+        .collect()
+        .await;
+    assert_eq!(
+        resumed,
+        (10..15).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+        "a restarted consumer resumes after its saved position, on any node"
+    );
+    let consumers = client.list_consumers(ListConsumersRequest { stream_arn: arn.clone() }).await?.consumers;
+    assert_eq!(consumers.len(), 1);
+    assert_eq!(consumers[0].consumer_name, "billing");
+
+    // Long-retention streams take any number of readers.
+    for _ in 0..4 {
+        client
+            .get_shard_iterator(GetShardIteratorRequest {
+                stream_arn: arn.clone(),
+                shard_id: shard.clone(),
+                shard_iterator_type: "TRIM_HORIZON".into(),
+                ..Default::default()
+            })
+            .await?;
+    }
+    // A 24-hour stream has no named consumers.
+    client.create_table(stream_table("short", "KEYS_ONLY", 0)).await?;
+    let (short_arn, _) = client.table_stream("short").await?;
+    let save =
+        PutConsumerPositionRequest { stream_arn: short_arn, consumer_name: "x".into(), sequence_number: "1".into() };
+    assert_eq!(error(client.put_consumer_position(save).await).0, "ValidationException");
     Ok(())
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures::Stream;
 use prost::Message;
-use tern_proto::internal::{ShardIteratorToken, StoredStream};
+use tern_proto::internal::{command, command_outcome, ShardIteratorToken, StoredStream};
 use tern_proto::v1::streams_server::Streams;
 use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
@@ -60,8 +60,12 @@ pub async fn trim_forever(streams: StreamReader, settings: StreamSettings, every
                 Err(e) => tracing::warn!(stream = %stream.stream_arn, error = %e, "trimming failed"),
             }
             if let Ok(Some((first, last))) = streams.bounds(stream.stream_id) {
-                let _ = (first, last);
                 total += 1;
+                for consumer in streams.consumers(stream.stream_id).unwrap_or_default() {
+                    let position = consumer.sequence_number.parse::<u64>().unwrap_or(0);
+                    let behind = (last >> 16).saturating_sub(position >> 16);
+                    metrics::gauge!("tern_stream_consumer_lag_entries", "stream" => stream.stream_label.clone(), "consumer" => consumer.consumer_name).set(behind as f64);
+                }
                 if let Ok(oldest) = streams.records(stream.stream_id, first, 1) {
                     let created = oldest
                         .first()
@@ -73,6 +77,7 @@ pub async fn trim_forever(streams: StreamReader, settings: StreamSettings, every
             }
         }
         metrics::gauge!("tern_streams_with_records").set(total as f64);
+        metrics::gauge!("tern_stream_records_estimate").set(streams.estimated_records() as f64);
     }
 }
 
@@ -312,6 +317,32 @@ impl Streams for StreamsService {
         let response = self.read(request.into_inner());
         metrics::histogram!("tern_stream_get_records_seconds").record(started.elapsed().as_secs_f64());
         Ok(Response::new(response?))
+    }
+
+    async fn put_consumer_position(
+        &self,
+        request: Request<PutConsumerPositionRequest>,
+    ) -> Result<Response<PutConsumerPositionResponse>, Status> {
+        let is_forwarded = request.metadata().contains_key(super::routing::FORWARDED_KEY);
+        let request = request.into_inner();
+        match self.node.route(is_forwarded)? {
+            super::routing::Route::Local => match self.node.propose(command::Op::PutConsumerPosition(request)).await? {
+                command_outcome::Outcome::PutConsumerPosition(response) => Ok(Response::new(response)),
+                other => Err(super::items::unexpected(other)),
+            },
+            super::routing::Route::Leader(channel) => {
+                let mut client = tern_proto::v1::streams_client::StreamsClient::new(channel);
+                Ok(Response::new(client.put_consumer_position(super::items::to_leader(request)).await?.into_inner()))
+            }
+        }
+    }
+
+    async fn list_consumers(
+        &self,
+        request: Request<ListConsumersRequest>,
+    ) -> Result<Response<ListConsumersResponse>, Status> {
+        let stream = self.streams.stream(&request.into_inner().stream_arn)?;
+        Ok(Response::new(ListConsumersResponse { consumers: self.streams.consumers(stream.stream_id)? }))
     }
 
     async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {

@@ -53,6 +53,15 @@ pub enum StreamsCommand {
         /// Keep waiting for new records instead of stopping once caught up.
         #[arg(long)]
         follow: bool,
+        /// Read as this named consumer: resume from its saved position and save it as it goes
+        /// (long-retention streams).
+        #[arg(long)]
+        consumer_name: Option<String>,
+    },
+    /// A long-retention stream's named consumers and their positions.
+    ListConsumers {
+        #[arg(long)]
+        stream_arn: String,
     },
 }
 
@@ -125,7 +134,18 @@ impl StreamsCommand {
                 }
                 out
             }
-            StreamsCommand::Tail { table_name, from, follow } => {
+            StreamsCommand::ListConsumers { stream_arn } => {
+                let response = client
+                    .list_consumers(tern_proto::v1::ListConsumersRequest { stream_arn: stream_arn.clone() })
+                    .await?;
+                let consumers: Vec<Json> = response
+                    .consumers
+                    .iter()
+                    .map(|c| json!({"ConsumerName": c.consumer_name, "SequenceNumber": c.sequence_number, "UpdatedAt": c.updated_at}))
+                    .collect();
+                json!({ "Consumers": consumers })
+            }
+            StreamsCommand::Tail { table_name, from, follow, consumer_name } => {
                 let start = match from.as_str() {
                     "trim-horizon" => StartingPosition::TrimHorizon,
                     "latest" => StartingPosition::Latest,
@@ -138,12 +158,25 @@ impl StreamsCommand {
                 if arn.is_empty() {
                     bail!("table {table_name} has no stream; enable one with update-table --stream-specification");
                 }
-                let records = client.consume(arn, shard, start, *follow, Duration::from_millis(100));
-                futures::pin_mut!(records);
+                let poll = Duration::from_millis(100);
                 let mut stdout = std::io::stdout();
-                while let Some(record) = records.next().await {
-                    writeln!(stdout, "{}", output::record(&record?))?;
-                    stdout.flush()?;
+                match consumer_name {
+                    Some(name) => {
+                        let records = client.consume_as(arn, shard, name.clone(), *follow, poll).await?;
+                        futures::pin_mut!(records);
+                        while let Some(record) = records.next().await {
+                            writeln!(stdout, "{}", output::record(&record?))?;
+                            stdout.flush()?;
+                        }
+                    }
+                    None => {
+                        let records = client.consume(arn, shard, start, *follow, poll);
+                        futures::pin_mut!(records);
+                        while let Some(record) = records.next().await {
+                            writeln!(stdout, "{}", output::record(&record?))?;
+                            stdout.flush()?;
+                        }
+                    }
                 }
                 json!({})
             }

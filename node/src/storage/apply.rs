@@ -135,6 +135,9 @@ impl Tables<'_> {
             }
             Some(command::Op::DeleteTable(r)) => self.delete_table(r, timestamp, batch).map(Outcome::DeleteTable),
             Some(command::Op::UpdateTable(r)) => self.update_table(r, timestamp, batch).map(Outcome::UpdateTable),
+            Some(command::Op::PutConsumerPosition(r)) => {
+                self.put_consumer_position(r, timestamp, batch).map(Outcome::PutConsumerPosition)
+            }
             Some(command::Op::PutItem(r)) => self.put_item(r, version, batch).map(Outcome::PutItem),
             Some(command::Op::DeleteItem(r)) => self.delete_item(r, version, batch).map(Outcome::DeleteItem),
             Some(command::Op::UpdateItem(r)) => self.update_item(r, version, batch).map(Outcome::UpdateItem),
@@ -317,6 +320,41 @@ impl Tables<'_> {
         };
         stream_log::save_stream(self.db, &stream, batch);
         Ok(())
+    }
+
+    /// Saves a named consumer's position in a long-retention stream.
+    fn put_consumer_position(
+        &mut self,
+        r: v1::PutConsumerPositionRequest,
+        timestamp: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<v1::PutConsumerPositionResponse, ApiError> {
+        let streams = super::streams::StreamReader::definitions(self.db);
+        let stream = streams.into_iter().find(|s| s.stream_arn == r.stream_arn).ok_or_else(|| {
+            ApiError::not_found(format!("Requested resource not found: Stream: {} not found", r.stream_arn))
+        })?;
+        if stream.retention_days == 0 {
+            return Err(ApiError::validation(
+                "Named consumers need a long-retention stream (StreamSpecification RetentionDays 1 to 365)",
+            ));
+        }
+        if r.consumer_name.is_empty() || r.consumer_name.len() > 128 {
+            return Err(ApiError::validation("ConsumerName must have 1 to 128 characters"));
+        }
+        r.sequence_number
+            .parse::<u64>()
+            .map_err(|_| ApiError::validation(format!("Invalid SequenceNumber: {}", r.sequence_number)))?;
+        let consumer = v1::Consumer {
+            consumer_name: r.consumer_name.clone(),
+            sequence_number: r.sequence_number,
+            updated_at: timestamp as f64 / 1e6,
+        };
+        batch.put_cf(
+            cf(self.db, super::db::CF_STREAMS),
+            stream_log::consumer_key(stream.stream_id, &r.consumer_name),
+            consumer.encode_to_vec(),
+        );
+        Ok(v1::PutConsumerPositionResponse {})
     }
 
     fn update_table(

@@ -88,6 +88,11 @@ fn label(micros: u64) -> String {
         .unwrap_or_else(|| micros.to_string())
 }
 
+/// The key of a named consumer's position: the stream id, `/`, the name.
+pub fn consumer_key(stream_id: u64, name: &str) -> Vec<u8> {
+    [stream_id.to_be_bytes().as_slice(), b"/", name.as_bytes()].concat()
+}
+
 pub fn read_stream(db: &DB, stream_id: u64) -> Result<Option<StoredStream>, ApiError> {
     let bytes =
         db.get_cf(cf(db, CF_STREAMS), stream_id.to_be_bytes()).map_err(|e| ApiError::internal(e.to_string()))?;

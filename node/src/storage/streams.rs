@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prost::Message;
 use rocksdb::{ReadOptions, WriteBatch, DB};
 use tern_proto::internal::StoredStream;
-use tern_proto::v1::StreamRecord;
+use tern_proto::v1::{Consumer, StreamRecord};
 use tern_proto::ApiError;
 
 use super::db::{cf, CF_RAFT, CF_STREAMS, CF_STREAM_RECORDS};
@@ -34,15 +34,41 @@ impl StreamReader {
         StreamReader { db }
     }
 
+    /// Every stream definition in `db` (for the apply path, which holds the database by reference).
+    pub fn definitions(db: &DB) -> Vec<StoredStream> {
+        db.iterator_cf(cf(db, CF_STREAMS), rocksdb::IteratorMode::Start)
+            .filter_map(|item| item.ok())
+            .filter(|(key, _)| key.len() == 8)
+            .filter_map(|(_, value)| StoredStream::decode(value.as_ref()).ok())
+            .collect()
+    }
+
     /// Every stream this node knows, oldest first.
     pub fn streams(&self) -> Result<Vec<StoredStream>, ApiError> {
-        self.db
-            .iterator_cf(cf(&self.db, CF_STREAMS), rocksdb::IteratorMode::Start)
-            .map(|item| {
-                let (_, value) = item.map_err(internal)?;
-                StoredStream::decode(value.as_ref()).map_err(internal)
-            })
-            .collect()
+        let mut streams = Vec::new();
+        for item in self.db.iterator_cf(cf(&self.db, CF_STREAMS), rocksdb::IteratorMode::Start) {
+            let (key, value) = item.map_err(internal)?;
+            // Stream definitions have 8-byte keys; named consumers' positions sort after them.
+            if key.len() == 8 {
+                streams.push(StoredStream::decode(value.as_ref()).map_err(internal)?);
+            }
+        }
+        Ok(streams)
+    }
+
+    /// A stream's named consumers and their positions.
+    pub fn consumers(&self, stream_id: u64) -> Result<Vec<Consumer>, ApiError> {
+        let prefix = super::stream_log::consumer_key(stream_id, "");
+        let mode = rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward);
+        let mut consumers = Vec::new();
+        for item in self.db.iterator_cf(cf(&self.db, CF_STREAMS), mode) {
+            let (key, value) = item.map_err(internal)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            consumers.push(Consumer::decode(value.as_ref()).map_err(internal)?);
+        }
+        Ok(consumers)
     }
 
     /// The stream with this ARN.
@@ -56,6 +82,15 @@ impl StreamReader {
     pub fn stream_by_id(&self, stream_id: u64) -> Result<StoredStream, ApiError> {
         super::stream_log::read_stream(&self.db, stream_id)?
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
+    }
+
+    /// RocksDB's estimate of the records held for all streams.
+    pub fn estimated_records(&self) -> u64 {
+        self.db
+            .property_int_value_cf(cf(&self.db, CF_STREAM_RECORDS), "rocksdb.estimate-num-keys")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
     }
 
     /// The first and last sequence numbers a stream holds here, if any.
