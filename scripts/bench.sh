@@ -27,6 +27,12 @@ echo "{\"baseline\":\"dd bs=4k count=2000 oflag=dsync\",\"result\":\"$dsync\"}"
 rm -f "$data_dir/dsync-probe"
 echo "--- baseline: node-status round trips, concurrency $concurrency, ${duration}s" >&2
 "$TERN_BIN" bench --json --ping --concurrency "$concurrency" --duration "$duration" | tr -d '\n '; echo
+echo "--- puts with the table's stream on, concurrency $concurrency, ${duration}s" >&2
+"$TERN_BIN" bench --json --stream --read-ratio 0.0 --table-name bench-stream --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \
+  | tr -d '\n ' ; echo
+echo "--- stream delay, concurrency $concurrency, ${duration}s" >&2
+"$TERN_BIN" bench --json --workload stream-delay --table-name bench-delay --concurrency "$concurrency" --duration "$duration" --item-size 100 \
+  | tr -d '\n ' ; echo
 for workload in conditional-update transaction; do
   echo "--- $workload, concurrency $concurrency, ${duration}s" >&2
   "$TERN_BIN" bench --json --workload "$workload" --table-name "bench-$workload" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \

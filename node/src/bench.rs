@@ -25,6 +25,9 @@ pub enum Workload {
     ConditionalUpdate,
     /// TransactWriteItems of ten conditional updates on ten distinct keys.
     Transaction,
+    /// PutItem of new keys while a Subscribe follows the table's stream: the delay from each write's
+    /// acknowledgement to its record's delivery.
+    StreamDelay,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -56,6 +59,9 @@ pub struct BenchArgs {
     /// Baseline: every request is a node-status call (a gRPC round trip through the same client, no storage).
     #[arg(long)]
     pub ping: bool,
+    /// Create the table with a stream (NEW_AND_OLD_IMAGES) on.
+    #[arg(long)]
+    pub stream: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -99,7 +105,13 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
         key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
-        stream_specification: None,
+        stream_specification: (args.stream || args.workload == Workload::StreamDelay).then(|| {
+            tern_proto::v1::StreamSpecification {
+                stream_enabled: true,
+                stream_view_type: "NEW_AND_OLD_IMAGES".into(),
+                retention_days: 0,
+            }
+        }),
     };
     let preload = if args.ping { 0 } else { args.keys };
     match client.create_table(create).await {
@@ -108,6 +120,9 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     }
 
+    if args.workload == Workload::StreamDelay {
+        return stream_delay(args, client).await;
+    }
     eprintln!("preloading {preload} keys ...");
     let next = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::new();
@@ -253,6 +268,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             Workload::Kv => "put",
             Workload::ConditionalUpdate => "conditional update",
             Workload::Transaction => "10-item transaction",
+            Workload::StreamDelay => "put",
         };
         for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {
@@ -267,6 +283,100 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
                 h.max() as f64 / 1000.0
             );
         }
+    }
+    Ok(())
+}
+
+/// Writes new keys for the duration while a Subscribe from LATEST follows the stream on one node, and
+/// reports the delay from each write's acknowledgement to its record's delivery.
+async fn stream_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    let (arn, _) = client.table_stream(&args.table_name).await?;
+    let endpoint = client.endpoints().first().cloned().unwrap_or_default();
+    let mut subscriber = tern_proto::v1::streams_client::StreamsClient::connect(format!("http://{endpoint}")).await?;
+    let request = tern_proto::v1::SubscribeRequest {
+        stream_arn: arn,
+        shard_iterator_type: "LATEST".into(),
+        sequence_number: String::new(),
+    };
+    let mut records = subscriber.subscribe(request).await?.into_inner();
+    let delivered: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let receiver = {
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(record)) = records.message().await {
+                let key = record.dynamodb.and_then(|d| d.keys).and_then(|k| k.attributes.get("pk").cloned());
+                if let Some(tern_proto::v1::AttributeValue {
+                    value: Some(tern_proto::v1::attribute_value::Value::S(key)),
+                }) = key
+                {
+                    delivered.lock().expect("delivery map").insert(key, Instant::now());
+                }
+            }
+        })
+    };
+    eprintln!(
+        "writing for {}s with concurrency {} while a subscriber follows the stream ...",
+        args.duration, args.concurrency
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let until = started + Duration::from_secs(args.duration);
+    let mut writers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, args, next) = (client.clone(), args.clone(), next.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while Instant::now() < until {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let item = Item::from([
+                    ("pk".to_string(), AttributeValue::S(format!("delay-{n}"))),
+                    ("payload".to_string(), AttributeValue::S("x".repeat(args.item_size))),
+                ]);
+                if client.put_item(&args.table_name, item).await.is_ok() {
+                    acknowledged.push((format!("delay-{n}"), Instant::now()));
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    receiver.abort();
+    let delivered = delivered.lock().expect("delivery map");
+    let mut delays = histogram();
+    let mut missing = 0u64;
+    for (key, acked) in &acknowledged {
+        match delivered.get(key) {
+            // A record can arrive before the acknowledgement reaches the writer: count it as no delay.
+            Some(at) => delays.saturating_record(at.saturating_duration_since(*acked).as_micros().max(1) as u64),
+            None => missing += 1,
+        }
+    }
+    let report = json!({
+        "workload": "StreamDelay",
+        "duration_secs": elapsed,
+        "concurrency": args.concurrency,
+        "writes_per_sec": (acknowledged.len() as f64 / elapsed).round(),
+        "delivered": delays.len(),
+        "missing": missing,
+        "delay_p50_ms": delays.value_at_quantile(0.5) as f64 / 1000.0,
+        "delay_p99_ms": delays.value_at_quantile(0.99) as f64 / 1000.0,
+        "delay_max_ms": delays.max() as f64 / 1000.0,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} writes/s; acknowledgement to Subscribe delivery: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} never delivered)",
+            report["writes_per_sec"], report["delay_p50_ms"].as_f64().unwrap_or(0.0), report["delay_p99_ms"].as_f64().unwrap_or(0.0), report["delay_max_ms"].as_f64().unwrap_or(0.0), missing
+        );
     }
     Ok(())
 }
