@@ -147,5 +147,46 @@ async fn item_verbs_through_the_cli() -> anyhow::Result<()> {
         ],
     );
     assert_eq!(item, json!({"Item": {"amount": {"N": "15"}}}));
+
+    // The table's stream, followed with `streams tail`: one JSON record per line.
+    ok(
+        &region,
+        &[
+            "update-table",
+            "--table-name",
+            "orders",
+            "--stream-specification",
+            "StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES",
+        ],
+    );
+    ok(&region, &["put-item", "--table-name", "orders", "--item", r#"{"c":{"S":"c2"},"o":{"N":"1"}}"#]);
+    ok(
+        &region,
+        &[
+            "update-item",
+            "--table-name",
+            "orders",
+            "--key",
+            r#"{"c":{"S":"c2"},"o":{"N":"1"}}"#,
+            "--update-expression",
+            "SET amount = :a",
+            "--expression-attribute-values",
+            r#"{":a":{"N":"3"}}"#,
+        ],
+    );
+    ok(&region, &["delete-item", "--table-name", "orders", "--key", r#"{"c":{"S":"c2"},"o":{"N":"1"}}"#]);
+    let output = Command::new(tern_binary())
+        .args(["streams", "tail", "--table-name", "orders", "--from", "trim-horizon"])
+        .env("TERN_ENDPOINT", region.endpoints().join(","))
+        .output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let records: Vec<Json> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record per line"))
+        .collect();
+    let events: Vec<&str> = records.iter().map(|r| r["eventName"].as_str().unwrap()).collect();
+    assert_eq!(events, ["INSERT", "MODIFY", "REMOVE"]);
+    assert_eq!(records[1]["dynamodb"]["NewImage"], json!({"c": {"S": "c2"}, "o": {"N": "1"}, "amount": {"N": "3"}}));
+    assert_eq!(records[2]["dynamodb"]["OldImage"]["amount"], json!({"N": "3"}));
     Ok(())
 }
