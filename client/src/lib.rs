@@ -219,6 +219,10 @@ impl Client {
         list_tables => list_tables, ListTablesRequest, ListTablesResponse, |_| Target::AnyNode);
     operation!(/// UpdateTable (its StreamSpecification).
         update_table => update_table, UpdateTableRequest, UpdateTableResponse, |_| Target::Leader);
+    operation!(/// UpdateTimeToLive.
+        update_time_to_live => update_time_to_live, UpdateTimeToLiveRequest, UpdateTimeToLiveResponse, |_| Target::Leader);
+    operation!(/// DescribeTimeToLive.
+        describe_time_to_live => describe_time_to_live, DescribeTimeToLiveRequest, DescribeTimeToLiveResponse, |_| Target::AnyNode);
     operation!(/// DeleteTable.
         delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader);
     operation!(/// PutItem.

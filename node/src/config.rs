@@ -54,6 +54,9 @@ pub struct NodeArgs {
     /// How long a shard iterator stays valid, in seconds (DynamoDB's 15 minutes by default).
     #[arg(long)]
     pub stream_iterator_ttl_secs: Option<u64>,
+    /// How often the leader looks for expired items, in milliseconds.
+    #[arg(long)]
+    pub ttl_sweep_interval_ms: Option<u64>,
 }
 
 /// A node's complete, validated settings.
@@ -72,6 +75,7 @@ pub struct NodeConfig {
     pub election_timeout_ms: u64,
     pub stream_retention_secs: u64,
     pub stream_iterator_ttl_secs: u64,
+    pub ttl_sweep_interval_ms: u64,
 }
 
 /// Why settings are unusable.
@@ -135,6 +139,7 @@ impl NodeArgs {
             election_timeout_ms: self.election_timeout_ms.or(file.election_timeout_ms).unwrap_or(1_000),
             stream_retention_secs: self.stream_retention_secs.or(file.stream_retention_secs).unwrap_or(86_400),
             stream_iterator_ttl_secs: self.stream_iterator_ttl_secs.or(file.stream_iterator_ttl_secs).unwrap_or(900),
+            ttl_sweep_interval_ms: self.ttl_sweep_interval_ms.or(file.ttl_sweep_interval_ms).unwrap_or(500),
         };
         config.validate()?;
         Ok(config)

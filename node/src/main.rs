@@ -46,6 +46,8 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
                 Command::ListTables(c) => c.run(&client).await,
                 Command::DeleteTable(c) => c.delete(&client).await,
                 Command::UpdateTable(c) => c.run(&client).await,
+                Command::UpdateTimeToLive(c) => c.run(&client).await,
+                Command::DescribeTimeToLive(c) => c.describe_time_to_live(&client).await,
                 Command::Streams(c) => c.run(&client).await,
                 Command::PutItem(c) => c.run(&client).await,
                 Command::GetItem(c) => c.run(&client).await,

@@ -43,6 +43,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let streams = StreamReader::new(database.clone());
     let trim_every = Duration::from_secs(1).min(stream_settings.retention / 4).max(Duration::from_millis(100));
     tokio::spawn(trim_forever(streams.clone(), stream_settings.clone(), trim_every));
+    tokio::spawn(crate::ttl::sweep_forever(
+        node.clone(),
+        database.clone(),
+        Duration::from_millis(config.ttl_sweep_interval_ms),
+    ));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");

@@ -125,6 +125,46 @@ impl Tern for TernService {
         .await
     }
 
+    async fn update_time_to_live(
+        &self,
+        request: Request<UpdateTimeToLiveRequest>,
+    ) -> Result<Response<UpdateTimeToLiveResponse>, Status> {
+        observe("UpdateTimeToLive", async {
+            let is_forwarded = forwarded(&request);
+            let request = request.into_inner();
+            check_table_name(&request.table_name)?;
+            let (_, stored) = self.node.reader.table(&request.table_name)?;
+            let wanted = request
+                .time_to_live_specification
+                .as_ref()
+                .ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
+            crate::storage::ttl::check_change(stored.time_to_live.as_ref(), wanted)?;
+            write_on_leader!(self, is_forwarded, request, UpdateTimeToLive, update_time_to_live)
+        })
+        .await
+    }
+
+    async fn describe_time_to_live(
+        &self,
+        request: Request<DescribeTimeToLiveRequest>,
+    ) -> Result<Response<DescribeTimeToLiveResponse>, Status> {
+        observe("DescribeTimeToLive", async {
+            let request = request.into_inner();
+            check_table_name(&request.table_name)?;
+            let (_, stored) = self.node.reader.table(&request.table_name)?;
+            let description = match stored.time_to_live.filter(|t| t.enabled) {
+                Some(spec) => TimeToLiveDescription {
+                    time_to_live_status: "ENABLED".into(),
+                    attribute_name: spec.attribute_name,
+                    hide_expired_items: spec.hide_expired_items,
+                },
+                None => TimeToLiveDescription { time_to_live_status: "DISABLED".into(), ..Default::default() },
+            };
+            Ok(DescribeTimeToLiveResponse { time_to_live_description: Some(description) })
+        })
+        .await
+    }
+
     async fn delete_table(
         &self,
         request: Request<DeleteTableRequest>,

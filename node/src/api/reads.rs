@@ -13,10 +13,11 @@ use super::items::{forwarded, to_leader, TernService};
 use super::key_condition;
 use super::routing::{RegionNode, Route};
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions, Select};
-use crate::storage::keys;
 use crate::storage::reads::{KeyRange, PageRequest};
+use crate::storage::{keys, ttl};
 use tern_expression::ast::Condition;
 use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
+use tern_proto::internal::StoredTable;
 
 /// Most keys in one BatchGetItem, and actions in one TransactGetItems.
 pub const MAX_BATCH_GETS: usize = 100;
@@ -99,6 +100,28 @@ impl Shape {
     }
 }
 
+fn now_secs() -> u64 {
+    crate::clock::now_micros() / 1_000_000
+}
+
+/// Drops items whose expiry has passed from a page, when the table hides them (a Tern option).
+fn hide_expired(table: &StoredTable, mut page: ItemPage) -> ItemPage {
+    let now = now_secs();
+    if !table.time_to_live.as_ref().is_some_and(|t| t.enabled && t.hide_expired_items) {
+        return page;
+    }
+    let versions = std::mem::take(&mut page.item_versions);
+    let items = std::mem::take(&mut page.items);
+    for (i, item) in items.into_iter().enumerate() {
+        if !ttl::hidden(table, &item.attributes, now) {
+            page.items.push(item);
+            page.item_versions.extend(versions.get(i).cloned());
+        }
+    }
+    page.count = page.items.len() as u32;
+    page
+}
+
 /// Resolves a projection's paths, rejecting overlapping ones.
 fn resolve_projection(
     ctx: &Placeholders,
@@ -141,11 +164,11 @@ impl TernService {
         let mut request = request.into_inner();
         request.key = canonical(std::mem::take(&mut request.key))?;
         let paths = projection_only(&request.expression_attribute_names, &request.projection_expression)?;
-        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        let (schema, table) = self.node.reader.table(&request.table_name)?;
         schema.check_key_only(&request.key)?;
         let key = schema.storage_key(&request.key)?;
         consistent_read!(self, is_forwarded, request.consistent_read, request, get_item);
-        let stored = self.node.reader.item(&key)?;
+        let stored = self.node.reader.item(&key)?.filter(|s| !ttl::hidden(&table, &s.attributes, now_secs()));
         let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
             write_timestamp_micros: s.write_timestamp_micros,
             origin_region: s.origin_region.clone(),
@@ -172,7 +195,7 @@ impl TernService {
                 ))
                 .into());
             }
-            let (schema, _) = self.node.reader.table(table)?;
+            let (schema, stored_table) = self.node.reader.table(table)?;
             let paths = projection_only(&wanted.expression_attribute_names, &wanted.projection_expression)?;
             let mut seen = BTreeSet::new();
             for key in &mut wanted.keys {
@@ -182,16 +205,17 @@ impl TernService {
                 if !seen.insert(storage_key.clone()) {
                     return Err(ApiError::validation("Provided list of item keys contains duplicates").into());
                 }
-                reads.push((table.clone(), storage_key, paths.clone()));
+                reads.push((table.clone(), storage_key, paths.clone(), stored_table.clone()));
             }
         }
         let consistent = request.request_items.values().any(|k| k.consistent_read);
         consistent_read!(self, is_forwarded, consistent, request, batch_get_item);
-        let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _)| k.clone()).collect();
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
         let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
-        for ((table, _, paths), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
+        let now = now_secs();
+        for ((table, _, paths, stored_table), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
             let list = responses.entry(table.clone()).or_default();
-            if let Some(stored) = stored {
+            if let Some(stored) = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now)) {
                 list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
             }
         }
@@ -217,7 +241,7 @@ impl TernService {
             let get = item.get.as_mut().ok_or_else(|| ApiError::validation("TransactGetItem needs a Get"))?;
             get.key = canonical(std::mem::take(&mut get.key))?;
             let paths = projection_only(&get.expression_attribute_names, &get.projection_expression)?;
-            let (schema, _) = self.node.reader.table(&get.table_name)?;
+            let (schema, stored_table) = self.node.reader.table(&get.table_name)?;
             schema.check_key_only(&get.key)?;
             let key = schema.storage_key(&get.key)?;
             if !seen.insert((get.table_name.clone(), key.clone())) {
@@ -225,13 +249,15 @@ impl TernService {
                     ApiError::validation("Transaction request cannot include multiple operations on one item").into()
                 );
             }
-            reads.push((key, paths));
+            reads.push((key, paths, stored_table));
         }
         // All items from one point of the log: a read-index barrier, then one consistent view.
         consistent_read!(self, is_forwarded, true, request, transact_get_items);
-        let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _)| k.clone()).collect();
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _, _)| k.clone()).collect();
         let mut responses = Vec::new();
-        for ((_, paths), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
+        let now = now_secs();
+        for ((_, paths, stored_table), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
+            let stored = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now));
             let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
             responses.push(ItemResponse { item });
         }
@@ -249,7 +275,7 @@ impl TernService {
         }
         let (wire, values) = expression_values(std::mem::take(&mut request.expression_attribute_values))?;
         request.expression_attribute_values = wire;
-        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        let (schema, table) = self.node.reader.table(&request.table_name)?;
         let (shape, condition) = Shape::new(
             &request.expression_attribute_names,
             values,
@@ -284,7 +310,7 @@ impl TernService {
             limit: request.limit,
             with_versions: request.return_item_versions,
         };
-        Ok(shape.apply(self.node.reader.page(&schema, page)?)?)
+        Ok(shape.apply(hide_expired(&table, self.node.reader.page(&schema, page)?))?)
     }
 
     pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
@@ -302,7 +328,7 @@ impl TernService {
         let segments = validate::segments(request.segment, request.total_segments)?;
         let (wire, values) = expression_values(std::mem::take(&mut request.expression_attribute_values))?;
         request.expression_attribute_values = wire;
-        let (schema, _) = self.node.reader.table(&request.table_name)?;
+        let (schema, table) = self.node.reader.table(&request.table_name)?;
         let (shape, _) = Shape::new(
             &request.expression_attribute_names,
             values,
@@ -339,6 +365,6 @@ impl TernService {
             limit: request.limit,
             with_versions: request.return_item_versions,
         };
-        Ok(shape.apply(self.node.reader.page(&schema, page)?)?)
+        Ok(shape.apply(hide_expired(&table, self.node.reader.page(&schema, page)?))?)
     }
 }

@@ -87,8 +87,21 @@ impl RegionNode {
 
     /// Proposes a write on this node, the leader, and waits for it to be applied here.
     pub async fn propose(&self, op: command::Op) -> Result<command_outcome::Outcome, ApiError> {
-        let command =
-            Command { proposed_at_micros: clock::now_micros(), origin_region: self.region.clone(), op: Some(op) };
+        self.propose_as(op, None).await
+    }
+
+    /// Proposes a write attributed to `identity` in stream records (a service; none for users).
+    pub async fn propose_as(
+        &self,
+        op: command::Op,
+        identity: Option<tern_proto::v1::Identity>,
+    ) -> Result<command_outcome::Outcome, ApiError> {
+        let command = Command {
+            proposed_at_micros: clock::now_micros(),
+            origin_region: self.region.clone(),
+            op: Some(op),
+            identity,
+        };
         let response = self.raft.client_write(Proposal(command.encode_to_vec())).await.map_err(|e| match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
                 ApiError::unavailable("Leadership changed while writing; retry")

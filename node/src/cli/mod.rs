@@ -44,6 +44,8 @@ pub enum Command {
     ListTables(tables::ListTables),
     DeleteTable(tables::TableName),
     UpdateTable(tables::UpdateTable),
+    UpdateTimeToLive(tables::UpdateTimeToLive),
+    DescribeTimeToLive(tables::TableName),
     /// DynamoDB Streams: list-streams, describe-stream, get-shard-iterator, get-records, tail.
     #[command(subcommand)]
     Streams(streams::StreamsCommand),
@@ -91,6 +93,8 @@ impl Command {
             Command::ListTables(_) => "ListTables",
             Command::DeleteTable(_) => "DeleteTable",
             Command::UpdateTable(_) => "UpdateTable",
+            Command::UpdateTimeToLive(_) => "UpdateTimeToLive",
+            Command::DescribeTimeToLive(_) => "DescribeTimeToLive",
             Command::Streams(_) => "Streams",
             Command::PutItem(_) => "PutItem",
             Command::GetItem(_) => "GetItem",

@@ -188,3 +188,51 @@ impl TableName {
         Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))
     }
 }
+
+#[derive(Debug, Args)]
+pub struct UpdateTimeToLive {
+    #[arg(long)]
+    pub table_name: String,
+    /// `Enabled=true,AttributeName=expires_at` (Tern adds `HideExpiredItems=true`).
+    #[arg(long)]
+    pub time_to_live_specification: String,
+}
+
+impl UpdateTimeToLive {
+    pub async fn run(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let fields = input::structure(&self.time_to_live_specification)?;
+        let flag = |name: &str| -> anyhow::Result<bool> {
+            match fields.get(name).map(String::as_str) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(other) => bail!("{name} must be true or false, got {other:?}"),
+            }
+        };
+        let spec = tern_proto::v1::TimeToLiveSpecification {
+            enabled: flag("Enabled")?,
+            attribute_name: fields.get("AttributeName").cloned().unwrap_or_default(),
+            hide_expired_items: flag("HideExpiredItems")?,
+        };
+        let request = tern_proto::v1::UpdateTimeToLiveRequest {
+            table_name: self.table_name.clone(),
+            time_to_live_specification: Some(spec),
+        };
+        let spec = client.update_time_to_live(request).await?.time_to_live_specification.unwrap_or_default();
+        Ok(json!({ "TimeToLiveSpecification": { "Enabled": spec.enabled, "AttributeName": spec.attribute_name } }))
+    }
+}
+
+impl TableName {
+    pub async fn describe_time_to_live(&self, client: &Client) -> anyhow::Result<serde_json::Value> {
+        let request = tern_proto::v1::DescribeTimeToLiveRequest { table_name: self.table_name.clone() };
+        let d = client.describe_time_to_live(request).await?.time_to_live_description.unwrap_or_default();
+        let mut description = json!({ "TimeToLiveStatus": d.time_to_live_status });
+        if !d.attribute_name.is_empty() {
+            description["AttributeName"] = json!(d.attribute_name);
+        }
+        if d.hide_expired_items {
+            description["HideExpiredItems"] = json!(true);
+        }
+        Ok(json!({ "TimeToLiveDescription": description }))
+    }
+}

@@ -15,10 +15,11 @@ use tern_proto::v1::{
 use tern_proto::value::{item_from_wire, item_size_bytes, item_to_wire, Item, MAX_ITEM_BYTES};
 use tern_proto::ApiError;
 
-use super::db::{cf, CF_ITEMS, CF_TABLES};
+use super::db::{cf, CF_ITEMS, CF_TABLES, CF_TTL};
 use super::keys;
 use super::schema::TableSchema;
 use super::stream_log;
+use super::ttl;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
 /// The state a command is applied against: the tables (cached in memory) and the database.
@@ -28,6 +29,8 @@ pub struct Tables<'a> {
     pub region: &'a str,
     /// The log index of the entry being applied.
     pub index: u64,
+    /// The entry's write timestamp (hybrid logical clock, microseconds).
+    pub timestamp: u64,
     /// Stream records this entry has written so far.
     pub records: u64,
     /// Who the entry's writes are attributed to in stream records (none for users).
@@ -135,6 +138,8 @@ impl Tables<'_> {
             }
             Some(command::Op::DeleteTable(r)) => self.delete_table(r, timestamp, batch).map(Outcome::DeleteTable),
             Some(command::Op::UpdateTable(r)) => self.update_table(r, timestamp, batch).map(Outcome::UpdateTable),
+            Some(command::Op::UpdateTimeToLive(r)) => self.update_time_to_live(r, batch).map(Outcome::UpdateTimeToLive),
+            Some(command::Op::ExpireItems(r)) => self.expire_items(r, version, batch).map(Outcome::ExpireItems),
             Some(command::Op::PutConsumerPosition(r)) => {
                 self.put_consumer_position(r, timestamp, batch).map(Outcome::PutConsumerPosition)
             }
@@ -186,7 +191,8 @@ impl Tables<'_> {
             billing_mode: "PAY_PER_REQUEST".into(),
             ..Default::default()
         };
-        let mut stored = StoredTable { description: Some(description), table_id: index, stream_id: 0 };
+        let mut stored =
+            StoredTable { description: Some(description), table_id: index, stream_id: 0, time_to_live: None };
         if let Some(spec) = request.stream_specification.as_ref().filter(|s| s.stream_enabled) {
             self.set_stream(&mut stored, spec, timestamp, batch)?;
         }
@@ -203,6 +209,11 @@ impl Tables<'_> {
     ) -> Result<DeleteTableResponse, ApiError> {
         let schema = self.table(&request.table_name)?;
         let stream_id = self.tables.get(&request.table_name).map_or(0, |t| t.stream_id);
+        batch.delete_range_cf(
+            cf(self.db, CF_TTL),
+            keys::table_prefix(schema.table_id),
+            keys::table_end(schema.table_id),
+        );
         if stream_id != 0 {
             self.disable_stream(stream_id, timestamp, batch)?;
         }
@@ -233,6 +244,16 @@ impl Tables<'_> {
         let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
         if stored.stream_id != 0 {
             self.record_change(&stored, write, batch);
+        }
+        if let Some(attribute) = ttl::attribute(&stored) {
+            let now = self.timestamp / 1_000_000;
+            let storage_key = &write.key;
+            if let Some(expiry) = write.change.old.as_ref().and_then(|o| ttl::expiry(&o.attributes, attribute, now)) {
+                batch.delete_cf(cf(self.db, CF_TTL), ttl::index_key(stored.table_id, expiry, storage_key));
+            }
+            if let Some(expiry) = write.change.new.as_ref().and_then(|n| ttl::expiry(&n.attributes, attribute, now)) {
+                batch.put_cf(cf(self.db, CF_TTL), ttl::index_key(stored.table_id, expiry, storage_key), []);
+            }
         }
         let size = |item: &Option<StoredItem>| item.as_ref().map_or(0, |i| i.encoded_len() as u64);
         if let Some(d) = stored.description.as_mut() {
@@ -320,6 +341,81 @@ impl Tables<'_> {
         };
         stream_log::save_stream(self.db, &stream, batch);
         Ok(())
+    }
+
+    /// Turns TTL on (indexing the table's items) or off (dropping the index).
+    fn update_time_to_live(
+        &mut self,
+        r: v1::UpdateTimeToLiveRequest,
+        batch: &mut WriteBatch,
+    ) -> Result<v1::UpdateTimeToLiveResponse, ApiError> {
+        let mut stored =
+            self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let wanted =
+            r.time_to_live_specification.ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
+        ttl::check_change(stored.time_to_live.as_ref(), &wanted)?;
+        let (start, end) = (keys::table_prefix(stored.table_id), keys::table_end(stored.table_id));
+        batch.delete_range_cf(cf(self.db, CF_TTL), &start, &end);
+        if wanted.enabled {
+            let now = self.timestamp / 1_000_000;
+            let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+            for entry in self.db.iterator_cf(cf(self.db, CF_ITEMS), mode) {
+                let (key, value) = entry.map_err(|e| ApiError::internal(e.to_string()))?;
+                if key.as_ref() >= end.as_slice() {
+                    break;
+                }
+                let item = StoredItem::decode(value.as_ref()).map_err(|e| ApiError::internal(e.to_string()))?;
+                if let Some(expiry) = ttl::expiry(&item.attributes, &wanted.attribute_name, now) {
+                    batch.put_cf(cf(self.db, CF_TTL), ttl::index_key(stored.table_id, expiry, &key), []);
+                }
+            }
+        }
+        stored.time_to_live = Some(wanted.clone());
+        self.save_table(stored, batch);
+        Ok(v1::UpdateTimeToLiveResponse { time_to_live_specification: Some(wanted) })
+    }
+
+    /// The TTL sweeper's deletes: each item goes only if it is still expired now, at apply time.
+    fn expire_items(
+        &mut self,
+        r: tern_proto::internal::ExpireItems,
+        version: ItemVersion,
+        batch: &mut WriteBatch,
+    ) -> Result<tern_proto::internal::ExpireItemsOutcome, ApiError> {
+        let stored = self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let Some(attribute) = ttl::attribute(&stored).map(str::to_string) else {
+            return Ok(tern_proto::internal::ExpireItemsOutcome { deleted: 0, kept: r.index_keys.len() as u32 });
+        };
+        let now = self.timestamp / 1_000_000;
+        let mut outcome = tern_proto::internal::ExpireItemsOutcome::default();
+        for index_key in r.index_keys.iter().take(ttl::MAX_EXPIRIES_PER_ENTRY) {
+            let Some((indexed_expiry, storage_key)) = ttl::parse_index_key(index_key) else { continue };
+            let old = self.read_item(storage_key)?;
+            let expiry = old.as_ref().and_then(|o| ttl::expiry(&o.attributes, &attribute, now));
+            match expiry {
+                Some(expiry) if expiry <= now => {
+                    let write = PlannedWrite {
+                        table: r.table_name.clone(),
+                        key: storage_key.to_vec(),
+                        change: ItemChange { old, new: None },
+                        version: version.clone(),
+                    };
+                    self.commit(&write, batch);
+                    outcome.deleted += 1;
+                    metrics::counter!("tern_ttl_items_deleted_total").increment(1);
+                    metrics::histogram!("tern_ttl_deletion_delay_seconds")
+                        .record(self.timestamp.saturating_sub(expiry * 1_000_000) as f64 / 1e6);
+                }
+                _ => {
+                    // Extended, removed or no longer a valid expiry: the item stays; drop a stale entry.
+                    if expiry != Some(indexed_expiry) {
+                        batch.delete_cf(cf(self.db, CF_TTL), index_key);
+                    }
+                    outcome.kept += 1;
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     /// Saves a named consumer's position in a long-retention stream.

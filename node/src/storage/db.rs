@@ -21,8 +21,11 @@ pub const CF_STREAMS: &str = "streams";
 /// Stream records, keyed by stream id and sequence number (both big-endian).
 pub const CF_STREAM_RECORDS: &str = "stream_records";
 
+/// The TTL expiry index: table id, expiry (epoch seconds), storage key; all big-endian.
+pub const CF_TTL: &str = "ttl_index";
+
 /// The column families a state-machine snapshot carries.
-pub const SNAPSHOT_CFS: [&str; 5] = [CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS];
+pub const SNAPSHOT_CFS: [&str; 6] = [CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS, CF_TTL];
 
 /// Opens (or creates) the node's database.
 pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
@@ -30,7 +33,7 @@ pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS]
+    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS, CF_TTL]
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, families)?))

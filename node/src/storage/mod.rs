@@ -11,6 +11,7 @@ pub mod state_machine;
 pub mod stream_log;
 pub mod streams;
 pub mod transaction;
+pub mod ttl;
 
 pub use log_store::LogStore;
 pub use reads::Reader;

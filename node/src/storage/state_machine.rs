@@ -95,13 +95,15 @@ impl StateMachine {
                 // Strictly rising in log order on every replica, whatever the proposers' clocks did.
                 self.clock = command.proposed_at_micros.max(self.clock + 1);
                 batch.put_cf(meta, CLOCK, self.clock.to_be_bytes());
+                let identity = command.identity.clone();
                 let mut tables = Tables {
                     db: &self.db,
                     tables: &mut self.tables,
                     region: &self.region,
                     index: log_id.index,
+                    timestamp: self.clock,
                     records: 0,
-                    identity: None,
+                    identity,
                 };
                 tables.execute(command, log_id.index, self.clock, &mut batch)
             }
