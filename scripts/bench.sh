@@ -33,6 +33,9 @@ echo "--- puts with the table's stream on, concurrency $concurrency, ${duration}
 echo "--- stream delay, concurrency $concurrency, ${duration}s" >&2
 "$TERN_BIN" bench --json --workload stream-delay --table-name bench-delay --concurrency "$concurrency" --duration "$duration" --item-size 100 \
   | tr -d '\n ' ; echo
+echo "--- TTL: 10,000 items expiring each second for 10 s" >&2
+"$TERN_BIN" bench --json --workload ttl --table-name bench-ttl --concurrency "$concurrency" --duration 10 --expiring-per-second 10000 \
+  | tr -d '\n ' ; echo
 for workload in conditional-update transaction; do
   echo "--- $workload, concurrency $concurrency, ${duration}s" >&2
   "$TERN_BIN" bench --json --workload "$workload" --table-name "bench-$workload" --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 \

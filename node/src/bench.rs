@@ -28,6 +28,9 @@ pub enum Workload {
     /// PutItem of new keys while a Subscribe follows the table's stream: the delay from each write's
     /// acknowledgement to its record's delivery.
     StreamDelay,
+    /// Items written (BatchWriteItem) to expire `--expiring-per-second` each second for `--duration`
+    /// seconds: the delay from each item's expiry to its TTL delete.
+    Ttl,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -59,6 +62,9 @@ pub struct BenchArgs {
     /// Baseline: every request is a node-status call (a gRPC round trip through the same client, no storage).
     #[arg(long)]
     pub ping: bool,
+    /// Items expiring each second in the TTL workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub expiring_per_second: u64,
     /// Create the table with a stream (NEW_AND_OLD_IMAGES) on.
     #[arg(long)]
     pub stream: bool,
@@ -105,13 +111,13 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
         key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
         billing_mode: String::new(),
-        stream_specification: (args.stream || args.workload == Workload::StreamDelay).then(|| {
-            tern_proto::v1::StreamSpecification {
+        stream_specification: (args.stream || matches!(args.workload, Workload::StreamDelay | Workload::Ttl)).then(
+            || tern_proto::v1::StreamSpecification {
                 stream_enabled: true,
                 stream_view_type: "NEW_AND_OLD_IMAGES".into(),
                 retention_days: 0,
-            }
-        }),
+            },
+        ),
     };
     let preload = if args.ping { 0 } else { args.keys };
     match client.create_table(create).await {
@@ -122,6 +128,9 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
 
     if args.workload == Workload::StreamDelay {
         return stream_delay(args, client).await;
+    }
+    if args.workload == Workload::Ttl {
+        return ttl_delay(args, client).await;
     }
     eprintln!("preloading {preload} keys ...");
     let next = Arc::new(AtomicU64::new(0));
@@ -268,7 +277,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             Workload::Kv => "put",
             Workload::ConditionalUpdate => "conditional update",
             Workload::Transaction => "10-item transaction",
-            Workload::StreamDelay => "put",
+            Workload::StreamDelay | Workload::Ttl => "put",
         };
         for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {
@@ -376,6 +385,112 @@ async fn stream_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         println!(
             "{} writes/s; acknowledgement to Subscribe delivery: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} never delivered)",
             report["writes_per_sec"], report["delay_p50_ms"].as_f64().unwrap_or(0.0), report["delay_p99_ms"].as_f64().unwrap_or(0.0), report["delay_max_ms"].as_f64().unwrap_or(0.0), missing
+        );
+    }
+    Ok(())
+}
+
+/// Writes `expiring_per_second` items due to expire in each of `duration` seconds (starting a little
+/// after the writes finish), then follows the stream's TTL deletes and reports expiry-to-delete delays
+/// (the delete's write timestamp minus the expiry second).
+async fn ttl_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use tern_proto::v1::{
+        write_request, BatchWriteItemRequest, PutRequest, TimeToLiveSpecification, UpdateTimeToLiveRequest,
+        WriteRequest, WriteRequestList,
+    };
+
+    let spec = TimeToLiveSpecification { enabled: true, attribute_name: "exp".into(), hide_expired_items: false };
+    if let Err(e) = client
+        .update_time_to_live(UpdateTimeToLiveRequest {
+            table_name: args.table_name.clone(),
+            time_to_live_specification: Some(spec),
+        })
+        .await
+    {
+        eprintln!("TTL already on ({e})");
+    }
+    let total = args.expiring_per_second * args.duration;
+    // Writing takes a while; the first items expire once it is surely done.
+    let first_expiry = crate::clock::now_micros() / 1_000_000 + 10 + total / 20_000;
+    eprintln!("writing {total} items expiring {}/s from {first_expiry} ...", args.expiring_per_second);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, args, next) = (client.clone(), args.clone(), next.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let start = next.fetch_add(25, Ordering::Relaxed);
+                if start >= total {
+                    return Ok::<_, tern_client::Error>(());
+                }
+                let requests = (start..(start + 25).min(total))
+                    .map(|n| {
+                        let expiry = first_expiry + n / args.expiring_per_second;
+                        let item = Item::from([
+                            ("pk".to_string(), AttributeValue::S(format!("ttl-{n}"))),
+                            ("exp".to_string(), AttributeValue::N(expiry.into())),
+                        ]);
+                        WriteRequest {
+                            request: Some(write_request::Request::PutRequest(PutRequest {
+                                item: tern_client::v1_item(&item),
+                            })),
+                        }
+                    })
+                    .collect();
+                let request = BatchWriteItemRequest {
+                    request_items: [(args.table_name.clone(), WriteRequestList { requests })].into(),
+                };
+                client.batch_write_item(request).await?;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let written_at = crate::clock::now_micros() / 1_000_000;
+    anyhow::ensure!(written_at < first_expiry, "writing took too long: lower --expiring-per-second or --duration");
+    let (arn, shard) = client.table_stream(&args.table_name).await?;
+    let records = client.consume(arn, shard, tern_client::StartingPosition::Latest, true, Duration::from_millis(50));
+    futures::pin_mut!(records);
+    let mut delays = histogram();
+    let deadline = Instant::now() + Duration::from_secs(first_expiry - written_at + args.duration + 60);
+    while delays.len() < total && Instant::now() < deadline {
+        let Ok(Some(record)) = tokio::time::timeout(Duration::from_secs(5), records.next()).await else { continue };
+        let record = record?;
+        if record.event_name != "REMOVE" {
+            continue;
+        }
+        let Some(data) = record.dynamodb else { continue };
+        let expiry = data.old_image.as_ref().and_then(|i| i.attributes.get("exp")).and_then(|v| match &v.value {
+            Some(tern_proto::v1::attribute_value::Value::N(n)) => n.parse::<u64>().ok(),
+            _ => None,
+        });
+        let deleted_at = data.item_version.map(|v| v.write_timestamp_micros).unwrap_or(0);
+        if let Some(expiry) = expiry {
+            delays.saturating_record(deleted_at.saturating_sub(expiry * 1_000_000).max(1));
+        }
+    }
+    let report = json!({
+        "workload": "Ttl",
+        "expiring_per_second": args.expiring_per_second,
+        "seconds": args.duration,
+        "items": total,
+        "deleted": delays.len(),
+        "delay_p50_ms": delays.value_at_quantile(0.5) as f64 / 1000.0,
+        "delay_p99_ms": delays.value_at_quantile(0.99) as f64 / 1000.0,
+        "delay_max_ms": delays.max() as f64 / 1000.0,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} of {} items deleted; expiry to delete: p50 {} ms, p99 {} ms, max {} ms",
+            delays.len(),
+            total,
+            report["delay_p50_ms"],
+            report["delay_p99_ms"],
+            report["delay_max_ms"]
         );
     }
     Ok(())
