@@ -10,6 +10,7 @@ pub mod snapshot;
 pub mod state_machine;
 pub mod stream_log;
 pub mod streams;
+pub mod table_admin;
 pub mod transaction;
 pub mod ttl;
 
