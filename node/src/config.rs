@@ -33,6 +33,9 @@ pub struct NodeArgs {
     /// The region's initial nodes: `1=host:port,2=host:port,3=host:port`.
     #[arg(long)]
     pub peers: Option<String>,
+    /// A topology file to take the region's nodes from (instead of --peers).
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
@@ -121,13 +124,23 @@ impl NodeArgs {
         };
         let id = self.id.or(file.id).ok_or(ConfigError::Missing("id"))?;
         let listen = self.listen.or(file.listen).ok_or(ConfigError::Missing("listen"))?;
-        let mut peers = parse_peers(&self.peers.or(file.peers).unwrap_or_default())?;
+        let region = self.region.or(file.region).unwrap_or_else(|| "local".into());
+        let peers_text = match (self.peers.or(file.peers), self.topology.or(file.topology)) {
+            (Some(peers), _) => peers,
+            (None, Some(path)) => {
+                let topology =
+                    crate::topology::Topology::load(&path).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                topology.peers(&region).map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            (None, None) => String::new(),
+        };
+        let mut peers = parse_peers(&peers_text)?;
         let advertise =
             self.advertise.or(file.advertise).or_else(|| peers.get(&id).cloned()).unwrap_or_else(|| listen.to_string());
         peers.entry(id).or_insert_with(|| advertise.clone());
         let config = NodeConfig {
             id,
-            region: self.region.or(file.region).unwrap_or_else(|| "local".into()),
+            region,
             listen,
             advertise,
             data_dir: self.data_dir.or(file.data_dir).ok_or(ConfigError::Missing("data-dir"))?,

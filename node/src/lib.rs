@@ -14,4 +14,5 @@ pub mod node;
 pub mod playground;
 pub mod raft;
 pub mod storage;
+pub mod topology;
 pub mod ttl;

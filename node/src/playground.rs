@@ -9,6 +9,8 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 
+use crate::topology::{RegionTopology, Topology};
+
 #[derive(Debug, Clone, Args)]
 pub struct PlaygroundArgs {
     /// Where the nodes keep their data (a temporary directory, removed on exit, when not given).
@@ -20,9 +22,12 @@ pub struct PlaygroundArgs {
     /// First port: node N serves on BASE+N-1 and its metrics on BASE+100+N-1.
     #[arg(long, default_value_t = 7001)]
     pub base_port: u16,
-    /// The region's name.
-    #[arg(long, default_value = "local")]
+    /// The region's name (one region).
+    #[arg(long, default_value = "local", conflicts_with = "regions")]
     pub region: String,
+    /// Several regions, each with its own nodes: `us-east,eu-west`.
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
 }
 
 /// One process of the playground, as `playground.json` lists it.
@@ -40,7 +45,12 @@ pub struct ProcessInfo {
 /// The contents of `playground.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlaygroundInfo {
+    /// The first region's nodes, as `--endpoint` takes them.
     pub endpoint: String,
+    /// Each region's nodes, as `--endpoint` takes them.
+    pub endpoints: std::collections::BTreeMap<String, String>,
+    /// The topology file the nodes read.
+    pub topology: PathBuf,
     pub processes: Vec<ProcessInfo>,
 }
 
@@ -54,43 +64,77 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         args.data_dir.clone().unwrap_or_else(|| temporary.as_ref().expect("a temporary dir").path().to_path_buf());
     std::fs::create_dir_all(&root)?;
     let binary = std::env::current_exe().context("finding the tern binary")?;
+    let regions: Vec<String> = if args.regions.is_empty() { vec![args.region.clone()] } else { args.regions.clone() };
     let ids: Vec<u64> = (1..=args.nodes_per_region).collect();
-    let address = |id: u64| format!("127.0.0.1:{}", args.base_port as u64 + id - 1);
-    let metrics = |id: u64| format!("127.0.0.1:{}", args.base_port as u64 + 100 + id - 1);
-    let peers = ids.iter().map(|id| format!("{id}={}", address(*id))).collect::<Vec<_>>().join(",");
+    // Region r's node n serves on BASE + 10·r + n - 1 and its metrics on BASE + 100 + 10·r + n - 1.
+    let port = |r: usize, id: u64, offset: u64| args.base_port as u64 + offset + 10 * r as u64 + id - 1;
+    let mut topology = Topology::default();
+    for (r, region) in regions.iter().enumerate() {
+        let nodes = ids.iter().map(|id| (*id, format!("127.0.0.1:{}", port(r, *id, 0)))).collect();
+        topology.regions.insert(region.clone(), RegionTopology { nodes, replicator: None });
+    }
+    let topology_path = root.join("topology.toml");
+    std::fs::write(&topology_path, topology.to_toml())?;
 
     let mut children: Vec<Child> = Vec::new();
     let mut processes = Vec::new();
-    for &id in &ids {
-        let data_dir = root.join(format!("{}-node-{id}", args.region));
-        let log = std::fs::File::create(root.join(format!("{}-node-{id}.log", args.region)))?;
-        let child = Command::new(&binary)
-            .args(["node", "--id", &id.to_string(), "--region", &args.region, "--listen", &address(id)])
-            .args(["--data-dir", &data_dir.to_string_lossy(), "--peers", &peers, "--metrics-listen", &metrics(id)])
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting node {id}"))?;
-        processes.push(ProcessInfo {
-            role: "node".into(),
-            id,
-            region: args.region.clone(),
-            address: address(id),
-            metrics_address: metrics(id),
-            pid: child.id().unwrap_or(0),
-            data_dir,
-        });
-        children.push(child);
+    for (r, region) in regions.iter().enumerate() {
+        for &id in &ids {
+            let address = format!("127.0.0.1:{}", port(r, id, 0));
+            let metrics = format!("127.0.0.1:{}", port(r, id, 100));
+            let data_dir = root.join(format!("{region}-node-{id}"));
+            let log = std::fs::File::create(root.join(format!("{region}-node-{id}.log")))?;
+            let child = Command::new(&binary)
+                .args(["node", "--id", &id.to_string(), "--region", region, "--listen", &address])
+                .args([
+                    "--data-dir",
+                    &data_dir.to_string_lossy(),
+                    "--topology",
+                    &topology_path.to_string_lossy(),
+                    "--metrics-listen",
+                    &metrics,
+                ])
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting node {id} of {region}"))?;
+            processes.push(ProcessInfo {
+                role: "node".into(),
+                id,
+                region: region.clone(),
+                address,
+                metrics_address: metrics,
+                pid: child.id().unwrap_or(0),
+                data_dir,
+            });
+            children.push(child);
+        }
     }
-    let endpoint = ids.iter().map(|id| address(*id)).collect::<Vec<_>>().join(",");
-    let info = PlaygroundInfo { endpoint: endpoint.clone(), processes };
+    let endpoints: std::collections::BTreeMap<String, String> = topology
+        .regions
+        .iter()
+        .map(|(name, r)| (name.clone(), r.nodes.values().cloned().collect::<Vec<_>>().join(",")))
+        .collect();
+    let endpoint = endpoints[&regions[0]].clone();
+    let info = PlaygroundInfo {
+        endpoint: endpoint.clone(),
+        endpoints: endpoints.clone(),
+        topology: topology_path.clone(),
+        processes,
+    };
     std::fs::write(root.join("playground.json"), serde_json::to_string_pretty(&info)?)?;
 
-    wait_for_leader(&endpoint).await?;
-    println!("Tern playground: region {} with {} nodes is up.", args.region, ids.len());
+    for endpoints in endpoints.values() {
+        wait_for_leader(endpoints).await?;
+    }
+    println!("Tern playground: {} region(s) with {} nodes each are up.", regions.len(), ids.len());
+    for (name, endpoints) in &endpoints {
+        println!("  {name}: {endpoints}");
+    }
     println!("  data and logs: {}", root.display());
     println!("  processes:     {}", root.join("playground.json").display());
+    println!("  topology:      {}", topology_path.display());
     let tern = binary.display();
     println!("Try it:");
     println!("  export TERN_ENDPOINT={endpoint}");

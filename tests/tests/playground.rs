@@ -1,0 +1,77 @@
+//! `tern playground --regions`: several regions, each its own Raft group of three processes, described
+//! by a topology file and playground.json, all stopped by Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ::tern_client::v1::ListTablesRequest;
+use ::tern_client::Client;
+use tern_tests::dynamo::create_table;
+use tern_tests::tern_binary;
+
+/// A base port whose node and metrics ports for two regions of three nodes are all free.
+fn free_base() -> u16 {
+    for base in (21_000..40_000).step_by(137) {
+        let ports = (0..2).flat_map(|r| (0..3).flat_map(move |n| [base + 10 * r + n, base + 100 + 10 * r + n]));
+        let listeners: Vec<_> = ports.map(|p| TcpListener::bind(("127.0.0.1", p))).collect();
+        if listeners.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no free port range");
+}
+
+fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playground_of_two_regions() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let base = free_base();
+    let mut playground = Command::new(tern_binary())
+        .args([
+            "playground",
+            "--data-dir",
+            &dir.path().to_string_lossy(),
+            "--regions",
+            "us-east,eu-west",
+            "--base-port",
+            &base.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(playground.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    while !lines.next().transpose()?.is_some_and(|l| l.starts_with("Press Ctrl-C")) {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "the playground did not come up");
+    }
+
+    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("playground.json"))?)?;
+    let processes = info["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 6);
+    assert_eq!(processes.iter().filter(|p| p["region"] == "eu-west").count(), 3);
+    let topology = std::fs::read_to_string(dir.path().join("topology.toml"))?;
+    assert!(topology.contains("[regions.us-east.nodes]") && topology.contains("[regions.eu-west.nodes]"), "{topology}");
+
+    // Each region is its own Raft group: a table made in one is not in the other (until replication).
+    let us = Client::connect([info["endpoints"]["us-east"].as_str().unwrap()]).await?;
+    let eu = Client::connect([info["endpoints"]["eu-west"].as_str().unwrap()]).await?;
+    create_table(&us, "only_us", "pk:S", None).await?;
+    assert_eq!(us.list_tables(ListTablesRequest::default()).await?.table_names, ["only_us"]);
+    assert!(eu.list_tables(ListTablesRequest::default()).await?.table_names.is_empty());
+    assert_eq!(eu.node_status(None).await?.region, "eu-west");
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(playground.id() as i32), nix::sys::signal::Signal::SIGINT)?;
+    playground.wait()?;
+    let pids: Vec<u32> = processes.iter().map(|p| p["pid"].as_u64().unwrap() as u32).collect();
+    let stopped = Instant::now();
+    while pids.iter().any(|p| alive(*p)) && stopped.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pids.iter().all(|p| !alive(*p)), "Ctrl-C stops every node");
+    Ok(())
+}
