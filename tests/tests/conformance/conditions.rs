@@ -106,7 +106,6 @@ async fn conditions() -> anyhow::Result<()> {
     ];
     for (condition, values, expected) in cases {
         let condition = condition.replace("#n", "#nm").replace("#l", "#lst");
-        let with_names = |c: &str| c.to_string();
         let request_names = names(&[("#nm", "name"), ("#lst", "list")]);
         let used: Vec<(&str, &str)> = request_names
             .iter()
@@ -124,7 +123,7 @@ async fn conditions() -> anyhow::Result<()> {
         let request = PutItemRequest {
             table_name: "things".into(),
             item: stored.item.unwrap().attributes,
-            condition_expression: with_names(&condition),
+            condition_expression: condition.clone(),
             expression_attribute_names: names(&used),
             expression_attribute_values: wire(values),
             ..Default::default()
