@@ -255,6 +255,7 @@ impl Client {
     {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
+        let mut other_nodes = self.inner.endpoints.len().saturating_sub(1);
         loop {
             count += 1;
             let client = StreamsClient::new(self.any_node()).max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -262,6 +263,11 @@ impl Client {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) => ApiError::from(&status),
             };
+            // A node that has not yet applied a new stream does not know it: ask the other nodes once.
+            if error.kind == ErrorKind::ResourceNotFoundException && other_nodes > 0 {
+                other_nodes -= 1;
+                continue;
+            }
             if !retryable(&error) {
                 return Err(Error::Api(error));
             }

@@ -171,6 +171,17 @@ impl Region {
         }
     }
 
+    /// Waits until every running node has applied all the leader has, so that any node's local reads
+    /// (eventually consistent reads, stream records) show every acknowledged write.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        let leader = self.wait_for_leader(Duration::from_secs(20)).await?;
+        let applied = self.status(leader).await?.last_applied_index;
+        for node in self.nodes.values().filter(|n| n.child.is_some()) {
+            self.wait_applied(node.id, applied, Duration::from_secs(20)).await?;
+        }
+        Ok(())
+    }
+
     /// `kill -9` a node.
     pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
         let node = self.nodes.get_mut(&id).context("no such node")?;

@@ -61,7 +61,14 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     let us = Client::connect([info["endpoints"]["us-east"].as_str().unwrap()]).await?;
     let eu = Client::connect([info["endpoints"]["eu-west"].as_str().unwrap()]).await?;
     create_table(&us, "only_us", "pk:S", None).await?;
-    assert_eq!(us.list_tables(ListTablesRequest::default()).await?.table_names, ["only_us"]);
+    // ListTables is eventually consistent: wait until every us-east node has the table.
+    for _ in 0..3 {
+        let waited = Instant::now();
+        while us.list_tables(ListTablesRequest::default()).await?.table_names != ["only_us"] {
+            anyhow::ensure!(waited.elapsed() < Duration::from_secs(10), "us-east never listed its table");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     assert!(eu.list_tables(ListTablesRequest::default()).await?.table_names.is_empty());
     assert_eq!(eu.node_status(None).await?.region, "eu-west");
 

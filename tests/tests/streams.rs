@@ -328,6 +328,7 @@ async fn named_consumers_resume_from_their_saved_position() -> anyhow::Result<()
             })
             .await?;
     }
+    region.settle().await?;
     let (arn, shard) = client.table_stream("ledger").await?;
     let key = |r: &StreamRecord| {
         json(&r.dynamodb.as_ref().unwrap().keys.as_ref().unwrap().attributes)["pk"]["S"].as_str().unwrap().to_string()

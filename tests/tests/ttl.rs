@@ -67,7 +67,8 @@ async fn present(client: &Client, table: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// The REMOVE records of a table's stream, by key, with their identities.
-async fn removals(client: &Client, table: &str) -> anyhow::Result<Vec<(String, Option<Identity>)>> {
+async fn removals(region: &Region, client: &Client, table: &str) -> anyhow::Result<Vec<(String, Option<Identity>)>> {
+    region.settle().await?;
     let (arn, shard) = client.table_stream(table).await?;
     let records: Vec<_> =
         client.consume(arn, shard, StartingPosition::TrimHorizon, false, Duration::from_millis(20)).collect().await;
@@ -119,7 +120,7 @@ async fn expired_items_are_deleted_within_seconds_by_the_service() -> anyhow::Re
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let service = Some(Identity { r#type: "Service".into(), principal_id: "ttl.tern".into() });
-    let mut removed = removals(&client, "sessions").await?;
+    let mut removed = removals(&region, &client, "sessions").await?;
     removed.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(removed, vec![("past".to_string(), service.clone()), ("soon".to_string(), service)]);
 
@@ -200,7 +201,7 @@ async fn a_leader_change_during_a_sweep_neither_skips_nor_repeats() -> anyhow::R
         assert!(started.elapsed() < Duration::from_secs(30), "items remain after the leader change");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let removed = removals(&client, "cache").await?;
+    let removed = removals(&region, &client, "cache").await?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (key, identity) in removed {
         assert_eq!(identity.map(|i| i.principal_id), Some("ttl.tern".to_string()));
