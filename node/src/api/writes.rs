@@ -38,16 +38,10 @@ pub(crate) use write_on_leader;
 
 /// A PutItem's checks; returns its storage key.
 fn check_put(node: &RegionNode, r: &mut PutItemRequest) -> Result<Vec<u8>, ApiError> {
-    validate::return_values(&r.return_values, &["NONE", "ALL_OLD"])?;
-    validate::return_on_failure(&r.return_values_on_condition_check_failure)?;
-    placeholders_need_expressions(
-        &r.expression_attribute_names,
-        &r.expression_attribute_values,
-        &[("ConditionExpression", &r.condition_expression)],
-        &[("ConditionExpression", &r.condition_expression)],
-    )?;
     r.item = canonical(std::mem::take(&mut r.item))?;
-    check_condition_expression(
+    check_conditional_write(
+        &r.return_values,
+        &r.return_values_on_condition_check_failure,
         &r.condition_expression,
         &r.expression_attribute_names,
         &mut r.expression_attribute_values,
@@ -56,18 +50,32 @@ fn check_put(node: &RegionNode, r: &mut PutItemRequest) -> Result<Vec<u8>, ApiEr
     schema.storage_key(&r.item)
 }
 
+/// The checks PutItem and DeleteItem share: ReturnValues NONE or ALL_OLD, and the ConditionExpression
+/// with its placeholders (values made canonical).
+fn check_conditional_write(
+    return_values: &str,
+    on_failure: &str,
+    condition: &str,
+    names: &std::collections::BTreeMap<String, String>,
+    values: &mut std::collections::BTreeMap<String, AttributeValue>,
+) -> Result<(), ApiError> {
+    validate::return_values(return_values, &["NONE", "ALL_OLD"])?;
+    validate::return_on_failure(on_failure)?;
+    placeholders_need_expressions(
+        names,
+        values,
+        &[("ConditionExpression", condition)],
+        &[("ConditionExpression", condition)],
+    )?;
+    check_condition_expression(condition, names, values)
+}
+
 /// A DeleteItem's checks; returns its storage key.
 fn check_delete(node: &RegionNode, r: &mut DeleteItemRequest) -> Result<Vec<u8>, ApiError> {
-    validate::return_values(&r.return_values, &["NONE", "ALL_OLD"])?;
-    validate::return_on_failure(&r.return_values_on_condition_check_failure)?;
-    placeholders_need_expressions(
-        &r.expression_attribute_names,
-        &r.expression_attribute_values,
-        &[("ConditionExpression", &r.condition_expression)],
-        &[("ConditionExpression", &r.condition_expression)],
-    )?;
     r.key = canonical(std::mem::take(&mut r.key))?;
-    check_condition_expression(
+    check_conditional_write(
+        &r.return_values,
+        &r.return_values_on_condition_check_failure,
         &r.condition_expression,
         &r.expression_attribute_names,
         &mut r.expression_attribute_values,

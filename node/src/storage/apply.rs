@@ -79,6 +79,11 @@ macro_rules! conditional {
 }
 conditional!(PutItemRequest, DeleteItemRequest, UpdateItemRequest, v1::ConditionCheck);
 
+/// The old item, when ReturnValues asked for ALL_OLD.
+fn old_if_asked(old: Option<StoredItem>, return_values: &str) -> Option<v1::Item> {
+    old.filter(|_| return_values == "ALL_OLD").map(|old| v1::Item { attributes: old.attributes })
+}
+
 fn domain(item: Option<&StoredItem>) -> Result<Item, ApiError> {
     item.map(|i| item_from_wire(i.attributes.clone())).transpose().map(Option::unwrap_or_default)
 }
@@ -301,11 +306,7 @@ impl Tables<'_> {
     ) -> Result<PutItemResponse, ApiError> {
         let write = self.plan_put(&r, &version)?;
         self.commit(&write, batch);
-        let attributes = write
-            .change
-            .old
-            .filter(|_| r.return_values == "ALL_OLD")
-            .map(|old| v1::Item { attributes: old.attributes });
+        let attributes = old_if_asked(write.change.old, &r.return_values);
         Ok(PutItemResponse { attributes, item_version: Some(version) })
     }
 
@@ -319,11 +320,7 @@ impl Tables<'_> {
         if write.change.old.is_some() {
             self.commit(&write, batch);
         }
-        let attributes = write
-            .change
-            .old
-            .filter(|_| r.return_values == "ALL_OLD")
-            .map(|old| v1::Item { attributes: old.attributes });
+        let attributes = old_if_asked(write.change.old, &r.return_values);
         Ok(DeleteItemResponse { attributes, item_version: Some(version) })
     }
 
