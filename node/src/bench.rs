@@ -375,18 +375,14 @@ async fn stream_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         "writes_per_sec": (acknowledged.len() as f64 / elapsed).round(),
         "delivered": delays.len(),
         "missing": missing,
-        "delay_p50_ms": delays.value_at_quantile(0.5) as f64 / 1000.0,
-        "delay_p99_ms": delays.value_at_quantile(0.99) as f64 / 1000.0,
-        "delay_max_ms": delays.max() as f64 / 1000.0,
     });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "{} writes/s; acknowledgement to Subscribe delivery: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} never delivered)",
-            report["writes_per_sec"], report["delay_p50_ms"].as_f64().unwrap_or(0.0), report["delay_p99_ms"].as_f64().unwrap_or(0.0), report["delay_max_ms"].as_f64().unwrap_or(0.0), missing
-        );
-    }
+    let mut report = report;
+    add_delays(&mut report, &delays);
+    let line = format!(
+        "{} writes/s; acknowledgement to Subscribe delivery: p50 {} ms, p99 {} ms, max {} ms ({missing} never delivered)",
+        report["writes_per_sec"], report["delay_p50_ms"], report["delay_p99_ms"], report["delay_max_ms"]
+    );
+    emit(args.json, &report, line)?;
     Ok(())
 }
 
@@ -477,21 +473,33 @@ async fn ttl_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         "seconds": args.duration,
         "items": total,
         "deleted": delays.len(),
-        "delay_p50_ms": delays.value_at_quantile(0.5) as f64 / 1000.0,
-        "delay_p99_ms": delays.value_at_quantile(0.99) as f64 / 1000.0,
-        "delay_max_ms": delays.max() as f64 / 1000.0,
     });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let mut report = report;
+    add_delays(&mut report, &delays);
+    let line = format!(
+        "{} of {total} items deleted; expiry to delete: p50 {} ms, p99 {} ms, max {} ms",
+        delays.len(),
+        report["delay_p50_ms"],
+        report["delay_p99_ms"],
+        report["delay_max_ms"]
+    );
+    emit(args.json, &report, line)?;
+    Ok(())
+}
+
+/// Adds a delay histogram's p50, p99 and maximum (milliseconds) to a report.
+fn add_delays(report: &mut serde_json::Value, delays: &Histogram<u64>) {
+    report["delay_p50_ms"] = json!(delays.value_at_quantile(0.5) as f64 / 1000.0);
+    report["delay_p99_ms"] = json!(delays.value_at_quantile(0.99) as f64 / 1000.0);
+    report["delay_max_ms"] = json!(delays.max() as f64 / 1000.0);
+}
+
+/// Prints a report as JSON, or its one-line summary.
+fn emit(as_json: bool, report: &serde_json::Value, line: String) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        println!(
-            "{} of {} items deleted; expiry to delete: p50 {} ms, p99 {} ms, max {} ms",
-            delays.len(),
-            total,
-            report["delay_p50_ms"],
-            report["delay_p99_ms"],
-            report["delay_max_ms"]
-        );
+        println!("{line}");
     }
     Ok(())
 }

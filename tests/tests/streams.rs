@@ -314,20 +314,21 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
     Ok(())
 }
 
+/// Puts items `e0`, `e1`, ... of a range into the ledger table.
+async fn put_entries(client: &Client, range: std::ops::Range<u32>) -> anyhow::Result<()> {
+    for i in range {
+        let item = wire(&format!(r#"{{"pk":{{"S":"e{i}"}}}}"#));
+        client.put_item_request(PutItemRequest { table_name: "ledger".into(), item, ..Default::default() }).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_consumers_resume_from_their_saved_position() -> anyhow::Result<()> {
     let region = Region::start(3, &[]).await?;
     let client = region.client().await?;
     client.create_table(stream_table("ledger", "KEYS_ONLY", 7)).await?;
-    for i in 0..10 {
-        client
-            .put_item_request(PutItemRequest {
-                table_name: "ledger".into(),
-                item: wire(&format!(r#"{{"pk":{{"S":"e{i}"}}}}"#)),
-                ..Default::default()
-            })
-            .await?;
-    }
+    put_entries(&client, 0..10).await?;
     region.settle().await?;
     let (arn, shard) = client.table_stream("ledger").await?;
     let key = |r: &StreamRecord| {
@@ -346,15 +347,7 @@ async fn named_consumers_resume_from_their_saved_position() -> anyhow::Result<()
         }
         assert_eq!(taken.len(), 10);
     }
-    for i in 10..15 {
-        client
-            .put_item_request(PutItemRequest {
-                table_name: "ledger".into(),
-                item: wire(&format!(r#"{{"pk":{{"S":"e{i}"}}}}"#)),
-                ..Default::default()
-            })
-            .await?;
-    }
+    put_entries(&client, 10..15).await?;
     let leader = region.wait_for_leader(Duration::from_secs(5)).await?;
     let applied = region.status(leader).await?.last_applied_index;
     let elsewhere = (1..=3).find(|id| *id != leader).unwrap();

@@ -31,6 +31,16 @@ pub fn names(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
     serde_json::from_value(json(value)?).context("ExpressionAttributeNames must be an object of strings")
 }
 
+/// An optional `--expression-attribute-names`: empty when absent.
+pub fn optional_names(value: Option<&str>) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(value.map(names).transpose()?.unwrap_or_default())
+}
+
+/// An optional DynamoDB JSON parameter (`--expression-attribute-values`): empty when absent.
+pub fn optional_item(value: Option<&str>) -> anyhow::Result<BTreeMap<String, v1::AttributeValue>> {
+    Ok(value.map(item).transpose()?.unwrap_or_default())
+}
+
 /// Shorthand `AttributeName=pk,AttributeType=S` or a JSON object, as one map of strings.
 pub fn structure(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let value = text(value)?;

@@ -40,11 +40,11 @@ pub struct Conditional {
 
 impl Conditional {
     pub fn names(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-        Ok(self.expression_attribute_names.as_deref().map(input::names).transpose()?.unwrap_or_default())
+        input::optional_names(self.expression_attribute_names.as_deref())
     }
 
     pub fn values(&self) -> anyhow::Result<std::collections::BTreeMap<String, tern_proto::v1::AttributeValue>> {
-        Ok(self.expression_attribute_values.as_deref().map(input::item).transpose()?.unwrap_or_default())
+        input::optional_item(self.expression_attribute_values.as_deref())
     }
 }
 
@@ -101,12 +101,7 @@ impl GetItem {
             consistent_read: self.consistent_read,
             return_item_version: self.return_item_version,
             projection_expression: self.projection_expression.clone().unwrap_or_default(),
-            expression_attribute_names: self
-                .expression_attribute_names
-                .as_deref()
-                .map(input::names)
-                .transpose()?
-                .unwrap_or_default(),
+            expression_attribute_names: input::optional_names(self.expression_attribute_names.as_deref())?,
         };
         let response = client.get_item_request(request).await?;
         let mut out = Map::new();
@@ -285,18 +280,8 @@ impl Query {
         let request = QueryRequest {
             table_name: self.table_name.clone(),
             key_condition_expression: self.key_condition_expression.clone(),
-            expression_attribute_names: self
-                .expression_attribute_names
-                .as_deref()
-                .map(input::names)
-                .transpose()?
-                .unwrap_or_default(),
-            expression_attribute_values: self
-                .expression_attribute_values
-                .as_deref()
-                .map(input::item)
-                .transpose()?
-                .unwrap_or_default(),
+            expression_attribute_names: input::optional_names(self.expression_attribute_names.as_deref())?,
+            expression_attribute_values: input::optional_item(self.expression_attribute_values.as_deref())?,
             scan_index_forward: Some(!self.no_scan_index_forward),
             limit: self.paging.limit.unwrap_or(0),
             exclusive_start_key: None,
@@ -343,18 +328,8 @@ impl Scan {
             return_item_versions: self.paging.return_item_versions,
             filter_expression: self.paging.filter_expression.clone().unwrap_or_default(),
             projection_expression: self.paging.projection_expression.clone().unwrap_or_default(),
-            expression_attribute_names: self
-                .expression_attribute_names
-                .as_deref()
-                .map(input::names)
-                .transpose()?
-                .unwrap_or_default(),
-            expression_attribute_values: self
-                .expression_attribute_values
-                .as_deref()
-                .map(input::item)
-                .transpose()?
-                .unwrap_or_default(),
+            expression_attribute_names: input::optional_names(self.expression_attribute_names.as_deref())?,
+            expression_attribute_values: input::optional_item(self.expression_attribute_values.as_deref())?,
             select: self.paging.select.clone().unwrap_or_default(),
             segment: self.segment,
             total_segments: self.total_segments,
