@@ -15,6 +15,7 @@
 mod error;
 mod retry;
 mod serde_items;
+mod replication;
 mod streams;
 
 use std::future::Future;
@@ -38,7 +39,7 @@ pub use tern_proto::json;
 pub use tern_proto::v1;
 pub use tern_proto::{ApiError, AttributeValue, ErrorKind, Item, Number};
 
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A connection to one region.
 #[derive(Clone)]
@@ -65,7 +66,7 @@ fn retryable(error: &ApiError) -> bool {
 
 /// Which nodes may serve a call.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     Leader,
     AnyNode,
 }
@@ -141,6 +142,21 @@ impl Client {
         F: FnMut(TernClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
+        self.call_on(target, |channel, timeout| {
+            let client = TernClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            call(client, timeout)
+        })
+        .await
+    }
+
+    /// Like `call`, for any service: `call` gets the channel of the node to ask.
+    pub(crate) async fn call_on<T, F, Fut>(&self, target: Target, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
         loop {
@@ -149,10 +165,7 @@ impl Client {
                 Target::Leader => self.leader().await.unwrap_or_else(|| self.any_node()),
                 Target::AnyNode => self.any_node(),
             };
-            let client = TernClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
-            let error = match call(client, attempts.remaining()).await {
+            let error = match call(channel, attempts.remaining()).await {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) => ApiError::from(&status),
             };

@@ -35,6 +35,7 @@ impl StartingPosition {
             shard_id: shard_id.into(),
             shard_iterator_type: kind.into(),
             sequence_number: sequence,
+            replication: false,
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct NodeConfig {
     pub stream_retention_secs: u64,
     pub stream_iterator_ttl_secs: u64,
     pub ttl_sweep_interval_ms: u64,
+    /// The deployment's regions, when a topology file was given: needed to create replicas.
+    pub topology: Option<crate::topology::Topology>,
 }
 
 /// Why settings are unusable.
@@ -125,13 +127,15 @@ impl NodeArgs {
         let id = self.id.or(file.id).ok_or(ConfigError::Missing("id"))?;
         let listen = self.listen.or(file.listen).ok_or(ConfigError::Missing("listen"))?;
         let region = self.region.or(file.region).unwrap_or_else(|| "local".into());
-        let peers_text = match (self.peers.or(file.peers), self.topology.or(file.topology)) {
-            (Some(peers), _) => peers,
-            (None, Some(path)) => {
-                let topology =
-                    crate::topology::Topology::load(&path).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-                topology.peers(&region).map_err(|e| ConfigError::Invalid(e.to_string()))?
+        let topology = match self.topology.or(file.topology) {
+            Some(path) => {
+                Some(crate::topology::Topology::load(&path).map_err(|e| ConfigError::Invalid(e.to_string()))?)
             }
+            None => None,
+        };
+        let peers_text = match (self.peers.or(file.peers), &topology) {
+            (Some(peers), _) => peers,
+            (None, Some(topology)) => topology.peers(&region).map_err(|e| ConfigError::Invalid(e.to_string()))?,
             (None, None) => String::new(),
         };
         let mut peers = parse_peers(&peers_text)?;
@@ -153,6 +157,7 @@ impl NodeArgs {
             stream_retention_secs: self.stream_retention_secs.or(file.stream_retention_secs).unwrap_or(86_400),
             stream_iterator_ttl_secs: self.stream_iterator_ttl_secs.or(file.stream_iterator_ttl_secs).unwrap_or(900),
             ttl_sweep_interval_ms: self.ttl_sweep_interval_ms.or(file.ttl_sweep_interval_ms).unwrap_or(500),
+            topology,
         };
         config.validate()?;
         Ok(config)

@@ -12,6 +12,7 @@ pub mod config;
 pub mod metrics;
 pub mod node;
 pub mod playground;
+pub mod replicator;
 pub mod raft;
 pub mod storage;
 pub mod topology;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tern_client::{Client, RetryPolicy};
-use tern_node::cli::{output, report_error, Cli, Command};
+use tern_node::cli::{output, report_error, Cli, Command, ReplicationCommand};
 
 fn init_tracing() {
     let filter =
@@ -35,6 +35,22 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
             init_tracing();
             tern_node::playground::run(args).await.map_err(fail)
         }
+        Command::Replicator(args) => {
+            init_tracing();
+            tern_node::replicator::run(args).await.map_err(fail)
+        }
+        Command::Replication(ReplicationCommand::Status(args)) => {
+            output::print(tern_node::replicator::status::status(&args).await.map_err(fail)?);
+            Ok(())
+        }
+        Command::Verify(args) => {
+            let (report, identical) = tern_node::replicator::verify::verify(&args).await.map_err(fail)?;
+            output::print(report);
+            if !identical {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         command => {
             let retry = RetryPolicy { deadline: Duration::from_secs(cli.deadline_secs), ..RetryPolicy::default() };
             let client = Client::connect_with([cli.endpoint.as_str()], retry).await.map_err(|e| fail(e.into()))?;
@@ -59,7 +75,11 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
                 Command::TransactGetItems(c) => c.run(&client).await,
                 Command::Query(c) => c.run(&client).await,
                 Command::Scan(c) => c.run(&client).await,
-                Command::Node(_) | Command::Playground(_) => unreachable!("handled above"),
+                Command::Node(_)
+                | Command::Playground(_)
+                | Command::Replicator(_)
+                | Command::Replication(_)
+                | Command::Verify(_) => unreachable!("handled above"),
             };
             output::print(document.map_err(fail)?);
             Ok(())

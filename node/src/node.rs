@@ -14,7 +14,8 @@ use crate::api::streams::{trim_forever, StreamSettings, StreamsService};
 use crate::storage::streams::StreamReader;
 
 use crate::api::routing::MAX_API_MESSAGE_BYTES;
-use crate::api::{ClusterService, RegionNode, TernService};
+use crate::api::{ClusterService, RegionNode, ReplicationService, TernService};
+use tern_proto::v1::replication_server::ReplicationServer;
 use crate::config::NodeConfig;
 use crate::raft::network::{Network, MAX_RAFT_MESSAGE_BYTES};
 use crate::raft::service::RaftService;
@@ -35,7 +36,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
 
-    let node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(database.clone()));
+    let mut node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(database.clone()));
+    node.topology = config.topology.clone().map(Arc::new);
     let stream_settings = StreamSettings {
         retention: Duration::from_secs(config.stream_retention_secs),
         iterator_ttl: Duration::from_secs(config.stream_iterator_ttl_secs),
@@ -48,6 +50,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         database.clone(),
         Duration::from_millis(config.ttl_sweep_interval_ms),
     ));
+    tokio::spawn(crate::api::replication::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
@@ -67,6 +70,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         )
         .add_service(
             StreamsServer::new(StreamsService::new(node.clone(), streams, stream_settings))
+                .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
+        )
+        .add_service(
+            ReplicationServer::new(ReplicationService::new(node.clone()))
+                .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))

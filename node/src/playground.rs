@@ -25,7 +25,7 @@ pub struct PlaygroundArgs {
     /// The region's name (one region).
     #[arg(long, default_value = "local", conflicts_with = "regions")]
     pub region: String,
-    /// Several regions, each with its own nodes: `us-east,eu-west`.
+    /// Several regions, each with its own nodes and replicator: `us-east,eu-west`.
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
 }
@@ -69,9 +69,13 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     // Region r's node n serves on BASE + 10·r + n - 1 and its metrics on BASE + 100 + 10·r + n - 1.
     let port = |r: usize, id: u64, offset: u64| args.base_port as u64 + offset + 10 * r as u64 + id - 1;
     let mut topology = Topology::default();
+    // With several regions, each has a replicator; it serves its metrics on BASE + 100 + 10·r + 9.
+    let replicated = regions.len() > 1;
+    let replicator_metrics = |r: usize| format!("127.0.0.1:{}", args.base_port as u64 + 100 + 10 * r as u64 + 9);
     for (r, region) in regions.iter().enumerate() {
         let nodes = ids.iter().map(|id| (*id, format!("127.0.0.1:{}", port(r, *id, 0)))).collect();
-        topology.regions.insert(region.clone(), RegionTopology { nodes, replicator: None });
+        let replicator = replicated.then(|| replicator_metrics(r));
+        topology.regions.insert(region.clone(), RegionTopology { nodes, replicator });
     }
     let topology_path = root.join("topology.toml");
     std::fs::write(&topology_path, topology.to_toml())?;
@@ -111,6 +115,28 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
             children.push(child);
         }
     }
+    for (r, region) in regions.iter().enumerate().filter(|_| replicated) {
+        let metrics = replicator_metrics(r);
+        let log = std::fs::File::create(root.join(format!("{region}-replicator.log")))?;
+        let child = Command::new(&binary)
+            .args(["replicator", "--region", region, "--topology", &topology_path.to_string_lossy()])
+            .args(["--metrics-listen", &metrics])
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the replicator of {region}"))?;
+        processes.push(ProcessInfo {
+            role: "replicator".into(),
+            id: 0,
+            region: region.clone(),
+            address: metrics.clone(),
+            metrics_address: metrics,
+            pid: child.id().unwrap_or(0),
+            data_dir: root.clone(),
+        });
+        children.push(child);
+    }
     let endpoints: std::collections::BTreeMap<String, String> = topology
         .regions
         .iter()
@@ -141,6 +167,15 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     println!("  {tern} create-table --table-name demo --partition-key pk:S --sort-key sk:N");
     println!("  {tern} put-item --table-name demo --item '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'");
     println!("  {tern} query --table-name demo --key-condition-expression 'pk = :p' --expression-attribute-values '{{\":p\":{{\"S\":\"a\"}}}}'");
+    if replicated {
+        let others: Vec<&String> = regions.iter().skip(1).collect();
+        let updates: Vec<String> =
+            others.iter().map(|r| format!("{{\"Create\":{{\"RegionName\":\"{r}\"}}}}")).collect();
+        println!("Make demo a global table, then read in {} what you wrote in {}:", others[0], regions[0]);
+        println!("  {tern} update-table --table-name demo --replica-updates '[{}]'", updates.join(","));
+        println!("  {tern} --endpoint {} get-item --table-name demo --key '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'", endpoints[others[0].as_str()]);
+        println!("  {tern} replication status --topology {}", topology_path.display());
+    }
     println!("Press Ctrl-C to stop.");
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -27,8 +27,13 @@ pub fn tern_binary() -> PathBuf {
     binary
 }
 
+/// Loopback addresses on free ports for nodes 1..=count.
+pub fn free_addresses(count: u64) -> BTreeMap<u64, String> {
+    (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect()
+}
+
 /// A free TCP port on loopback.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
@@ -52,12 +57,19 @@ pub struct Region {
 impl Region {
     /// Starts `count` nodes (ids 1..=count) with the same `--peers`, plus `extra_args` for each.
     pub async fn start(count: u64, extra_args: &[&str]) -> anyhow::Result<Region> {
+        Self::start_named("e2e", free_addresses(count), extra_args).await
+    }
+
+    /// Starts a region called `name` whose nodes listen on `addresses`.
+    pub async fn start_named(
+        name: &str,
+        addresses: BTreeMap<u64, String>,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Region> {
         let dir = tempfile::Builder::new().prefix("tern-e2e-").tempdir()?;
-        let addresses: BTreeMap<u64, String> =
-            (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect();
         let peers = addresses.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
         let mut region = Region {
-            name: "e2e".into(),
+            name: name.into(),
             dir,
             peers,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
@@ -218,6 +230,9 @@ impl Drop for Region {
         }
     }
 }
+
+pub mod global;
+pub mod proxy;
 
 /// Helpers for conformance tests: items written as DynamoDB JSON, tables created in one call.
 pub mod dynamo {

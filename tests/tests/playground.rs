@@ -6,7 +6,10 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ::tern_client::v1::ListTablesRequest;
+use ::tern_client::v1::replication_group_update::Action;
+use ::tern_client::v1::{
+    CreateReplicationGroupMemberAction, ListTablesRequest, ReplicationGroupUpdate, UpdateTableRequest,
+};
 use ::tern_client::Client;
 use tern_tests::dynamo::create_table;
 use tern_tests::tern_binary;
@@ -14,7 +17,9 @@ use tern_tests::tern_binary;
 /// A base port whose node and metrics ports for two regions of three nodes are all free.
 fn free_base() -> u16 {
     for base in (21_000..40_000).step_by(137) {
-        let ports = (0..2).flat_map(|r| (0..3).flat_map(move |n| [base + 10 * r + n, base + 100 + 10 * r + n]));
+        let ports = (0..2)
+            .flat_map(|r| (0..3).flat_map(move |n| [base + 10 * r + n, base + 100 + 10 * r + n]))
+            .chain([base + 109, base + 119]);
         let listeners: Vec<_> = ports.map(|p| TcpListener::bind(("127.0.0.1", p))).collect();
         if listeners.iter().all(Result::is_ok) {
             return base;
@@ -52,8 +57,11 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
 
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("playground.json"))?)?;
     let processes = info["processes"].as_array().unwrap();
-    assert_eq!(processes.len(), 6);
-    assert_eq!(processes.iter().filter(|p| p["region"] == "eu-west").count(), 3);
+    assert_eq!(processes.len(), 8);
+    assert_eq!(processes.iter().filter(|p| p["region"] == "eu-west").count(), 4);
+    let replicators: Vec<&str> =
+        processes.iter().filter(|p| p["role"] == "replicator").map(|p| p["region"].as_str().unwrap()).collect();
+    assert_eq!(replicators, ["us-east", "eu-west"]);
     let topology = std::fs::read_to_string(dir.path().join("topology.toml"))?;
     assert!(topology.contains("[regions.us-east.nodes]") && topology.contains("[regions.eu-west.nodes]"), "{topology}");
 
@@ -71,6 +79,31 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     }
     assert!(eu.list_tables(ListTablesRequest::default()).await?.table_names.is_empty());
     assert_eq!(eu.node_status(None).await?.region, "eu-west");
+
+    // A global table: a write in us-east is read in eu-west.
+    let replica = ReplicationGroupUpdate {
+        action: Some(Action::Create(CreateReplicationGroupMemberAction { region_name: "eu-west".into() })),
+    };
+    let request =
+        UpdateTableRequest { table_name: "only_us".into(), replica_updates: vec![replica], ..Default::default() };
+    us.update_table(request).await?;
+    let waited = Instant::now();
+    while eu.list_tables(ListTablesRequest::default()).await?.table_names != ["only_us"] {
+        anyhow::ensure!(waited.elapsed() < Duration::from_secs(10), "eu-west never got the replica");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let item = tern_client::Item::from([("pk".to_string(), tern_client::AttributeValue::S("hello".into()))]);
+    us.put_item("only_us", item).await?;
+    let written = Instant::now();
+    loop {
+        let key = tern_client::Item::from([("pk".to_string(), tern_client::AttributeValue::S("hello".into()))]);
+        if eu.get_item("only_us", key, false).await?.is_some() {
+            break;
+        }
+        anyhow::ensure!(written.elapsed() < Duration::from_secs(10), "the write never reached eu-west");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("a us-east write was readable in eu-west {:?} after its acknowledgement", written.elapsed());
 
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(playground.id() as i32), nix::sys::signal::Signal::SIGINT)?;
     playground.wait()?;

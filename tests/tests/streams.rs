@@ -241,6 +241,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
         shard_id: shard.clone(),
         shard_iterator_type: kind.into(),
         sequence_number: sequence.into(),
+        replication: false,
     };
 
     // Two readers at once are fine; a third is refused.
@@ -272,6 +273,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
     let off = UpdateTableRequest {
         table_name: "events".into(),
         stream_specification: Some(StreamSpecification { stream_enabled: false, ..Default::default() }),
+        ..Default::default()
     };
     client.update_table(off.clone()).await?;
     let described = client
@@ -294,6 +296,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
             stream_view_type: "NEW_IMAGE".into(),
             retention_days: 0,
         }),
+        ..Default::default()
     };
     let table = client.update_table(on.clone()).await?.table_description.unwrap();
     assert_ne!(table.latest_stream_arn, arn);

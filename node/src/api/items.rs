@@ -120,7 +120,21 @@ impl Tern for TernService {
             if let Some(spec) = &request.stream_specification {
                 crate::storage::stream_log::check_specification(spec)?;
             }
-            write_on_leader!(self, is_forwarded, request, UpdateTable, update_table)
+            if request.replica_updates.is_empty() {
+                return write_on_leader!(self, is_forwarded, request, UpdateTable, update_table);
+            }
+            match self.node.route(is_forwarded)? {
+                Route::Leader(channel) => {
+                    Ok(RegionNode::tern_client(channel).update_table(to_leader(request)).await?.into_inner())
+                }
+                Route::Local => {
+                    if request.stream_specification.is_some() {
+                        let stream_only = UpdateTableRequest { replica_updates: vec![], ..request.clone() };
+                        self.node.propose(command::Op::UpdateTable(stream_only)).await?;
+                    }
+                    Ok(super::replication::update_replicas(&self.node, request).await?)
+                }
+            }
         })
         .await
     }
@@ -134,12 +148,33 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let (_, stored) = self.node.reader.table(&request.table_name)?;
+            let stored_name = request.table_name.clone();
             let wanted = request
                 .time_to_live_specification
                 .as_ref()
                 .ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
             crate::storage::ttl::check_change(stored.time_to_live.as_ref(), wanted)?;
-            write_on_leader!(self, is_forwarded, request, UpdateTimeToLive, update_time_to_live)
+            let local = matches!(self.node.route(is_forwarded)?, Route::Local);
+            let wanted = wanted.clone();
+            let response: UpdateTimeToLiveResponse =
+                write_on_leader!(self, is_forwarded, request, UpdateTimeToLive, update_time_to_live)?;
+            // A global table's TTL is the same in every region: the leader that took it passes it on.
+            let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
+            if local && !replicas.is_empty() {
+                for replica in replicas.iter().filter(|r| r.region_name != self.node.region) {
+                    let client = super::replication::region_client(&self.node, &replica.region_name).await?;
+                    let message = SetReplicasRequest {
+                        table_name: stored_name.clone(),
+                        replicas: replicas.clone(),
+                        create: None,
+                        time_to_live: Some(wanted.clone()),
+                    };
+                    client.set_replicas(message).await.map_err(|e| {
+                        ApiError::unavailable(format!("Region {}: {e}", replica.region_name))
+                    })?;
+                }
+            }
+            Ok(response)
         })
         .await
     }

@@ -36,6 +36,8 @@ pub struct RegionNode {
     pub region: String,
     pub raft: Raft,
     pub reader: Reader,
+    /// The deployment's regions, when the node was given a topology file.
+    pub topology: Option<Arc<crate::topology::Topology>>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
@@ -45,7 +47,7 @@ fn no_leader() -> ApiError {
 
 impl RegionNode {
     pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader) -> Self {
-        RegionNode { id, region, raft, reader, channels: Arc::default() }
+        RegionNode { id, region, raft, reader, topology: None, channels: Arc::default() }
     }
 
     /// A channel to a node's address, kept for reuse.

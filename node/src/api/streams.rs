@@ -236,16 +236,23 @@ impl StreamsService {
             )));
         }
         let stream = self.streams.stream_by_id(token.stream_id)?;
-        self.check_reader(&stream, token.reader_id)?;
+        if !token.replication {
+            self.check_reader(&stream, token.reader_id)?;
+        }
         self.check_not_trimmed(&stream, token.position)?;
         let limit = if request.limit == 0 { 1000 } else { request.limit as usize };
+        // Read before the records: every change applied after this has a later timestamp.
+        let clock = self.streams.clock()?;
         let records = self.streams.records(stream.stream_id, token.position, limit)?;
         let position = records.last().map_or(token.position, |(sequence, _)| sequence + 1);
+        let records_behind = self.streams.count_from(stream.stream_id, position)?;
         let closed = stream.stream_status == "DISABLED" && position > stream.last_sequence;
         let next = ShardIteratorToken { position, issued_at_micros: clock::now_micros(), ..token };
         Ok(GetRecordsResponse {
             records: records.into_iter().map(|(_, r)| r).collect(),
             next_shard_iterator: if closed { String::new() } else { encode(&next) },
+            records_behind,
+            watermark_micros: if records_behind == 0 { clock } else { 0 },
         })
     }
 }
@@ -302,12 +309,15 @@ impl Streams for StreamsService {
         }
         let position = self.start(&stream, &request.shard_iterator_type, &request.sequence_number)?;
         let reader_id = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        self.check_reader(&stream, reader_id)?;
+        if !request.replication {
+            self.check_reader(&stream, reader_id)?;
+        }
         let token = ShardIteratorToken {
             stream_id: stream.stream_id,
             position,
             issued_at_micros: clock::now_micros(),
             reader_id,
+            replication: request.replication,
         };
         Ok(Response::new(GetShardIteratorResponse { shard_iterator: encode(&token) }))
     }

@@ -34,6 +34,13 @@ pub enum Command {
     Node(NodeArgs),
     /// Start a local region of nodes as child processes, for trying Tern and for tests.
     Playground(PlaygroundArgs),
+    /// Run a region's replicator: applies the other regions' changes to global tables.
+    Replicator(crate::replicator::ReplicatorArgs),
+    /// Global tables' replication: `status`.
+    #[command(subcommand)]
+    Replication(ReplicationCommand),
+    /// Compare a table in every region, item for item with their versions; exit 1 on any difference.
+    Verify(crate::replicator::verify::VerifyArgs),
     /// Load a running region and report throughput and latency.
     Bench(BenchArgs),
     /// Region membership and status.
@@ -59,6 +66,12 @@ pub enum Command {
     TransactGetItems(batches::TransactGetItems),
     Query(items::Query),
     Scan(items::Scan),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicationCommand {
+    /// Every global table's checkpoints, lag, safe point and tombstones, in every region (JSON).
+    Status(crate::replicator::status::StatusArgs),
 }
 
 /// How a client command failed; the exit status follows the AWS CLI's (254 for a service error).
@@ -107,7 +120,9 @@ impl Command {
             Command::Query(_) => "Query",
             Command::Scan(_) => "Scan",
             Command::Cluster(_) => "Cluster",
-            Command::Node(_) | Command::Playground(_) | Command::Bench(_) => "",
+            Command::Replication(_) => "GetReplicationState",
+            Command::Verify(_) => "ReadTableVersions",
+            Command::Node(_) | Command::Playground(_) | Command::Bench(_) | Command::Replicator(_) => "",
         }
     }
 }

@@ -42,6 +42,14 @@ pub fn table(table: &TableDescription) -> Json {
         }),
         "LatestStreamLabel": (!table.latest_stream_label.is_empty()).then_some(&table.latest_stream_label),
         "LatestStreamArn": (!table.latest_stream_arn.is_empty()).then_some(&table.latest_stream_arn),
+        "GlobalTableVersion": (!table.global_table_version.is_empty()).then_some(&table.global_table_version),
+        "Replicas": (!table.replicas.is_empty()).then(|| table.replicas.iter().map(|r| {
+            let mut replica = json!({ "RegionName": r.region_name, "ReplicaStatus": r.replica_status });
+            if r.replica_status == "CREATING" {
+                replica["ReplicaStatusPercentProgress"] = json!(r.replica_status_percent_progress.to_string());
+            }
+            replica
+        }).collect::<Vec<_>>()),
     })
 }
 

@@ -118,6 +118,7 @@ impl StreamsCommand {
                     shard_id: shard_id.clone(),
                     shard_iterator_type: shard_iterator_type.clone(),
                     sequence_number: sequence_number.clone().unwrap_or_default(),
+                    replication: false,
                 };
                 json!({ "ShardIterator": client.get_shard_iterator(request).await?.shard_iterator })
             }

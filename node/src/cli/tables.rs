@@ -71,6 +71,31 @@ pub struct UpdateTable {
     /// `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` or `StreamEnabled=false`.
     #[arg(long)]
     pub stream_specification: Option<String>,
+    /// Replicas to add or remove, as the AWS CLI takes them:
+    /// `[{"Create":{"RegionName":"eu-west"}}]`, `[{"Delete":{"RegionName":"eu-west"}}]`.
+    #[arg(long)]
+    pub replica_updates: Option<String>,
+}
+
+/// ReplicaUpdates from the AWS CLI's JSON (or `file://`).
+pub fn replica_updates(text: &str) -> anyhow::Result<Vec<tern_proto::v1::ReplicationGroupUpdate>> {
+    use tern_proto::v1::replication_group_update::Action;
+    use tern_proto::v1::{CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction};
+    let json = super::input::json(text)?;
+    let list = json.as_array().context("ReplicaUpdates must be a JSON list")?;
+    list.iter()
+        .map(|update| {
+            let region = |action: &serde_json::Value| -> anyhow::Result<String> {
+                Ok(action.get("RegionName").and_then(|r| r.as_str()).context("each update needs a RegionName")?.to_string())
+            };
+            let action = match (update.get("Create"), update.get("Delete")) {
+                (Some(create), None) => Action::Create(CreateReplicationGroupMemberAction { region_name: region(create)? }),
+                (None, Some(delete)) => Action::Delete(DeleteReplicationGroupMemberAction { region_name: region(delete)? }),
+                _ => anyhow::bail!("each replica update needs exactly one of Create and Delete"),
+            };
+            Ok(tern_proto::v1::ReplicationGroupUpdate { action: Some(action) })
+        })
+        .collect()
 }
 
 impl UpdateTable {
@@ -78,6 +103,7 @@ impl UpdateTable {
         let request = tern_proto::v1::UpdateTableRequest {
             table_name: self.table_name.clone(),
             stream_specification: self.stream_specification.as_deref().map(stream_specification).transpose()?,
+            replica_updates: self.replica_updates.as_deref().map(replica_updates).transpose()?.unwrap_or_default(),
         };
         let response = client.update_table(request).await?;
         Ok(json!({ "TableDescription": response.table_description.as_ref().map(output::table) }))

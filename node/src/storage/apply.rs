@@ -16,6 +16,7 @@ use tern_proto::ApiError;
 
 use super::db::{cf, CF_ITEMS, CF_TABLES, CF_TTL};
 use super::schema::TableSchema;
+use super::replication;
 use super::stream_log;
 use super::ttl;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
@@ -153,6 +154,10 @@ impl Tables<'_> {
                 self.batch_write_item(r, version, batch).map(Outcome::BatchWriteItem)
             }
             Some(command::Op::TransactWriteItems(r)) => return self.transact_write_items(r, version, batch),
+            Some(command::Op::ApplyReplicated(r)) => self.apply_replicated(r, batch).map(Outcome::ApplyReplicated),
+            Some(command::Op::SetReplicas(r)) => self.set_replicas(r, batch).map(Outcome::SetReplicas),
+            Some(command::Op::SetReplicaStatus(r)) => self.set_replica_status(r, batch).map(Outcome::SetReplicas),
+            Some(command::Op::PurgeTombstones(r)) => self.purge_tombstones(r, batch).map(Outcome::PurgeTombstones),
             None => Err(ApiError::internal("empty command")),
         };
         result.unwrap_or_else(error_outcome)
@@ -183,6 +188,16 @@ impl Tables<'_> {
             None => batch.delete_cf(cf(self.db, CF_ITEMS), &write.key),
         }
         let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
+        if replication::is_global(&stored) {
+            if let (Ok(schema), Some(any)) = (self.table(&write.table), write.change.new.as_ref().or(write.change.old.as_ref())) {
+                let key_attributes = StoredItem {
+                    attributes: schema.key_of(&any.attributes),
+                    write_timestamp_micros: write.version.write_timestamp_micros,
+                    origin_region: write.version.origin_region.clone(),
+                };
+                self.track_tombstone(write, key_attributes, batch);
+            }
+        }
         if stored.stream_id != 0 {
             self.record_change(&stored, write, batch);
         }

@@ -24,8 +24,14 @@ pub const CF_STREAM_RECORDS: &str = "stream_records";
 /// The TTL expiry index: table id, expiry (epoch seconds), storage key; all big-endian.
 pub const CF_TTL: &str = "ttl_index";
 
+/// Global tables' deleted items (key attributes and the delete's version), keyed like items.
+pub const CF_TOMBSTONES: &str = "tombstones";
+/// Global tables' replication checkpoints: table id (big-endian), then the source region's name.
+pub const CF_REPLICATION: &str = "replication";
+
 /// The column families a state-machine snapshot carries.
-pub const SNAPSHOT_CFS: [&str; 6] = [CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS, CF_TTL];
+pub const SNAPSHOT_CFS: [&str; 8] =
+    [CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS, CF_TTL, CF_TOMBSTONES, CF_REPLICATION];
 
 /// Opens (or creates) the node's database.
 pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
@@ -33,8 +39,7 @@ pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let families = [CF_LOG, CF_RAFT, CF_SM_META, CF_TABLES, CF_ITEMS, CF_STREAMS, CF_STREAM_RECORDS, CF_TTL]
-        .into_iter()
+    let families = [CF_LOG, CF_RAFT].into_iter().chain(SNAPSHOT_CFS)
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, families)?))
 }

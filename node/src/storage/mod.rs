@@ -5,6 +5,7 @@ pub mod db;
 pub mod keys;
 pub mod log_store;
 pub mod reads;
+pub mod replication;
 pub mod schema;
 pub mod snapshot;
 pub mod state_machine;

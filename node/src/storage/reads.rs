@@ -6,10 +6,11 @@ use std::sync::Arc;
 use prost::Message;
 use rocksdb::{ReadOptions, DB};
 use tern_proto::internal::{StoredItem, StoredTable};
-use tern_proto::v1::{Item, ItemPage, ItemVersion};
+use tern_proto::v1::{Item, ItemPage, ItemVersion, ReadTableVersionsResponse, VersionedItem};
 use tern_proto::ApiError;
 
-use super::db::{cf, CF_ITEMS, CF_TABLES};
+use super::db::{cf, CF_ITEMS, CF_SM_META, CF_STREAM_RECORDS, CF_TABLES, CF_TOMBSTONES};
+use super::{keys, stream_log};
 use super::schema::TableSchema;
 
 /// Most bytes of items one Query or Scan page reads, as in DynamoDB.
@@ -68,6 +69,11 @@ impl Reader {
         Reader { db }
     }
 
+    /// The node's database.
+    pub fn db(&self) -> &DB {
+        &self.db
+    }
+
     /// A table's schema and stored definition.
     pub fn table(&self, name: &str) -> Result<(TableSchema, StoredTable), ApiError> {
         let bytes = self.db.get_cf(cf(&self.db, CF_TABLES), name.as_bytes()).map_err(internal)?;
@@ -109,6 +115,79 @@ impl Reader {
                 bytes.map(|b| StoredItem::decode(b.as_slice()).map_err(internal)).transpose()
             })
             .collect()
+    }
+
+    /// A page of a table's items and tombstones with their versions, in storage-key order, all read
+    /// from one view of the database together with the stream's last sequence number and the clock.
+    pub fn versions_page(
+        &self,
+        schema: &TableSchema,
+        stored: &StoredTable,
+        start_after: &[u8],
+        limit: usize,
+    ) -> Result<ReadTableVersionsResponse, ApiError> {
+        let view = self.db.snapshot();
+        let (table_start, table_end) = (keys::table_prefix(stored.table_id), keys::table_end(stored.table_id));
+        let lower = if start_after.is_empty() { table_start } else { key_after(start_after) };
+        let read_family = |family: &str| -> Result<Vec<(Vec<u8>, StoredItem)>, ApiError> {
+            let mut options = ReadOptions::default();
+            options.set_iterate_upper_bound(table_end.clone());
+            let mut iter = view.raw_iterator_cf_opt(cf(&self.db, family), options);
+            iter.seek(&lower);
+            let mut found = Vec::new();
+            while iter.valid() && found.len() <= limit {
+                let (Some(key), Some(value)) = (iter.key(), iter.value()) else { break };
+                found.push((key.to_vec(), StoredItem::decode(value).map_err(internal)?));
+                iter.next();
+            }
+            iter.status().map_err(internal)?;
+            Ok(found)
+        };
+        let (items, tombstones) = (read_family(CF_ITEMS)?, read_family(CF_TOMBSTONES)?);
+        let mut merged: Vec<(Vec<u8>, StoredItem, bool)> = items
+            .into_iter()
+            .map(|(k, i)| (k, i, true))
+            .chain(tombstones.into_iter().map(|(k, t)| (k, t, false)))
+            .collect();
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = merged.len() > limit;
+        merged.truncate(limit);
+        let last_evaluated_key = if more { merged.last().map(|(k, _, _)| k.clone()).unwrap_or_default() } else { vec![] };
+        let items = merged
+            .into_iter()
+            .map(|(_, stored_item, live)| VersionedItem {
+                key: schema.key_of(&stored_item.attributes),
+                version: Some(ItemVersion {
+                    write_timestamp_micros: stored_item.write_timestamp_micros,
+                    origin_region: stored_item.origin_region.clone(),
+                }),
+                item: live.then(|| Item { attributes: stored_item.attributes }),
+            })
+            .collect();
+        let clock = view
+            .get_cf(cf(&self.db, CF_SM_META), crate::storage::state_machine::CLOCK)
+            .map_err(internal)?
+            .and_then(|b| b.as_slice().try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+        let mut stream_arn = String::new();
+        let mut stream_sequence_number = String::new();
+        if stored.stream_id != 0 {
+            let mut iter = view.raw_iterator_cf(cf(&self.db, CF_STREAM_RECORDS));
+            iter.seek_for_prev(stream_log::record_key(stored.stream_id, u64::MAX));
+            if let Some(key) = iter.key().filter(|k| k.starts_with(&stored.stream_id.to_be_bytes()) && k.len() == 16) {
+                let sequence = u64::from_be_bytes(key[8..].try_into().expect("16-byte record keys"));
+                stream_sequence_number = stream_log::sequence_text(sequence);
+            }
+            stream_arn = stored.description.as_ref().map(|d| d.latest_stream_arn.clone()).unwrap_or_default();
+        }
+        Ok(ReadTableVersionsResponse {
+            items,
+            last_evaluated_key,
+            stream_arn,
+            stream_sequence_number,
+            watermark_micros: clock,
+            item_count: stored.description.as_ref().map_or(0, |d| d.item_count),
+        })
     }
 
     /// One page of items in a key range, stopping at the limit or after 1 MB.

@@ -9,7 +9,7 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftLogId, StorageIOError};
 use prost::Message;
 use rocksdb::{WriteBatch, DB};
-use tern_proto::internal::{command_outcome, Command, CommandOutcome, StoredTable};
+use tern_proto::internal::{command, command_outcome, Command, CommandOutcome, StoredTable};
 
 use super::apply::Tables;
 use super::db::{cf, CF_SM_META, CF_TABLES};
@@ -96,6 +96,14 @@ impl StateMachine {
                 self.clock = command.proposed_at_micros.max(self.clock + 1);
                 batch.put_cf(meta, CLOCK, self.clock.to_be_bytes());
                 let identity = command.identity.clone();
+                // Causality: a replicated write raises the clock to at least its timestamp, so a local
+                // write made after it always wins over it.
+                let replicated = match &command.op {
+                    Some(command::Op::ApplyReplicated(r)) => {
+                        r.changes.iter().filter_map(|c| c.version.as_ref()).map(|v| v.write_timestamp_micros).max()
+                    }
+                    _ => None,
+                };
                 let mut tables = Tables {
                     db: &self.db,
                     tables: &mut self.tables,
@@ -105,7 +113,12 @@ impl StateMachine {
                     records: 0,
                     identity,
                 };
-                tables.execute(command, log_id.index, self.clock, &mut batch)
+                let outcome = tables.execute(command, log_id.index, self.clock, &mut batch);
+                if let Some(timestamp) = replicated {
+                    self.clock = self.clock.max(timestamp);
+                    batch.put_cf(meta, CLOCK, self.clock.to_be_bytes());
+                }
+                outcome
             }
         };
         self.applied = Some(log_id);

@@ -8,7 +8,7 @@ use tern_proto::internal::StoredStream;
 use tern_proto::v1::{Consumer, StreamRecord};
 use tern_proto::ApiError;
 
-use super::db::{cf, CF_RAFT, CF_STREAMS, CF_STREAM_RECORDS};
+use super::db::{cf, CF_RAFT, CF_SM_META, CF_STREAMS, CF_STREAM_RECORDS};
 use super::stream_log::record_key;
 
 /// Most bytes of records one GetRecords returns, as in DynamoDB.
@@ -127,6 +127,27 @@ impl StreamReader {
         }
         iter.status().map_err(internal)?;
         Ok(records)
+    }
+
+    /// The region's clock as this node has applied it (microseconds).
+    pub fn clock(&self) -> Result<u64, ApiError> {
+        let bytes = self.db.get_cf(cf(&self.db, CF_SM_META), super::state_machine::CLOCK).map_err(internal)?;
+        Ok(bytes.and_then(|b| b.as_slice().try_into().ok()).map_or(0, u64::from_be_bytes))
+    }
+
+    /// How many records a stream holds from `from` on.
+    pub fn count_from(&self, stream_id: u64, from: u64) -> Result<u64, ApiError> {
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(record_key(stream_id, u64::MAX).to_vec());
+        let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, CF_STREAM_RECORDS), options);
+        iter.seek(record_key(stream_id, from));
+        let mut count = 0;
+        while iter.valid() {
+            count += 1;
+            iter.next();
+        }
+        iter.status().map_err(internal)?;
+        Ok(count)
     }
 
     /// Deletes the records of a stream created before `cutoff_secs`; returns how many.

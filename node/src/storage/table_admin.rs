@@ -11,7 +11,7 @@ use tern_proto::v1::{
 use tern_proto::ApiError;
 
 use super::apply::{ItemChange, PlannedWrite, Tables};
-use super::db::{cf, CF_ITEMS, CF_TABLES, CF_TTL};
+use super::db::{cf, CF_ITEMS, CF_REPLICATION, CF_TABLES, CF_TOMBSTONES, CF_TTL};
 use super::{keys, stream_log, ttl};
 
 impl Tables<'_> {
@@ -65,11 +65,13 @@ impl Tables<'_> {
         if stream_id != 0 {
             self.disable_stream(stream_id, timestamp, batch)?;
         }
-        batch.delete_range_cf(
-            cf(self.db, CF_ITEMS),
-            keys::table_prefix(schema.table_id),
-            keys::table_end(schema.table_id),
-        );
+        for family in [CF_ITEMS, CF_TOMBSTONES, CF_REPLICATION] {
+            batch.delete_range_cf(
+                cf(self.db, family),
+                keys::table_prefix(schema.table_id),
+                keys::table_end(schema.table_id),
+            );
+        }
         batch.delete_cf(cf(self.db, CF_TABLES), request.table_name.as_bytes());
         let stored = self.tables.remove(&request.table_name).unwrap_or_default();
         let mut description = stored.description.unwrap_or_default();
@@ -78,7 +80,7 @@ impl Tables<'_> {
     }
 
     /// Enables a stream on a table (a new stream, with a new label), or disables its stream.
-    fn set_stream(
+    pub(super) fn set_stream(
         &mut self,
         stored: &mut StoredTable,
         spec: &v1::StreamSpecification,
@@ -110,6 +112,12 @@ impl Tables<'_> {
         } else {
             if stored.stream_id == 0 {
                 return Err(ApiError::validation("Table already has no enabled stream"));
+            }
+            if !description.replicas.is_empty() {
+                return Err(ApiError::validation(format!(
+                    "Table {} is a global table: its stream cannot be disabled while it has replicas",
+                    description.table_name
+                )));
             }
             self.disable_stream(stored.stream_id, timestamp, batch)?;
             stored.stream_id = 0;

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod replication;
+
 use clap::Args;
 use hdrhistogram::Histogram;
 use rand::Rng;
@@ -31,6 +33,11 @@ pub enum Workload {
     /// Items written (BatchWriteItem) to expire `--expiring-per-second` each second for `--duration`
     /// seconds: the delay from each item's expiry to its TTL delete.
     Ttl,
+    /// Global tables, on a `tern playground --regions A,B` (`--playground FILE`): both regions take
+    /// `--rate` puts per second each; the delay from each put's acknowledgement to its record in the
+    /// other region's stream (replication lag), against its own region's (the baseline). Then the
+    /// replicator of B is paused for `--pause-secs` while A writes, and the catch-up rate is measured.
+    Replication,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -68,6 +75,15 @@ pub struct BenchArgs {
     /// Create the table with a stream (NEW_AND_OLD_IMAGES) on.
     #[arg(long)]
     pub stream: bool,
+    /// The playground's `playground.json` (replication workload: its topology and replicators).
+    #[arg(long)]
+    pub playground: Option<std::path::PathBuf>,
+    /// Puts per second in each region (replication workload).
+    #[arg(long, default_value_t = 500)]
+    pub rate: u64,
+    /// How long the replicator is paused to build a backlog (replication workload); 0 skips it.
+    #[arg(long, default_value_t = 60)]
+    pub pause_secs: u64,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -98,12 +114,15 @@ fn conditional_update(table: &str, k: u64) -> UpdateItemRequest {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
 /// Runs the benchmark and prints its report.
 pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
+    if args.workload == Workload::Replication {
+        return replication::run(&args).await;
+    }
     anyhow::ensure!((0.0..=1.0).contains(&args.read_ratio), "--read-ratio must be between 0 and 1");
     anyhow::ensure!(args.concurrency > 0 && args.keys > 0, "--concurrency and --keys must be positive");
     let create = CreateTableRequest {
@@ -277,7 +296,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             Workload::Kv => "put",
             Workload::ConditionalUpdate => "conditional update",
             Workload::Transaction => "10-item transaction",
-            Workload::StreamDelay | Workload::Ttl => "put",
+            Workload::StreamDelay | Workload::Ttl | Workload::Replication => "put",
         };
         for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {
@@ -488,14 +507,14 @@ async fn ttl_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
 }
 
 /// Adds a delay histogram's p50, p99 and maximum (milliseconds) to a report.
-fn add_delays(report: &mut serde_json::Value, delays: &Histogram<u64>) {
+pub(crate) fn add_delays(report: &mut serde_json::Value, delays: &Histogram<u64>) {
     report["delay_p50_ms"] = json!(delays.value_at_quantile(0.5) as f64 / 1000.0);
     report["delay_p99_ms"] = json!(delays.value_at_quantile(0.99) as f64 / 1000.0);
     report["delay_max_ms"] = json!(delays.max() as f64 / 1000.0);
 }
 
 /// Prints a report as JSON, or its one-line summary.
-fn emit(as_json: bool, report: &serde_json::Value, line: String) -> anyhow::Result<()> {
+pub(crate) fn emit(as_json: bool, report: &serde_json::Value, line: String) -> anyhow::Result<()> {
     if as_json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {

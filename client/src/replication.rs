@@ -1,0 +1,39 @@
+//! Global tables' replication service: what replicators and regions call on one another. Every call
+//! goes to the region's leader.
+
+use tern_proto::v1::replication_client::ReplicationClient;
+use tern_proto::v1::*;
+
+use crate::{request, Client, Error, Target, MAX_MESSAGE_BYTES};
+
+macro_rules! replication_operation {
+    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            self.call_on(Target::Leader, |channel, timeout| {
+                let message = message.clone();
+                async move {
+                    ReplicationClient::new(channel)
+                        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                        .$name(request(message, timeout))
+                        .await
+                }
+            })
+            .await
+        }
+    };
+}
+
+impl Client {
+    replication_operation!(/// Applies another region's changes (last writer wins) with the new checkpoint.
+        apply_replicated, ApplyReplicatedRequest, ApplyReplicatedResponse);
+    replication_operation!(/// A table's replication checkpoints, safe point and tombstones in this region.
+        get_replication_state, GetReplicationStateRequest, ReplicationState);
+    replication_operation!(/// A page of a table's items and tombstones with their versions.
+        read_table_versions, ReadTableVersionsRequest, ReadTableVersionsResponse);
+    replication_operation!(/// Sets a table's replica list in this region (creating the table when asked).
+        set_replicas, SetReplicasRequest, SetReplicasResponse);
+    replication_operation!(/// Sets one replica's status in this region's replica list.
+        set_replica_status, SetReplicaStatusRequest, SetReplicasResponse);
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Measures global-table replication on this machine: a two-region playground (three nodes and a
+# replicator per region), both regions writing at a steady rate, then a backlog built by pausing one
+# replicator. Prints the figures as one JSON line.
+# Usage: scripts/bench-global.sh [DURATION_SECS] [PUTS_PER_SEC_PER_REGION] [PAUSE_SECS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+cargo build -p tern-node --bin tern
+
+duration="${1:-30}"
+rate="${2:-500}"
+pause="${3:-60}"
+data_dir="$(mktemp -d /tmp/tern-bench-global-XXXXXX)"
+"$TERN_BIN" playground --regions us-east,eu-west --data-dir "$data_dir" --base-port 7501 >"$data_dir/playground.out" 2>&1 &
+playground=$!
+trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; rm -rf "$data_dir"' EXIT
+for _ in $(seq 1 200); do
+  grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
+  sleep 0.1
+done
+echo "--- replication: $rate puts/s in each region for ${duration}s, then a ${pause}s backlog" >&2
+"$TERN_BIN" bench --json --workload replication --playground "$data_dir/playground.json" --table-name bench-global \
+  --concurrency 8 --rate "$rate" --duration "$duration" --pause-secs "$pause" | tr -d '\n '; echo

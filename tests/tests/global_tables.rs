@@ -1,0 +1,458 @@
+//! Global tables end to end: regions of real `tern node` processes, a `tern replicator` per region,
+//! and user-space proxies between regions that the tests cut and heal.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tern_client::v1::{
+    replication_group_update::Action, AttributeValue, BatchWriteItemRequest, CreateReplicationGroupMemberAction,
+    DeleteItemRequest, GetItemRequest, ItemVersion, PutItemRequest, PutRequest, ReplicationGroupUpdate,
+    StreamSpecification, TimeToLiveSpecification, UpdateItemRequest, UpdateTableRequest, UpdateTimeToLiveRequest,
+    WriteRequest, WriteRequestList,
+};
+use tern_client::{Client, StartingPosition};
+use tern_tests::dynamo::{create_table, error};
+use tern_tests::global::Deployment;
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue { value: Some(tern_client::v1::attribute_value::Value::S(text.into())) }
+}
+
+fn key(pk: &str) -> BTreeMap<String, AttributeValue> {
+    BTreeMap::from([("pk".to_string(), s(pk))])
+}
+
+fn item(pk: &str, value: &str) -> BTreeMap<String, AttributeValue> {
+    BTreeMap::from([("pk".to_string(), s(pk)), ("val".to_string(), s(value))])
+}
+
+fn create(regions: &[&str]) -> Vec<ReplicationGroupUpdate> {
+    regions
+        .iter()
+        .map(|r| ReplicationGroupUpdate {
+            action: Some(Action::Create(CreateReplicationGroupMemberAction { region_name: r.to_string() })),
+        })
+        .collect()
+}
+
+async fn put(client: &Client, table: &str, pk: &str, value: &str) -> Result<ItemVersion, tern_client::Error> {
+    let request = PutItemRequest { table_name: table.into(), item: item(pk, value), ..Default::default() };
+    Ok(client.put_item_request(request).await?.item_version.expect("a put returns its version"))
+}
+
+async fn delete(client: &Client, table: &str, pk: &str) -> Result<ItemVersion, tern_client::Error> {
+    let request = DeleteItemRequest { table_name: table.into(), key: key(pk), ..Default::default() };
+    Ok(client.delete_item_request(request).await?.item_version.expect("a delete returns its version"))
+}
+
+/// The value of `val` in a region, read on its leader.
+async fn value(client: &Client, table: &str, pk: &str) -> Option<String> {
+    let request = GetItemRequest { table_name: table.into(), key: key(pk), consistent_read: true, ..Default::default() };
+    let response = client.get_item_request(request).await.expect("a consistent read");
+    response.item.map(|i| match i.attributes.get("val").and_then(|v| v.value.clone()) {
+        Some(tern_client::v1::attribute_value::Value::S(text)) => text,
+        other => panic!("unexpected val {other:?}"),
+    })
+}
+
+fn greater(a: &ItemVersion, b: &ItemVersion) -> bool {
+    (a.write_timestamp_micros, &a.origin_region) > (b.write_timestamp_micros, &b.origin_region)
+}
+
+/// Every write the clients made: the key, the value written (None for a delete), and the version the
+/// store acknowledged (None when the call failed: it may or may not have been applied).
+#[derive(Default, Clone)]
+struct History(Arc<Mutex<Vec<(String, Option<String>, Option<ItemVersion>)>>>);
+
+impl History {
+    fn record(&self, pk: &str, value: Option<&str>, version: Option<ItemVersion>) {
+        self.0.lock().unwrap().push((pk.into(), value.map(str::to_string), version));
+    }
+
+    /// Per key: the acknowledged operation with the greatest version, and every value ever written.
+    fn expected(&self) -> BTreeMap<String, (Option<String>, ItemVersion, Vec<Option<String>>, bool)> {
+        let mut expected: BTreeMap<String, (Option<String>, ItemVersion, Vec<Option<String>>, bool)> = BTreeMap::new();
+        for (pk, value, version) in self.0.lock().unwrap().iter() {
+            let entry = expected.entry(pk.clone()).or_insert((None, ItemVersion::default(), Vec::new(), false));
+            entry.2.push(value.clone());
+            match version {
+                Some(version) if greater(version, &entry.1) => {
+                    entry.0 = value.clone();
+                    entry.1 = version.clone();
+                }
+                Some(_) => {}
+                None => entry.3 = true,
+            }
+        }
+        expected
+    }
+}
+
+/// After convergence: in every region, each key holds the acknowledged write with the greatest
+/// `(timestamp, origin)` (absent when that was a delete); a key with a write that may or may not
+/// have been applied holds one of the values written to it.
+async fn check_last_writer_wins(deployment: &Deployment, table: &str, history: &History) {
+    for region in deployment.regions.keys() {
+        let client = deployment.client(region).await.unwrap();
+        for (pk, (winner, _, written, uncertain)) in history.expected() {
+            let found = value(&client, table, &pk).await;
+            if uncertain {
+                assert!(written.contains(&found), "{region}: {pk} holds {found:?}, which no client wrote");
+            } else {
+                assert_eq!(found, winner, "{region}: {pk} must hold the write with the greatest version");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
+    let deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    create_table(&east, "orders", "pk:S", None).await.unwrap();
+    for i in 0..20 {
+        put(&east, "orders", &format!("before-{i}"), "old").await.unwrap();
+    }
+
+    let request = UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let described = east.update_table(request).await.unwrap().table_description.unwrap();
+    assert_eq!(described.global_table_version, "2019.11.21");
+    let replicas: Vec<(String, String)> =
+        described.replicas.iter().map(|r| (r.region_name.clone(), r.replica_status.clone())).collect();
+    assert_eq!(replicas, [("eu-west".to_string(), "CREATING".to_string()), ("us-east".to_string(), "ACTIVE".to_string())]);
+    assert_eq!(described.stream_specification.as_ref().map(|s| s.stream_view_type.as_str()), Some("NEW_AND_OLD_IMAGES"));
+    deployment.wait_active("orders", Duration::from_secs(30)).await.unwrap();
+    let west_table = deployment.describe("eu-west", "orders").await.unwrap();
+    assert_eq!(west_table.key_schema, described.key_schema);
+    assert_eq!(west_table.replicas.len(), 2);
+
+    // The stream of a global table stays on; a replica cannot be created twice.
+    let off = UpdateTableRequest {
+        table_name: "orders".into(),
+        stream_specification: Some(StreamSpecification { stream_enabled: false, ..Default::default() }),
+        ..Default::default()
+    };
+    assert_eq!(
+        error(east.update_table(off).await),
+        (
+            "ValidationException".to_string(),
+            "Table orders is a global table: its stream cannot be disabled while it has replicas".to_string()
+        )
+    );
+    let again = UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    assert_eq!(error(east.update_table(again).await).0, "ValidationException");
+
+    // A write in one region shows in the other.
+    let started = Instant::now();
+    put(&east, "orders", "hello", "from-east").await.unwrap();
+    while value(&west, "orders", "hello").await.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the write never reached eu-west");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("us-east write visible in eu-west after {:?}", started.elapsed());
+
+    let history = History::default();
+    // Disjoint keys in both regions.
+    for i in 0..50 {
+        let pk = format!("east-{i}");
+        history.record(&pk, Some("e"), Some(put(&east, "orders", &pk, "e").await.unwrap()));
+        let pk = format!("west-{i}");
+        history.record(&pk, Some("w"), Some(put(&west, "orders", &pk, "w").await.unwrap()));
+    }
+    // The same keys written in both regions at once.
+    for i in 0..20 {
+        let pk = format!("both-{i}");
+        let (a, b) = tokio::join!(put(&east, "orders", &pk, "east"), put(&west, "orders", &pk, "west"));
+        history.record(&pk, Some("east"), Some(a.unwrap()));
+        history.record(&pk, Some("west"), Some(b.unwrap()));
+    }
+    // A delete in one region against a concurrent update in the other.
+    for i in 0..10 {
+        let pk = format!("contested-{i}");
+        history.record(&pk, Some("first"), Some(put(&east, "orders", &pk, "first").await.unwrap()));
+    }
+    deployment.wait_converged("orders", Duration::from_secs(30)).await.unwrap();
+    for i in 0..10 {
+        let pk = format!("contested-{i}");
+        let update = UpdateItemRequest {
+            table_name: "orders".into(),
+            key: key(&pk),
+            update_expression: "SET val = :v".into(),
+            expression_attribute_values: BTreeMap::from([(":v".to_string(), s("updated"))]),
+            ..Default::default()
+        };
+        let (deleted, updated) = tokio::join!(delete(&east, "orders", &pk), west.update_item(update));
+        history.record(&pk, None, Some(deleted.unwrap()));
+        history.record(&pk, Some("updated"), Some(updated.unwrap().item_version.unwrap()));
+    }
+    let took = deployment.wait_converged("orders", Duration::from_secs(30)).await.unwrap();
+    println!("converged {took:?} after the last write");
+    check_last_writer_wins(&deployment, "orders", &history).await;
+
+    let (status, code) = deployment.tern(&["replication", "status", "--table-name", "orders"]).unwrap();
+    assert_eq!(code, 0);
+    for region in status["Regions"].as_array().unwrap() {
+        let table = &region["Tables"][0];
+        assert_eq!(table["TableName"], "orders");
+        let sources = table["Sources"].as_array().unwrap();
+        assert_eq!(sources.len(), 1, "{status:#}");
+        assert_eq!(sources[0]["Phase"], "TAILING", "{status:#}");
+    }
+}
+
+/// Three regions take writes while one of them is cut off from the others, then the cut heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_converge_after_a_partition_heals() {
+    let deployment = Deployment::start(&["ap-south", "eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    create_table(&east, "events", "pk:S", None).await.unwrap();
+    let request =
+        UpdateTableRequest { table_name: "events".into(), replica_updates: create(&["eu-west", "ap-south"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("events", Duration::from_secs(30)).await.unwrap();
+
+    let history = History::default();
+    let stop = Instant::now() + Duration::from_secs(9);
+    let mut writers = Vec::new();
+    for region in deployment.regions.keys() {
+        let (client, history, region) = (deployment.client(region).await.unwrap(), history.clone(), region.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < stop {
+                n += 1;
+                let own = format!("{region}-{n}");
+                let result = put(&client, "events", &own, &format!("{region}:{n}")).await.ok();
+                history.record(&own, Some(&format!("{region}:{n}")), result);
+                let shared = format!("shared-{}", n % 25);
+                if n % 5 == 0 {
+                    let result = delete(&client, "events", &shared).await.ok();
+                    history.record(&shared, None, result);
+                } else {
+                    let written = format!("{region}:{n}");
+                    let result = put(&client, "events", &shared, &written).await.ok();
+                    history.record(&shared, Some(&written), result);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    deployment.isolate("eu-west");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    deployment.heal_all();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let took = deployment.wait_converged("events", Duration::from_secs(60)).await.unwrap();
+    println!("converged {took:?} after the heal and the last write");
+    check_last_writer_wins(&deployment, "events", &history).await;
+    // Disjoint keys are never deleted: every acknowledged one is everywhere.
+    let acknowledged = history.0.lock().unwrap().iter().filter(|(pk, _, v)| !pk.starts_with("shared") && v.is_some()).count();
+    let (report, _) = deployment.verify("events").unwrap();
+    for region in deployment.regions.keys() {
+        let count = report["ItemCounts"][region].as_u64().unwrap() as usize;
+        assert!(count >= acknowledged, "{region} holds {count} items, fewer than the {acknowledged} disjoint writes");
+    }
+}
+
+/// The replicator is killed with `kill -9` again and again while the other region takes writes:
+/// nothing is lost, and nothing is applied twice (one INSERT per item in the receiving stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    create_table(&east, "ledger", "pk:S", None).await.unwrap();
+    let request = UpdateTableRequest { table_name: "ledger".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("ledger", Duration::from_secs(30)).await.unwrap();
+
+    let writer = {
+        let east = east.clone();
+        tokio::spawn(async move {
+            for batch in 0..120 {
+                let requests = (0..25)
+                    .map(|i| WriteRequest {
+                        request: Some(tern_client::v1::write_request::Request::PutRequest(PutRequest {
+                            item: item(&format!("entry-{batch}-{i}"), "x"),
+                        })),
+                    })
+                    .collect();
+                let request = BatchWriteItemRequest {
+                    request_items: BTreeMap::from([("ledger".to_string(), WriteRequestList { requests })]),
+                };
+                east.batch_write_item(request).await.unwrap();
+            }
+        })
+    };
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        deployment.kill_replicator("eu-west").unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        deployment.start_replicator("eu-west").unwrap();
+    }
+    writer.await.unwrap();
+    deployment.wait_converged("ledger", Duration::from_secs(60)).await.unwrap();
+
+    deployment.regions["eu-west"].settle().await.unwrap();
+    let (stream_arn, shard_id) = west.table_stream("ledger").await.unwrap();
+    let records: Vec<_> = {
+        use futures::StreamExt;
+        let poll = Duration::from_millis(50);
+        west.consume(stream_arn, shard_id, StartingPosition::TrimHorizon, false, poll).collect::<Vec<_>>().await
+    };
+    let mut inserts: BTreeMap<String, usize> = BTreeMap::new();
+    for record in records {
+        let record = record.unwrap();
+        let data = record.dynamodb.unwrap();
+        let pk = match data.keys.unwrap().attributes["pk"].value.clone() {
+            Some(tern_client::v1::attribute_value::Value::S(pk)) => pk,
+            other => panic!("unexpected key {other:?}"),
+        };
+        assert_eq!(record.event_name, "INSERT", "{pk}: only inserts were written");
+        assert_eq!(record.user_identity.unwrap().principal_id, "replication.tern/us-east");
+        *inserts.entry(pk).or_default() += 1;
+    }
+    assert_eq!(inserts.len(), 3000, "every item arrived in eu-west's stream");
+    assert!(inserts.values().all(|n| *n == 1), "an item was applied twice: {:?}", inserts.iter().find(|(_, n)| **n > 1));
+}
+
+/// A replica added to a table that already holds 100,000 items gets all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_added_to_a_table_of_100k_items_gets_them_all() {
+    let deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    create_table(&east, "catalog", "pk:S", None).await.unwrap();
+    let mut loaders = Vec::new();
+    for worker in 0..8 {
+        let east = east.clone();
+        loaders.push(tokio::spawn(async move {
+            for batch in (worker..4000).step_by(8) {
+                let requests = (0..25)
+                    .map(|i| WriteRequest {
+                        request: Some(tern_client::v1::write_request::Request::PutRequest(PutRequest {
+                            item: item(&format!("sku-{batch}-{i}"), "in stock"),
+                        })),
+                    })
+                    .collect();
+                let request = BatchWriteItemRequest {
+                    request_items: BTreeMap::from([("catalog".to_string(), WriteRequestList { requests })]),
+                };
+                east.batch_write_item(request).await.unwrap();
+            }
+        }));
+    }
+    for loader in loaders {
+        loader.await.unwrap();
+    }
+    let started = Instant::now();
+    let request = UpdateTableRequest { table_name: "catalog".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("catalog", Duration::from_secs(300)).await.unwrap();
+    println!("replica of 100,000 items active after {:?}", started.elapsed());
+    deployment.wait_converged("catalog", Duration::from_secs(60)).await.unwrap();
+    let west = deployment.describe("eu-west", "catalog").await.unwrap();
+    assert_eq!(west.item_count, 100_000);
+}
+
+/// A replicator whose checkpoint was trimmed from the source stream resynchronises the whole table,
+/// deletes included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trimmed_checkpoint_leads_to_a_resync() {
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "2"]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    create_table(&east, "profiles", "pk:S", None).await.unwrap();
+    let request = UpdateTableRequest { table_name: "profiles".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    for i in 0..10 {
+        put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
+    }
+    deployment.wait_converged("profiles", Duration::from_secs(30)).await.unwrap();
+
+    deployment.kill_replicator("eu-west").unwrap();
+    delete(&east, "profiles", "user-0").await.unwrap();
+    put(&east, "profiles", "user-1", "v2").await.unwrap();
+    put(&east, "profiles", "user-10", "v1").await.unwrap();
+    // Past the two-second retention: those records are trimmed from us-east's stream.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    deployment.start_replicator("eu-west").unwrap();
+    deployment.wait_converged("profiles", Duration::from_secs(60)).await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    assert_eq!(value(&west, "profiles", "user-0").await, None, "the delete made during the gap arrived");
+    assert_eq!(value(&west, "profiles", "user-1").await.as_deref(), Some("v2"));
+    assert_eq!(value(&west, "profiles", "user-10").await.as_deref(), Some("v1"));
+    let log = deployment.replicator_log("eu-west");
+    assert!(log.contains("resynchronising the table"), "the replicator did not resync: {log}");
+}
+
+/// TTL on a global table: the setting reaches every region, the item expires everywhere, its REMOVE
+/// record carries the TTL identity where it was deleted, and no region deletes it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_table_replicates_the_ttl_delete() {
+    let deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    create_table(&east, "sessions", "pk:S", None).await.unwrap();
+    let request = UpdateTableRequest { table_name: "sessions".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("sessions", Duration::from_secs(30)).await.unwrap();
+    let ttl = UpdateTimeToLiveRequest {
+        table_name: "sessions".into(),
+        time_to_live_specification: Some(TimeToLiveSpecification {
+            enabled: true,
+            attribute_name: "expires_at".into(),
+            ..Default::default()
+        }),
+    };
+    east.update_time_to_live(ttl).await.unwrap();
+    let described = west
+        .describe_time_to_live(tern_client::v1::DescribeTimeToLiveRequest { table_name: "sessions".into() })
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!((described.time_to_live_status.as_str(), described.attribute_name.as_str()), ("ENABLED", "expires_at"));
+
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2;
+    let mut session = item("session-1", "token");
+    session.insert(
+        "expires_at".into(),
+        AttributeValue { value: Some(tern_client::v1::attribute_value::Value::N(expires.to_string())) },
+    );
+    east.put_item_request(PutItemRequest { table_name: "sessions".into(), item: session, ..Default::default() })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while value(&east, "sessions", "session-1").await.is_some() || value(&west, "sessions", "session-1").await.is_some() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the item did not expire in every region");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    deployment.wait_converged("sessions", Duration::from_secs(30)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut removes = BTreeMap::new();
+    for (region, client) in [("us-east", &east), ("eu-west", &west)] {
+        deployment.regions[region].settle().await.unwrap();
+        let (stream_arn, shard_id) = client.table_stream("sessions").await.unwrap();
+        use futures::StreamExt;
+        let poll = Duration::from_millis(50);
+        let records: Vec<_> =
+            client.consume(stream_arn, shard_id, StartingPosition::TrimHorizon, false, poll).collect::<Vec<_>>().await;
+        let region_removes: Vec<String> = records
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|r| r.event_name == "REMOVE")
+            .map(|r| r.user_identity.map(|i| i.principal_id).unwrap_or_default())
+            .collect();
+        removes.insert(region, region_removes);
+    }
+    for (region, list) in &removes {
+        assert_eq!(list.len(), 1, "{region} must remove the item exactly once: {removes:?}");
+    }
+    // At least one region deleted it by TTL; the other either did too or received that delete.
+    assert!(removes.values().flatten().any(|p| p == "ttl.tern"), "{removes:?}");
+    assert!(removes.values().flatten().all(|p| p == "ttl.tern" || p.starts_with("replication.tern/")), "{removes:?}");
+}
