@@ -13,9 +13,9 @@
 //! ```
 
 mod error;
+mod replication;
 mod retry;
 mod serde_items;
-mod replication;
 mod streams;
 
 use std::future::Future;

@@ -15,12 +15,12 @@ use crate::storage::streams::StreamReader;
 
 use crate::api::routing::MAX_API_MESSAGE_BYTES;
 use crate::api::{ClusterService, RegionNode, ReplicationService, TernService};
-use tern_proto::v1::replication_server::ReplicationServer;
 use crate::config::NodeConfig;
 use crate::raft::network::{Network, MAX_RAFT_MESSAGE_BYTES};
 use crate::raft::service::RaftService;
 use crate::raft::types::Raft;
 use crate::storage::{db, LogStore, Reader, StateMachine};
+use tern_proto::v1::replication_server::ReplicationServer;
 
 /// Runs a node until SIGTERM or Ctrl-C, then shuts down cleanly.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {

@@ -205,11 +205,7 @@ impl Deployment {
     /// A table as a region describes it.
     pub async fn describe(&self, region: &str, table: &str) -> anyhow::Result<TableDescription> {
         let client = self.client(region).await?;
-        client
-            .describe_table(DescribeTableRequest { table_name: table.into() })
-            .await?
-            .table
-            .context("no description")
+        client.describe_table(DescribeTableRequest { table_name: table.into() }).await?.table.context("no description")
     }
 
     /// Waits until every region lists every replica of the table as ACTIVE.
@@ -219,7 +215,9 @@ impl Deployment {
             let mut active = true;
             for region in self.regions.keys() {
                 match self.describe(region, table).await {
-                    Ok(d) => active &= !d.replicas.is_empty() && d.replicas.iter().all(|r| r.replica_status == "ACTIVE"),
+                    Ok(d) => {
+                        active &= !d.replicas.is_empty() && d.replicas.iter().all(|r| r.replica_status == "ACTIVE")
+                    }
                     Err(_) => active = false,
                 }
             }

@@ -34,6 +34,8 @@ impl Proxy {
                     continue;
                 }
                 let (to, mut cuts) = (to.clone(), link_cuts.clone());
+                // Only cuts from now on close this connection.
+                cuts.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(&to).await else { return };
                     let _ = inbound.set_nodelay(true);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tern_client::v1::{
     replication_group_update::Action, AttributeValue, BatchWriteItemRequest, CreateReplicationGroupMemberAction,
-    DeleteItemRequest, GetItemRequest, ItemVersion, PutItemRequest, PutRequest, ReplicationGroupUpdate,
+    DeleteItemRequest, GetItemRequest, ItemVersion, PutItemRequest, PutRequest, ReplicationGroupUpdate, ScanRequest,
     StreamSpecification, TimeToLiveSpecification, UpdateItemRequest, UpdateTableRequest, UpdateTimeToLiveRequest,
     WriteRequest, WriteRequestList,
 };
@@ -48,7 +48,8 @@ async fn delete(client: &Client, table: &str, pk: &str) -> Result<ItemVersion, t
 
 /// The value of `val` in a region, read on its leader.
 async fn value(client: &Client, table: &str, pk: &str) -> Option<String> {
-    let request = GetItemRequest { table_name: table.into(), key: key(pk), consistent_read: true, ..Default::default() };
+    let request =
+        GetItemRequest { table_name: table.into(), key: key(pk), consistent_read: true, ..Default::default() };
     let response = client.get_item_request(request).await.expect("a consistent read");
     response.item.map(|i| match i.attributes.get("val").and_then(|v| v.value.clone()) {
         Some(tern_client::v1::attribute_value::Value::S(text)) => text,
@@ -60,29 +61,47 @@ fn greater(a: &ItemVersion, b: &ItemVersion) -> bool {
     (a.write_timestamp_micros, &a.origin_region) > (b.write_timestamp_micros, &b.origin_region)
 }
 
-/// Every write the clients made: the key, the value written (None for a delete), and the version the
-/// store acknowledged (None when the call failed: it may or may not have been applied).
+/// One write a client made: the key, the value written (None for a delete), and the version the store
+/// acknowledged (None when the call failed: it may or may not have been applied).
+struct Write {
+    pk: String,
+    value: Option<String>,
+    version: Option<ItemVersion>,
+}
+
+/// What one key must hold after convergence.
+#[derive(Default)]
+struct Expected {
+    /// The value of the acknowledged write with the greatest version (None: a delete).
+    winner: Option<String>,
+    version: ItemVersion,
+    /// Every value written to the key.
+    written: Vec<Option<String>>,
+    /// A write to the key may or may not have been applied.
+    uncertain: bool,
+}
+
+/// Every write the clients made.
 #[derive(Default, Clone)]
-struct History(Arc<Mutex<Vec<(String, Option<String>, Option<ItemVersion>)>>>);
+struct History(Arc<Mutex<Vec<Write>>>);
 
 impl History {
     fn record(&self, pk: &str, value: Option<&str>, version: Option<ItemVersion>) {
-        self.0.lock().unwrap().push((pk.into(), value.map(str::to_string), version));
+        self.0.lock().unwrap().push(Write { pk: pk.into(), value: value.map(str::to_string), version });
     }
 
-    /// Per key: the acknowledged operation with the greatest version, and every value ever written.
-    fn expected(&self) -> BTreeMap<String, (Option<String>, ItemVersion, Vec<Option<String>>, bool)> {
-        let mut expected: BTreeMap<String, (Option<String>, ItemVersion, Vec<Option<String>>, bool)> = BTreeMap::new();
-        for (pk, value, version) in self.0.lock().unwrap().iter() {
-            let entry = expected.entry(pk.clone()).or_insert((None, ItemVersion::default(), Vec::new(), false));
-            entry.2.push(value.clone());
-            match version {
-                Some(version) if greater(version, &entry.1) => {
-                    entry.0 = value.clone();
-                    entry.1 = version.clone();
+    fn expected(&self) -> BTreeMap<String, Expected> {
+        let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
+        for write in self.0.lock().unwrap().iter() {
+            let entry = expected.entry(write.pk.clone()).or_default();
+            entry.written.push(write.value.clone());
+            match &write.version {
+                Some(version) if greater(version, &entry.version) => {
+                    entry.winner = write.value.clone();
+                    entry.version = version.clone();
                 }
                 Some(_) => {}
-                None => entry.3 = true,
+                None => entry.uncertain = true,
             }
         }
         expected
@@ -95,12 +114,23 @@ impl History {
 async fn check_last_writer_wins(deployment: &Deployment, table: &str, history: &History) {
     for region in deployment.regions.keys() {
         let client = deployment.client(region).await.unwrap();
-        for (pk, (winner, _, written, uncertain)) in history.expected() {
-            let found = value(&client, table, &pk).await;
-            if uncertain {
-                assert!(written.contains(&found), "{region}: {pk} holds {found:?}, which no client wrote");
+        let scan = ScanRequest { table_name: table.into(), consistent_read: true, ..Default::default() };
+        let held: BTreeMap<String, String> = client
+            .scan_all(scan)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| match (&item["pk"], &item["val"]) {
+                (tern_client::AttributeValue::S(pk), tern_client::AttributeValue::S(val)) => (pk.clone(), val.clone()),
+                other => panic!("unexpected item {other:?}"),
+            })
+            .collect();
+        for (pk, expected) in history.expected() {
+            let found = held.get(&pk).cloned();
+            if expected.uncertain {
+                assert!(expected.written.contains(&found), "{region}: {pk} holds {found:?}, which no client wrote");
             } else {
-                assert_eq!(found, winner, "{region}: {pk} must hold the write with the greatest version");
+                assert_eq!(found, expected.winner, "{region}: {pk} must hold the write with the greatest version");
             }
         }
     }
@@ -116,13 +146,20 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
         put(&east, "orders", &format!("before-{i}"), "old").await.unwrap();
     }
 
-    let request = UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let request =
+        UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
     let described = east.update_table(request).await.unwrap().table_description.unwrap();
     assert_eq!(described.global_table_version, "2019.11.21");
     let replicas: Vec<(String, String)> =
         described.replicas.iter().map(|r| (r.region_name.clone(), r.replica_status.clone())).collect();
-    assert_eq!(replicas, [("eu-west".to_string(), "CREATING".to_string()), ("us-east".to_string(), "ACTIVE".to_string())]);
-    assert_eq!(described.stream_specification.as_ref().map(|s| s.stream_view_type.as_str()), Some("NEW_AND_OLD_IMAGES"));
+    assert_eq!(
+        replicas,
+        [("eu-west".to_string(), "CREATING".to_string()), ("us-east".to_string(), "ACTIVE".to_string())]
+    );
+    assert_eq!(
+        described.stream_specification.as_ref().map(|s| s.stream_view_type.as_str()),
+        Some("NEW_AND_OLD_IMAGES")
+    );
     deployment.wait_active("orders", Duration::from_secs(30)).await.unwrap();
     let west_table = deployment.describe("eu-west", "orders").await.unwrap();
     assert_eq!(west_table.key_schema, described.key_schema);
@@ -141,7 +178,8 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
             "Table orders is a global table: its stream cannot be disabled while it has replicas".to_string()
         )
     );
-    let again = UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let again =
+        UpdateTableRequest { table_name: "orders".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
     assert_eq!(error(east.update_table(again).await).0, "ValidationException");
 
     // A write in one region shows in the other.
@@ -208,8 +246,11 @@ async fn three_regions_converge_after_a_partition_heals() {
     let deployment = Deployment::start(&["ap-south", "eu-west", "us-east"], &[]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     create_table(&east, "events", "pk:S", None).await.unwrap();
-    let request =
-        UpdateTableRequest { table_name: "events".into(), replica_updates: create(&["eu-west", "ap-south"]), ..Default::default() };
+    let request = UpdateTableRequest {
+        table_name: "events".into(),
+        replica_updates: create(&["eu-west", "ap-south"]),
+        ..Default::default()
+    };
     east.update_table(request).await.unwrap();
     deployment.wait_active("events", Duration::from_secs(30)).await.unwrap();
 
@@ -226,7 +267,7 @@ async fn three_regions_converge_after_a_partition_heals() {
                 let result = put(&client, "events", &own, &format!("{region}:{n}")).await.ok();
                 history.record(&own, Some(&format!("{region}:{n}")), result);
                 let shared = format!("shared-{}", n % 25);
-                if n % 5 == 0 {
+                if n.is_multiple_of(5) {
                     let result = delete(&client, "events", &shared).await.ok();
                     history.record(&shared, None, result);
                 } else {
@@ -241,6 +282,8 @@ async fn three_regions_converge_after_a_partition_heals() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     deployment.isolate("eu-west");
     tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, identical) = deployment.verify("events").unwrap();
+    assert!(!identical, "while cut off, eu-west must miss the other regions' writes");
     deployment.heal_all();
     for writer in writers {
         writer.await.unwrap();
@@ -249,7 +292,8 @@ async fn three_regions_converge_after_a_partition_heals() {
     println!("converged {took:?} after the heal and the last write");
     check_last_writer_wins(&deployment, "events", &history).await;
     // Disjoint keys are never deleted: every acknowledged one is everywhere.
-    let acknowledged = history.0.lock().unwrap().iter().filter(|(pk, _, v)| !pk.starts_with("shared") && v.is_some()).count();
+    let acknowledged =
+        history.0.lock().unwrap().iter().filter(|w| !w.pk.starts_with("shared") && w.version.is_some()).count();
     let (report, _) = deployment.verify("events").unwrap();
     for region in deployment.regions.keys() {
         let count = report["ItemCounts"][region].as_u64().unwrap() as usize;
@@ -265,7 +309,8 @@ async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
     let east = deployment.client("us-east").await.unwrap();
     let west = deployment.client("eu-west").await.unwrap();
     create_table(&east, "ledger", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest { table_name: "ledger".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let request =
+        UpdateTableRequest { table_name: "ledger".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
     east.update_table(request).await.unwrap();
     deployment.wait_active("ledger", Duration::from_secs(30)).await.unwrap();
 
@@ -316,7 +361,11 @@ async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
         *inserts.entry(pk).or_default() += 1;
     }
     assert_eq!(inserts.len(), 3000, "every item arrived in eu-west's stream");
-    assert!(inserts.values().all(|n| *n == 1), "an item was applied twice: {:?}", inserts.iter().find(|(_, n)| **n > 1));
+    assert!(
+        inserts.values().all(|n| *n == 1),
+        "an item was applied twice: {:?}",
+        inserts.iter().find(|(_, n)| **n > 1)
+    );
 }
 
 /// A replica added to a table that already holds 100,000 items gets all of them.
@@ -348,7 +397,11 @@ async fn a_replica_added_to_a_table_of_100k_items_gets_them_all() {
         loader.await.unwrap();
     }
     let started = Instant::now();
-    let request = UpdateTableRequest { table_name: "catalog".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let request = UpdateTableRequest {
+        table_name: "catalog".into(),
+        replica_updates: create(&["eu-west"]),
+        ..Default::default()
+    };
     east.update_table(request).await.unwrap();
     deployment.wait_active("catalog", Duration::from_secs(300)).await.unwrap();
     println!("replica of 100,000 items active after {:?}", started.elapsed());
@@ -364,7 +417,11 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "2"]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     create_table(&east, "profiles", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest { table_name: "profiles".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let request = UpdateTableRequest {
+        table_name: "profiles".into(),
+        replica_updates: create(&["eu-west"]),
+        ..Default::default()
+    };
     east.update_table(request).await.unwrap();
     deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
     for i in 0..10 {
@@ -396,7 +453,11 @@ async fn a_global_table_replicates_the_ttl_delete() {
     let east = deployment.client("us-east").await.unwrap();
     let west = deployment.client("eu-west").await.unwrap();
     create_table(&east, "sessions", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest { table_name: "sessions".into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    let request = UpdateTableRequest {
+        table_name: "sessions".into(),
+        replica_updates: create(&["eu-west"]),
+        ..Default::default()
+    };
     east.update_table(request).await.unwrap();
     deployment.wait_active("sessions", Duration::from_secs(30)).await.unwrap();
     let ttl = UpdateTimeToLiveRequest {
@@ -426,7 +487,8 @@ async fn a_global_table_replicates_the_ttl_delete() {
         .await
         .unwrap();
     let started = Instant::now();
-    while value(&east, "sessions", "session-1").await.is_some() || value(&west, "sessions", "session-1").await.is_some() {
+    while value(&east, "sessions", "session-1").await.is_some() || value(&west, "sessions", "session-1").await.is_some()
+    {
         assert!(started.elapsed() < Duration::from_secs(20), "the item did not expire in every region");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -169,9 +169,10 @@ impl Tern for TernService {
                         create: None,
                         time_to_live: Some(wanted.clone()),
                     };
-                    client.set_replicas(message).await.map_err(|e| {
-                        ApiError::unavailable(format!("Region {}: {e}", replica.region_name))
-                    })?;
+                    client
+                        .set_replicas(message)
+                        .await
+                        .map_err(|e| ApiError::unavailable(format!("Region {}: {e}", replica.region_name)))?;
                 }
             }
             Ok(response)

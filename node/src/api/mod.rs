@@ -12,5 +12,5 @@ pub mod writes;
 
 pub use cluster::ClusterService;
 pub use items::TernService;
-pub use routing::RegionNode;
 pub use replication::ReplicationService;
+pub use routing::RegionNode;

@@ -97,7 +97,9 @@ impl Replication for ReplicationService {
         request: Request<GetReplicationStateRequest>,
     ) -> Result<Response<ReplicationState>, Status> {
         if let Some(mut leader) = self.leader_view(&request).await? {
-            return Ok(Response::new(leader.get_replication_state(to_leader(request.into_inner())).await?.into_inner()));
+            return Ok(Response::new(
+                leader.get_replication_state(to_leader(request.into_inner())).await?.into_inner(),
+            ));
         }
         let table_name = request.into_inner().table_name;
         let (_, stored) = self.node.reader.table(&table_name)?;
@@ -154,7 +156,11 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
     let description = stored.description.clone().unwrap_or_default();
     let mut replicas = description.replicas.clone();
     if replicas.is_empty() {
-        replicas.push(ReplicaDescription { region_name: node.region.clone(), replica_status: "ACTIVE".into(), ..Default::default() });
+        replicas.push(ReplicaDescription {
+            region_name: node.region.clone(),
+            replica_status: "ACTIVE".into(),
+            ..Default::default()
+        });
     }
     let mut created = Vec::new();
     let mut deleted = Vec::new();

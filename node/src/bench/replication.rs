@@ -9,8 +9,8 @@ use anyhow::Context;
 use serde_json::json;
 use tern_client::{AttributeValue, Client, Item};
 use tern_proto::v1::{
-    replication_group_update::Action, CreateReplicationGroupMemberAction, DescribeTableRequest,
-    ReplicationGroupUpdate, SubscribeRequest, UpdateTableRequest,
+    replication_group_update::Action, CreateReplicationGroupMemberAction, DescribeTableRequest, ReplicationGroupUpdate,
+    SubscribeRequest, UpdateTableRequest,
 };
 
 use super::{add_delays, emit, histogram, BenchArgs};
@@ -22,7 +22,12 @@ use crate::topology::Topology;
 type Deliveries = Arc<Mutex<HashMap<(String, String), Instant>>>;
 
 /// Follows a region's stream from now on (Subscribe on its first node), noting each key's arrival.
-async fn subscribe(topology: &Topology, region: &str, stream_arn: String, deliveries: Deliveries) -> anyhow::Result<()> {
+async fn subscribe(
+    topology: &Topology,
+    region: &str,
+    stream_arn: String,
+    deliveries: Deliveries,
+) -> anyhow::Result<()> {
     let node = topology.region(region)?.nodes.values().next().context("a region without nodes")?.clone();
     let mut client = tern_proto::v1::streams_client::StreamsClient::connect(format!("http://{node}")).await?;
     let request = SubscribeRequest { stream_arn, shard_iterator_type: "LATEST".into(), sequence_number: String::new() };
@@ -31,8 +36,9 @@ async fn subscribe(topology: &Topology, region: &str, stream_arn: String, delive
     tokio::spawn(async move {
         while let Ok(Some(record)) = records.message().await {
             let key = record.dynamodb.and_then(|d| d.keys).and_then(|k| k.attributes.get("pk").cloned());
-            if let Some(tern_proto::v1::AttributeValue { value: Some(tern_proto::v1::attribute_value::Value::S(key)) }) =
-                key
+            if let Some(tern_proto::v1::AttributeValue {
+                value: Some(tern_proto::v1::attribute_value::Value::S(key)),
+            }) = key
             {
                 deliveries.lock().expect("deliveries").entry((region.clone(), key)).or_insert_with(Instant::now);
             }
@@ -106,8 +112,11 @@ async fn make_global(clients: &HashMap<String, Client>, args: &BenchArgs, a: &st
         let create = ReplicationGroupUpdate {
             action: Some(Action::Create(CreateReplicationGroupMemberAction { region_name: b.into() })),
         };
-        let request =
-            UpdateTableRequest { table_name: args.table_name.clone(), replica_updates: vec![create], ..Default::default() };
+        let request = UpdateTableRequest {
+            table_name: args.table_name.clone(),
+            replica_updates: vec![create],
+            ..Default::default()
+        };
         first.update_table(request).await?;
     }
     for _ in 0..300 {

@@ -86,11 +86,19 @@ pub fn replica_updates(text: &str) -> anyhow::Result<Vec<tern_proto::v1::Replica
     list.iter()
         .map(|update| {
             let region = |action: &serde_json::Value| -> anyhow::Result<String> {
-                Ok(action.get("RegionName").and_then(|r| r.as_str()).context("each update needs a RegionName")?.to_string())
+                Ok(action
+                    .get("RegionName")
+                    .and_then(|r| r.as_str())
+                    .context("each update needs a RegionName")?
+                    .to_string())
             };
             let action = match (update.get("Create"), update.get("Delete")) {
-                (Some(create), None) => Action::Create(CreateReplicationGroupMemberAction { region_name: region(create)? }),
-                (None, Some(delete)) => Action::Delete(DeleteReplicationGroupMemberAction { region_name: region(delete)? }),
+                (Some(create), None) => {
+                    Action::Create(CreateReplicationGroupMemberAction { region_name: region(create)? })
+                }
+                (None, Some(delete)) => {
+                    Action::Delete(DeleteReplicationGroupMemberAction { region_name: region(delete)? })
+                }
                 _ => anyhow::bail!("each replica update needs exactly one of Create and Delete"),
             };
             Ok(tern_proto::v1::ReplicationGroupUpdate { action: Some(action) })

@@ -38,14 +38,20 @@ impl From<tern_client::Error> for Interrupted {
 pub async fn replicate(context: Arc<Context>, table: String, source: String) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match run_once(&context, &table, &source).await {
+        let started = std::time::Instant::now();
+        let result = run_once(&context, &table, &source).await;
+        if started.elapsed() > Duration::from_secs(10) {
+            // It was replicating for a while: the next failure starts a fresh backoff.
+            backoff = Duration::from_millis(100);
+        }
+        match result {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(error) => {
                 metrics::counter!("tern_replication_errors_total", "table" => table.clone(), "source" => source.clone())
                     .increment(1);
                 tracing::warn!(%table, %source, error = format!("{error:#}"), retry_in = ?backoff, "replication interrupted");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
     }
@@ -129,7 +135,7 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         apply(local, table, source, changes, checkpoint, "", true).await?;
         metrics::counter!("tern_replication_items_resynchronised_total", &labels(table, source, &context.region))
             .increment(count);
-        let percent = if total == 0 { 100 } else { (copied * 100 / total).min(99) as u32 };
+        let percent = (copied * 100).checked_div(total).map_or(100, |p| p.min(99) as u32);
         if percent >= last_percent + 10 {
             last_percent = percent;
             report_status(context, table, "CREATING", percent).await;
@@ -322,7 +328,8 @@ async fn follow(
                 next.sequence_number = last.sequence_number.clone();
             }
             next.source_watermark_micros = checkpoint.source_watermark_micros.max(page.watermark_micros);
-            next.last_change_micros = newest.unwrap_or(checkpoint.last_change_micros).max(checkpoint.last_change_micros);
+            next.last_change_micros =
+                newest.unwrap_or(checkpoint.last_change_micros).max(checkpoint.last_change_micros);
             next.records_behind = page.records_behind;
             next.lag_millis = match (caught_up, newest) {
                 (true, _) => 0,
@@ -330,7 +337,8 @@ async fn follow(
                 (false, None) => checkpoint.lag_millis,
             };
             let count = changes.len();
-            let times: Vec<u64> = changes.iter().filter_map(|c| c.version.as_ref()).map(|v| v.write_timestamp_micros).collect();
+            let times: Vec<u64> =
+                changes.iter().filter_map(|c| c.version.as_ref()).map(|v| v.write_timestamp_micros).collect();
             match apply(local, table, source, changes, next.clone(), &checkpoint.sequence_number, false).await {
                 Ok(()) => {}
                 Err(error) => return Err(Interrupted::Failed(error)),

@@ -26,8 +26,10 @@ pub struct VerifyArgs {
     pub regions: Vec<String>,
 }
 
-/// One region's copy of a table: key (encoded) to (key, item, version).
-type Copy = BTreeMap<Vec<u8>, (Item, Item, ItemVersion)>;
+/// One item as a region holds it: its key, the item, its version.
+type Held = (Item, Item, ItemVersion);
+/// One region's copy of a table, by encoded key.
+type Copy = BTreeMap<Vec<u8>, Held>;
 
 async fn read_copy(client: &tern_client::Client, table: &str) -> anyhow::Result<Copy> {
     let mut copy = Copy::new();
@@ -74,7 +76,7 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<(Json, bool)> {
     let keys: BTreeSet<&Vec<u8>> = copies.values().flat_map(|c| c.keys()).collect();
     let mut differences = Vec::new();
     for key in keys {
-        let versions: Vec<(&String, Option<&(Item, Item, ItemVersion)>)> =
+        let versions: Vec<(&String, Option<&Held>)> =
             copies.iter().map(|(region, copy)| (region, copy.get(key))).collect();
         let first = versions[0].1.map(|(_, item, version)| (item, version));
         if versions.iter().all(|(_, v)| v.map(|(_, item, version)| (item, version)) == first) {
@@ -95,5 +97,8 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<(Json, bool)> {
     }
     let same = differences.is_empty();
     let counts: serde_json::Map<String, Json> = copies.iter().map(|(r, c)| (r.clone(), json!(c.len()))).collect();
-    Ok((json!({ "TableName": args.table_name, "ItemCounts": counts, "Identical": same, "Differences": differences }), same))
+    Ok((
+        json!({ "TableName": args.table_name, "ItemCounts": counts, "Identical": same, "Differences": differences }),
+        same,
+    ))
 }

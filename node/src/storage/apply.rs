@@ -15,8 +15,8 @@ use tern_proto::value::{item_from_wire, item_size_bytes, item_to_wire, Item, MAX
 use tern_proto::ApiError;
 
 use super::db::{cf, CF_ITEMS, CF_TABLES, CF_TTL};
-use super::schema::TableSchema;
 use super::replication;
+use super::schema::TableSchema;
 use super::stream_log;
 use super::ttl;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
@@ -189,7 +189,9 @@ impl Tables<'_> {
         }
         let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
         if replication::is_global(&stored) {
-            if let (Ok(schema), Some(any)) = (self.table(&write.table), write.change.new.as_ref().or(write.change.old.as_ref())) {
+            if let (Ok(schema), Some(any)) =
+                (self.table(&write.table), write.change.new.as_ref().or(write.change.old.as_ref()))
+            {
                 let key_attributes = StoredItem {
                     attributes: schema.key_of(&any.attributes),
                     write_timestamp_micros: write.version.write_timestamp_micros,

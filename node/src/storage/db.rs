@@ -39,7 +39,9 @@ pub fn open(path: &Path) -> Result<Arc<DB>, rocksdb::Error> {
     options.create_if_missing(true);
     options.create_missing_column_families(true);
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let families = [CF_LOG, CF_RAFT].into_iter().chain(SNAPSHOT_CFS)
+    let families = [CF_LOG, CF_RAFT]
+        .into_iter()
+        .chain(SNAPSHOT_CFS)
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     Ok(Arc::new(DB::open_cf_descriptors(&options, path, families)?))
 }

@@ -10,8 +10,8 @@ use tern_proto::v1::{Item, ItemPage, ItemVersion, ReadTableVersionsResponse, Ver
 use tern_proto::ApiError;
 
 use super::db::{cf, CF_ITEMS, CF_SM_META, CF_STREAM_RECORDS, CF_TABLES, CF_TOMBSTONES};
-use super::{keys, stream_log};
 use super::schema::TableSchema;
+use super::{keys, stream_log};
 
 /// Most bytes of items one Query or Scan page reads, as in DynamoDB.
 pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
@@ -152,7 +152,8 @@ impl Reader {
         merged.sort_by(|a, b| a.0.cmp(&b.0));
         let more = merged.len() > limit;
         merged.truncate(limit);
-        let last_evaluated_key = if more { merged.last().map(|(k, _, _)| k.clone()).unwrap_or_default() } else { vec![] };
+        let last_evaluated_key =
+            if more { merged.last().map(|(k, _, _)| k.clone()).unwrap_or_default() } else { vec![] };
         let items = merged
             .into_iter()
             .map(|(_, stored_item, live)| VersionedItem {
@@ -161,7 +162,7 @@ impl Reader {
                     write_timestamp_micros: stored_item.write_timestamp_micros,
                     origin_region: stored_item.origin_region.clone(),
                 }),
-                item: live.then(|| Item { attributes: stored_item.attributes }),
+                item: live.then_some(Item { attributes: stored_item.attributes }),
             })
             .collect();
         let clock = view

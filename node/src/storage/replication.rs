@@ -384,16 +384,30 @@ mod tests {
         };
         let create = v1::CreateTableRequest {
             table_name: "things".into(),
-            attribute_definitions: vec![v1::AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
+            attribute_definitions: vec![v1::AttributeDefinition {
+                attribute_name: "pk".into(),
+                attribute_type: "S".into(),
+            }],
             key_schema: vec![v1::KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
             ..Default::default()
         };
         run(1, command::Op::CreateTable(create));
         let replicas = ["here", "a", "b", "c"]
             .iter()
-            .map(|r| v1::ReplicaDescription { region_name: r.to_string(), replica_status: "ACTIVE".into(), ..Default::default() })
+            .map(|r| v1::ReplicaDescription {
+                region_name: r.to_string(),
+                replica_status: "ACTIVE".into(),
+                ..Default::default()
+            })
             .collect();
-        run(2, command::Op::SetReplicas(SetReplicasRequest { table_name: "things".into(), replicas, ..Default::default() }));
+        run(
+            2,
+            command::Op::SetReplicas(SetReplicasRequest {
+                table_name: "things".into(),
+                replicas,
+                ..Default::default()
+            }),
+        );
         for (n, (key, timestamp, origin, value)) in changes.iter().enumerate() {
             let key_attributes = BTreeMap::from([("pk".to_string(), s(format!("k{key}")))]);
             let new_image = value.map(|v| {
