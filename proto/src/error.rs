@@ -149,9 +149,12 @@ impl From<&tonic::Status> for ApiError {
     fn from(status: &tonic::Status) -> Self {
         let named = status.metadata().get(ERROR_TYPE_KEY).and_then(|v| v.to_str().ok()).and_then(ErrorKind::from_name);
         let kind = named.unwrap_or(match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                ErrorKind::ServiceUnavailable
-            }
+            // Without Tern's error type, an `Unknown` status comes from the transport (a connection
+            // reset mid-call, a node killed): the call may be retried, as AWS SDKs retry them.
+            tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown => ErrorKind::ServiceUnavailable,
             _ => ErrorKind::InternalServerError,
         });
         let details = Some(status.details())

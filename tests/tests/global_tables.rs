@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tern_client::v1::{
-    replication_group_update::Action, AttributeValue, BatchWriteItemRequest, CreateReplicationGroupMemberAction,
-    DeleteItemRequest, GetItemRequest, ItemVersion, PutItemRequest, PutRequest, ReplicationGroupUpdate, ScanRequest,
-    StreamSpecification, TimeToLiveSpecification, UpdateItemRequest, UpdateTableRequest, UpdateTimeToLiveRequest,
-    WriteRequest, WriteRequestList,
+    replication_group_update::Action, ApplyReplicatedRequest, AttributeValue, BatchWriteItemRequest,
+    CreateReplicationGroupMemberAction, DeleteItemRequest, DeleteReplicationGroupMemberAction, GetItemRequest,
+    GetReplicationStateRequest, ItemVersion, PutItemRequest, PutRequest, ReplicatedChange, ReplicationGroupUpdate,
+    ScanRequest, StreamSpecification, TimeToLiveSpecification, UpdateItemRequest, UpdateTableRequest,
+    UpdateTimeToLiveRequest, WriteRequest, WriteRequestList,
 };
 use tern_client::{Client, StartingPosition};
 use tern_tests::dynamo::{create_table, error};
@@ -190,8 +191,11 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     println!("us-east write visible in eu-west after {:?}", started.elapsed());
-
+    // The same item written again changes only its version; the new version must reach eu-west too
+    // (tern verify compares versions), or later conflicts would be decided differently there.
     let history = History::default();
+    history.record("hello", Some("from-east"), Some(put(&east, "orders", "hello", "from-east").await.unwrap()));
+
     // Disjoint keys in both regions.
     for i in 0..50 {
         let pk = format!("east-{i}");
@@ -238,6 +242,69 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
         assert_eq!(sources.len(), 1, "{status:#}");
         assert_eq!(sources[0]["Phase"], "TAILING", "{status:#}");
     }
+
+    // The deletes left tombstones; once every region has applied past them (the safe point), they go.
+    let started = Instant::now();
+    loop {
+        let (status, _) = deployment.tern(&["replication", "status", "--table-name", "orders"]).unwrap();
+        let tables: Vec<&serde_json::Value> =
+            status["Regions"].as_array().unwrap().iter().map(|r| &r["Tables"][0]).collect();
+        let purged = tables.iter().all(|t| t["Tombstones"] == 0);
+        let safe = tables.iter().all(|t| t["SafePointMicros"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+        if purged && safe {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "tombstones were not purged: {status:#}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    check_last_writer_wins(&deployment, "orders", &history).await;
+
+    // A replicated write stamped an hour ahead is applied; the region's clock follows it, so a local
+    // write made after it still wins.
+    let ahead = east.put_item_request(PutItemRequest {
+        table_name: "orders".into(),
+        item: item("probe", "now"),
+        ..Default::default()
+    });
+    let now = ahead.await.unwrap().item_version.unwrap().write_timestamp_micros;
+    let future = ItemVersion { write_timestamp_micros: now + 3_600_000_000, origin_region: "us-east".into() };
+    let change = ReplicatedChange {
+        key: key("skewed"),
+        new_image: Some(tern_client::v1::Item { attributes: item("skewed", "from the future") }),
+        version: Some(future.clone()),
+    };
+    let state = west.get_replication_state(GetReplicationStateRequest { table_name: "orders".into() }).await.unwrap();
+    let checkpoint = state.checkpoints.into_iter().find(|c| c.source_region == "us-east").unwrap();
+    let request = ApplyReplicatedRequest {
+        table_name: "orders".into(),
+        source_region: "us-east".into(),
+        changes: vec![change],
+        expected_sequence_number: checkpoint.sequence_number.clone(),
+        checkpoint: Some(checkpoint),
+        copy: false,
+    };
+    assert_eq!(west.apply_replicated(request).await.unwrap().applied, 1);
+    assert_eq!(value(&west, "orders", "skewed").await.as_deref(), Some("from the future"));
+    let after = put(&west, "orders", "after-skew", "local").await.unwrap();
+    assert!(after.write_timestamp_micros > future.write_timestamp_micros, "the clock was raised: {after:?}");
+
+    // Removing the replica deletes the table there; the table is regional again and its stream can go.
+    let delete = ReplicationGroupUpdate {
+        action: Some(Action::Delete(DeleteReplicationGroupMemberAction { region_name: "eu-west".into() })),
+    };
+    let request =
+        UpdateTableRequest { table_name: "orders".into(), replica_updates: vec![delete], ..Default::default() };
+    let described = east.update_table(request).await.unwrap().table_description.unwrap();
+    assert!(described.replicas.is_empty() && described.global_table_version.is_empty(), "{described:?}");
+    deployment.regions["eu-west"].settle().await.unwrap();
+    let gone = west.describe_table(tern_client::v1::DescribeTableRequest { table_name: "orders".into() }).await;
+    assert_eq!(error(gone).0, "ResourceNotFoundException");
+    let off = UpdateTableRequest {
+        table_name: "orders".into(),
+        stream_specification: Some(StreamSpecification { stream_enabled: false, ..Default::default() }),
+        ..Default::default()
+    };
+    east.update_table(off).await.unwrap();
 }
 
 /// Three regions take writes while one of them is cut off from the others, then the cut heals.
@@ -301,8 +368,9 @@ async fn three_regions_converge_after_a_partition_heals() {
     }
 }
 
-/// The replicator is killed with `kill -9` again and again while the other region takes writes:
-/// nothing is lost, and nothing is applied twice (one INSERT per item in the receiving stream).
+/// The replicator is killed with `kill -9` again and again while the other region takes writes, and
+/// each region's leader is killed once: nothing is lost, and nothing is applied twice (one INSERT per
+/// item in the receiving stream).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
@@ -317,6 +385,7 @@ async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
     let writer = {
         let east = east.clone();
         tokio::spawn(async move {
+            let mut retried = Vec::new();
             for batch in 0..120 {
                 let requests = (0..25)
                     .map(|i| WriteRequest {
@@ -328,17 +397,33 @@ async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
                 let request = BatchWriteItemRequest {
                     request_items: BTreeMap::from([("ledger".to_string(), WriteRequestList { requests })]),
                 };
-                east.batch_write_item(request).await.unwrap();
+                // As an application would: a batch that failed (it may have been applied) is sent again.
+                let mut attempts = 0;
+                while let Err(e) = east.batch_write_item(request.clone()).await {
+                    attempts += 1;
+                    assert!(attempts < 5, "batch {batch} keeps failing: {e}");
+                    retried.push(batch);
+                }
             }
+            retried
         })
     };
-    for _ in 0..5 {
+    // The replicator is killed five times; in between, the leaders of both regions are killed too.
+    for round in 0..5 {
         tokio::time::sleep(Duration::from_millis(400)).await;
         deployment.kill_replicator("eu-west").unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         deployment.start_replicator("eu-west").unwrap();
+        if round == 1 || round == 3 {
+            let region = if round == 1 { "eu-west" } else { "us-east" };
+            let nodes = deployment.regions.get_mut(region).unwrap();
+            let leader = nodes.wait_for_leader(Duration::from_secs(20)).await.unwrap();
+            nodes.kill(leader).unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            nodes.restart(leader).unwrap();
+        }
     }
-    writer.await.unwrap();
+    let retried = writer.await.unwrap();
     deployment.wait_converged("ledger", Duration::from_secs(60)).await.unwrap();
 
     deployment.regions["eu-west"].settle().await.unwrap();
@@ -356,10 +441,18 @@ async fn a_replicator_killed_mid_batch_loses_and_duplicates_nothing() {
             Some(tern_client::v1::attribute_value::Value::S(pk)) => pk,
             other => panic!("unexpected key {other:?}"),
         };
-        assert_eq!(record.event_name, "INSERT", "{pk}: only inserts were written");
         assert_eq!(record.user_identity.unwrap().principal_id, "replication.tern/us-east");
-        *inserts.entry(pk).or_default() += 1;
+        match record.event_name.as_str() {
+            "INSERT" => *inserts.entry(pk).or_default() += 1,
+            // The same item written again by a retried batch: a new version of the same attributes.
+            "MODIFY" => {
+                let batch: usize = pk.split('-').nth(1).unwrap().parse().unwrap();
+                assert!(retried.contains(&batch), "{pk} was modified, but its batch was written once");
+            }
+            other => panic!("{pk}: unexpected {other}"),
+        }
     }
+    println!("{} batches were retried by the writer", retried.len());
     assert_eq!(inserts.len(), 3000, "every item arrived in eu-west's stream");
     assert!(
         inserts.values().all(|n| *n == 1),

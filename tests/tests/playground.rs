@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use ::tern_client::v1::replication_group_update::Action;
 use ::tern_client::v1::{
-    CreateReplicationGroupMemberAction, ListTablesRequest, ReplicationGroupUpdate, UpdateTableRequest,
+    CreateReplicationGroupMemberAction, DescribeTableRequest, ListTablesRequest, ReplicationGroupUpdate,
+    UpdateTableRequest,
 };
 use ::tern_client::Client;
 use tern_tests::dynamo::create_table;
@@ -87,9 +88,20 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     let request =
         UpdateTableRequest { table_name: "only_us".into(), replica_updates: vec![replica], ..Default::default() };
     us.update_table(request).await?;
+    // Ready when both regions list both replicas as ACTIVE (eu-west's copy of the items is done).
     let waited = Instant::now();
-    while eu.list_tables(ListTablesRequest::default()).await?.table_names != ["only_us"] {
-        anyhow::ensure!(waited.elapsed() < Duration::from_secs(10), "eu-west never got the replica");
+    loop {
+        let mut active = 0;
+        for client in [&us, &eu] {
+            let request = DescribeTableRequest { table_name: "only_us".into() };
+            if let Ok(Some(table)) = client.describe_table(request).await.map(|r| r.table) {
+                active += table.replicas.iter().filter(|r| r.replica_status == "ACTIVE").count();
+            }
+        }
+        if active == 4 {
+            break;
+        }
+        anyhow::ensure!(waited.elapsed() < Duration::from_secs(20), "the eu-west replica never became ACTIVE");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let item = tern_client::Item::from([("pk".to_string(), tern_client::AttributeValue::S("hello".into()))]);
@@ -97,8 +109,13 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     let written = Instant::now();
     loop {
         let key = tern_client::Item::from([("pk".to_string(), tern_client::AttributeValue::S("hello".into()))]);
-        if eu.get_item("only_us", key, false).await?.is_some() {
-            break;
+        // An eventually consistent read on any eu-west node: one that has not yet applied the replica's
+        // creation answers ResourceNotFoundException, which here only means "not yet".
+        match eu.get_item("only_us", key, false).await {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(e) if e.kind() == Some(::tern_client::ErrorKind::ResourceNotFoundException) => {}
+            Err(e) => return Err(e.into()),
         }
         anyhow::ensure!(written.elapsed() < Duration::from_secs(10), "the write never reached eu-west");
         tokio::time::sleep(Duration::from_millis(5)).await;

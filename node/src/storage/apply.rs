@@ -230,9 +230,17 @@ impl Tables<'_> {
         };
         let sequence = (self.index << 16) | self.records;
         let (old, new) = (write.change.old.as_ref(), write.change.new.as_ref());
-        if let Some(record) =
-            stream_log::record(&stream, &schema, sequence, self.region, old, new, &write.version, self.identity.clone())
-        {
+        if let Some(record) = stream_log::record(
+            &stream,
+            &schema,
+            sequence,
+            self.region,
+            old,
+            new,
+            &write.version,
+            self.identity.clone(),
+            replication::is_global(stored),
+        ) {
             stream_log::write_record(self.db, stream.stream_id, sequence, &record, batch);
             self.records += 1;
             metrics::counter!("tern_stream_records_written_total").increment(1);

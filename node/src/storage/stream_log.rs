@@ -103,6 +103,10 @@ pub fn save_stream(db: &DB, stream: &StoredStream, batch: &mut WriteBatch) {
     batch.put_cf(cf(db, CF_STREAMS), stream.stream_id.to_be_bytes(), stream.encode_to_vec());
 }
 
+fn version_changed(old: &StoredItem, new: &StoredItem) -> bool {
+    (old.write_timestamp_micros, &old.origin_region) != (new.write_timestamp_micros, &new.origin_region)
+}
+
 /// Builds the record of one item change, or none when the change changed nothing.
 #[allow(clippy::too_many_arguments)]
 pub fn record(
@@ -114,10 +118,14 @@ pub fn record(
     new: Option<&StoredItem>,
     version: &ItemVersion,
     identity: Option<Identity>,
+    global: bool,
 ) -> Option<StreamRecord> {
     let event_name = match (old, new) {
         (None, Some(_)) => "INSERT",
-        (Some(o), Some(n)) if o.attributes == n.attributes => return None,
+        // A write that changes nothing writes no record, unless the table is global and the write gave
+        // the item a new version: the other regions must learn the version, or they would decide later
+        // conflicts differently.
+        (Some(o), Some(n)) if o.attributes == n.attributes && !(global && version_changed(o, n)) => return None,
         (Some(_), Some(_)) => "MODIFY",
         (Some(_), None) => "REMOVE",
         (None, None) => return None,
