@@ -270,3 +270,20 @@ impl TableName {
         Ok(json!({ "TimeToLiveDescription": description }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_proto::v1::replication_group_update::Action;
+
+    #[test]
+    fn replica_updates_take_the_aws_cli_json() {
+        let updates =
+            replica_updates(r#"[{"Create":{"RegionName":"eu-west"}},{"Delete":{"RegionName":"ap-south"}}]"#).unwrap();
+        let actions: Vec<_> = updates.into_iter().map(|u| u.action.unwrap()).collect();
+        assert!(matches!(&actions[0], Action::Create(c) if c.region_name == "eu-west"));
+        assert!(matches!(&actions[1], Action::Delete(d) if d.region_name == "ap-south"));
+        assert!(replica_updates(r#"[{"Create":{}}]"#).is_err());
+        assert!(replica_updates(r#"[{"Create":{"RegionName":"a"},"Delete":{"RegionName":"b"}}]"#).is_err());
+    }
+}

@@ -29,7 +29,7 @@ pub struct ReplicatorArgs {
     /// The deployment's topology file.
     #[arg(long)]
     pub topology: PathBuf,
-    /// Serve Prometheus metrics on this address.
+    /// Serve Prometheus metrics on this address (default: the region's `replicator` in the topology).
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
     /// How long to wait before reading a stream again once caught up, in milliseconds.
@@ -87,8 +87,10 @@ pub async fn describe_tables(client: &Client) -> anyhow::Result<Vec<TableDescrip
 /// Runs the replicator until SIGTERM or Ctrl-C.
 pub async fn run(args: ReplicatorArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.topology)?;
-    topology.region(&args.region)?;
-    if let Some(address) = args.metrics_listen {
+    let own = topology.region(&args.region)?;
+    // The topology names the replicator's status endpoint; --metrics-listen overrides it.
+    let metrics_listen = args.metrics_listen.or_else(|| own.replicator.as_ref().and_then(|a| a.parse().ok()));
+    if let Some(address) = metrics_listen {
         crate::metrics::serve(address).context("serving metrics")?;
     }
     let context = Arc::new(Context {
