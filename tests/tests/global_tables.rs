@@ -273,20 +273,39 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
         new_image: Some(tern_client::v1::Item { attributes: item("skewed", "from the future") }),
         version: Some(future.clone()),
     };
-    let state = west.get_replication_state(GetReplicationStateRequest { table_name: "orders".into() }).await.unwrap();
-    let checkpoint = state.checkpoints.into_iter().find(|c| c.source_region == "us-east").unwrap();
-    let request = ApplyReplicatedRequest {
-        table_name: "orders".into(),
-        source_region: "us-east".into(),
-        changes: vec![change],
-        expected_sequence_number: checkpoint.sequence_number.clone(),
-        checkpoint: Some(checkpoint),
-        copy: false,
+    // Sent as the replicator would, after the checkpoint it read; the live replicator may move the
+    // checkpoint in between, which the apply refuses (ConditionalCheckFailedException): read it again.
+    let applied = loop {
+        let state =
+            west.get_replication_state(GetReplicationStateRequest { table_name: "orders".into() }).await.unwrap();
+        let checkpoint = state.checkpoints.into_iter().find(|c| c.source_region == "us-east").unwrap();
+        let request = ApplyReplicatedRequest {
+            table_name: "orders".into(),
+            source_region: "us-east".into(),
+            changes: vec![change.clone()],
+            expected_sequence_number: checkpoint.sequence_number.clone(),
+            checkpoint: Some(checkpoint),
+            copy: false,
+        };
+        match west.apply_replicated(request).await {
+            Ok(response) => break response.applied,
+            Err(e) if e.kind() == Some(tern_client::ErrorKind::ConditionalCheckFailedException) => continue,
+            Err(e) => panic!("{e}"),
+        }
     };
-    assert_eq!(west.apply_replicated(request).await.unwrap().applied, 1);
+    assert_eq!(applied, 1);
     assert_eq!(value(&west, "orders", "skewed").await.as_deref(), Some("from the future"));
     let after = put(&west, "orders", "after-skew", "local").await.unwrap();
     assert!(after.write_timestamp_micros > future.write_timestamp_micros, "the clock was raised: {after:?}");
+
+    // A global table is not deleted while it has replicas.
+    let (name, message) =
+        error(east.delete_table(tern_client::v1::DeleteTableRequest { table_name: "orders".into() }).await);
+    assert_eq!(name, "ValidationException");
+    assert_eq!(
+        message,
+        "Table orders is a global table: remove its replicas first (UpdateTable with ReplicaUpdates Delete)"
+    );
 
     // Removing the replica deletes the table there; the table is regional again and its stream can go.
     let delete = ReplicationGroupUpdate {

@@ -168,6 +168,12 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
         match &update.action {
             Some(replication_group_update::Action::Create(create)) => {
                 let region = &create.region_name;
+                // A replica still CREATING is created again: that repeats a call that did not reach
+                // every region (each step below is idempotent).
+                if replicas.iter().any(|r| &r.region_name == region && r.replica_status == "CREATING") {
+                    created.push(region.clone());
+                    continue;
+                }
                 if replicas.iter().any(|r| &r.region_name == region) {
                     return Err(ApiError::validation(format!(
                         "Failed to create a the new replica of table with name: '{}' because one or more replicas already existed as tables.",
@@ -260,7 +266,11 @@ pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
             if !global::is_global(&stored) || global::tombstone_count(node.reader.db(), stored.table_id) == 0 {
                 continue;
             }
-            let purge = tern_proto::internal::PurgeTombstones { table_name: name.clone() };
+            let Some(others) = other_regions_safe_point(&node, &stored).await else { continue };
+            let purge = tern_proto::internal::PurgeTombstones {
+                table_name: name.clone(),
+                other_regions_safe_point_micros: others,
+            };
             match node.propose(command::Op::PurgeTombstones(purge)).await {
                 Ok(command_outcome::Outcome::PurgeTombstones(outcome)) if outcome.purged > 0 => {
                     tracing::info!(table = %name, purged = outcome.purged, safe_point = outcome.safe_point_micros, "purged tombstones");
@@ -270,4 +280,26 @@ pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
             }
         }
     }
+}
+
+/// The least safe point of a global table's other regions, when every replica is ACTIVE and every
+/// region answers; None otherwise (nothing is purged then).
+async fn other_regions_safe_point(node: &RegionNode, stored: &tern_proto::internal::StoredTable) -> Option<u64> {
+    let description = stored.description.as_ref()?;
+    if description.replicas.iter().any(|r| r.replica_status != "ACTIVE") {
+        return None;
+    }
+    let mut least = u64::MAX;
+    for replica in description.replicas.iter().filter(|r| r.region_name != node.region) {
+        let client = region_client(node, &replica.region_name).await.ok()?;
+        let request = GetReplicationStateRequest { table_name: description.table_name.clone() };
+        match client.get_replication_state(request).await {
+            Ok(state) => least = least.min(state.safe_point_micros),
+            Err(error) => {
+                tracing::debug!(region = %replica.region_name, %error, "no safe point: tombstones kept");
+                return None;
+            }
+        }
+    }
+    Some(least)
 }

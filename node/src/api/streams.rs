@@ -145,8 +145,11 @@ impl StreamsService {
             }),
             "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
                 let n = parse_sequence(sequence)?;
-                self.check_not_trimmed(stream, n)?;
-                Ok(if kind == "AFTER_SEQUENCE_NUMBER" { n + 1 } else { n })
+                // Only records at or after the start matter: after a trimmed record whose successors
+                // are all still here, nothing is missing.
+                let start = if kind == "AFTER_SEQUENCE_NUMBER" { n + 1 } else { n };
+                self.check_not_trimmed(stream, start)?;
+                Ok(start)
             }
             other => Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_SEQUENCE_NUMBER, TRIM_HORIZON]"

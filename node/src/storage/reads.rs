@@ -150,8 +150,19 @@ impl Reader {
             .chain(tombstones.into_iter().map(|(k, t)| (k, t, false)))
             .collect();
         merged.sort_by(|a, b| a.0.cmp(&b.0));
-        let more = merged.len() > limit;
-        merged.truncate(limit);
+        // At most `limit` entries and about 1 MB, so a page always fits one message and one log entry.
+        let mut bytes = 0;
+        let fitting = merged
+            .iter()
+            .take(limit)
+            .take_while(|(_, item, _)| {
+                let fits = bytes == 0 || bytes + item.encoded_len() <= MAX_PAGE_BYTES;
+                bytes += item.encoded_len();
+                fits
+            })
+            .count();
+        let more = merged.len() > fitting;
+        merged.truncate(fitting);
         let last_evaluated_key =
             if more { merged.last().map(|(k, _, _)| k.clone()).unwrap_or_default() } else { vec![] };
         let items = merged
@@ -175,10 +186,19 @@ impl Reader {
         if stored.stream_id != 0 {
             let mut iter = view.raw_iterator_cf(cf(&self.db, CF_STREAM_RECORDS));
             iter.seek_for_prev(stream_log::record_key(stored.stream_id, u64::MAX));
-            if let Some(key) = iter.key().filter(|k| k.starts_with(&stored.stream_id.to_be_bytes()) && k.len() == 16) {
-                let sequence = u64::from_be_bytes(key[8..].try_into().expect("16-byte record keys"));
-                stream_sequence_number = stream_log::sequence_text(sequence);
-            }
+            let last = iter
+                .key()
+                .filter(|k| k.starts_with(&stored.stream_id.to_be_bytes()) && k.len() == 16)
+                .map(|key| u64::from_be_bytes(key[8..].try_into().expect("16-byte record keys")));
+            // With no record left (none yet, or all trimmed), the position is the last sequence number
+            // the applied log could have written: following from it still notices a later trim.
+            let applied = view
+                .get_cf(cf(&self.db, CF_SM_META), crate::storage::state_machine::APPLIED)
+                .map_err(internal)?
+                .and_then(|b| bincode::deserialize::<Option<crate::raft::types::LogId>>(&b).ok().flatten())
+                .map_or(0, |id| id.index);
+            let position = last.unwrap_or((applied << 16) | (stream_log::RECORDS_PER_ENTRY - 1));
+            stream_sequence_number = stream_log::sequence_text(position);
             stream_arn = stored.description.as_ref().map(|d| d.latest_stream_arn.clone()).unwrap_or_default();
         }
         Ok(ReadTableVersionsResponse {

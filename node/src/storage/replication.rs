@@ -146,10 +146,16 @@ impl Tables<'_> {
             ));
         }
         let schema = self.table(&r.table_name)?;
-        // Several changes of one item in a page: only the greatest version matters.
+        // Several changes of one item in a page: only the greatest version matters. Every change is
+        // checked before any is applied, so a bad one leaves nothing half done.
         let mut latest: BTreeMap<Vec<u8>, v1::ReplicatedChange> = BTreeMap::new();
         for change in r.changes {
             let storage_key = schema.storage_key(&change.key)?;
+            if let Some(image) = &change.new_image {
+                if schema.storage_key(&image.attributes)? != storage_key {
+                    return Err(ApiError::validation("A replicated item's key does not match its change's key"));
+                }
+            }
             let version = change.version.as_ref().ok_or_else(|| ApiError::validation("A change needs its version"))?;
             if latest.get(&storage_key).is_none_or(|kept| wins(version, kept.version.as_ref())) {
                 latest.insert(storage_key, change);
@@ -181,11 +187,6 @@ impl Tables<'_> {
                 write_timestamp_micros: version.write_timestamp_micros,
                 origin_region: version.origin_region.clone(),
             });
-            if let Some(item) = &new {
-                if schema.storage_key(&item.attributes)? != storage_key {
-                    return Err(ApiError::validation("A replicated item's key does not match its change's key"));
-                }
-            }
             if old.is_none() && new.is_none() {
                 // Nothing to delete here (yet): remember the delete so an older write cannot land.
                 let tombstone = StoredItem {
@@ -318,7 +319,9 @@ impl Tables<'_> {
         batch: &mut WriteBatch,
     ) -> Result<PurgeTombstonesOutcome, ApiError> {
         let stored = self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
-        let safe_point = safe_point(self.db, &stored, self.region)?;
+        // Behind every region's safe point: every region has applied every delete before it, so no copy
+        // from any region can bring back an item such a tombstone deleted.
+        let safe_point = safe_point(self.db, &stored, self.region)?.min(r.other_regions_safe_point_micros);
         let (start, end) = (keys::table_prefix(stored.table_id), keys::table_end(stored.table_id));
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut purged = 0;

@@ -56,6 +56,12 @@ impl Tables<'_> {
         batch: &mut WriteBatch,
     ) -> Result<DeleteTableResponse, ApiError> {
         let schema = self.table(&request.table_name)?;
+        if self.tables.get(&request.table_name).is_some_and(super::replication::is_global) {
+            return Err(ApiError::validation(format!(
+                "Table {} is a global table: remove its replicas first (UpdateTable with ReplicaUpdates Delete)",
+                request.table_name
+            )));
+        }
         let stream_id = self.tables.get(&request.table_name).map_or(0, |t| t.stream_id);
         batch.delete_range_cf(
             cf(self.db, CF_TTL),
