@@ -311,9 +311,33 @@ async fn two_regions_replicate_both_ways_and_converge_on_the_last_writer() {
     let delete = ReplicationGroupUpdate {
         action: Some(Action::Delete(DeleteReplicationGroupMemberAction { region_name: "eu-west".into() })),
     };
+    // eu-west keeps taking writes while it is removed: every write it acknowledged reaches us-east.
+    let late_writer = {
+        let west = west.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                let pk = format!("late-{i}");
+                match put(&west, "orders", &pk, "late").await {
+                    Ok(_) => acknowledged.push(pk),
+                    Err(tern_client::Error::Api(e)) if e.kind.name() == "ValidationException" => break,
+                    Err(tern_client::Error::Api(e)) if e.kind.name() == "ResourceNotFoundException" => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let request =
         UpdateTableRequest { table_name: "orders".into(), replica_updates: vec![delete], ..Default::default() };
     let described = east.update_table(request).await.unwrap().table_description.unwrap();
+    let late = late_writer.await.unwrap();
+    assert!(!late.is_empty());
+    for pk in &late {
+        assert_eq!(value(&east, "orders", pk).await.as_deref(), Some("late"), "{pk} was acknowledged in eu-west");
+    }
+    println!("{} writes acknowledged in eu-west during its removal all reached us-east", late.len());
     assert!(described.replicas.is_empty() && described.global_table_version.is_empty(), "{described:?}");
     deployment.regions["eu-west"].settle().await.unwrap();
     let gone = west.describe_table(tern_client::v1::DescribeTableRequest { table_name: "orders".into() }).await;

@@ -209,6 +209,9 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
     for region in created.iter().chain(&deleted) {
         region_client(node, region).await?;
     }
+    for region in &deleted {
+        drain(node, &request.table_name, region, &description.replicas).await?;
+    }
     let create = CreateTableRequest {
         table_name: request.table_name.clone(),
         attribute_definitions: description.attribute_definitions.clone(),
@@ -302,4 +305,49 @@ async fn other_regions_safe_point(node: &RegionNode, stored: &tern_proto::intern
         }
     }
     Some(least)
+}
+
+/// Before a replica is removed: marks it DELETING in every region (its region then refuses users'
+/// writes to the table), and waits until every other region has applied its stream up to its last
+/// change, so that each of them holds every write the removed region took.
+async fn drain(node: &RegionNode, table: &str, removed: &str, replicas: &[ReplicaDescription]) -> Result<(), ApiError> {
+    let deleting =
+        ReplicaDescription { region_name: removed.into(), replica_status: "DELETING".into(), ..Default::default() };
+    for replica in replicas {
+        let client = region_client(node, &replica.region_name).await?;
+        let request = SetReplicaStatusRequest { table_name: table.into(), replica: Some(deleting.clone()) };
+        client.set_replica_status(request).await.map_err(|e| remote(&replica.region_name, e))?;
+    }
+    // The removed region's stream position after the status change: no user write follows it.
+    let source = region_client(node, removed).await?;
+    let read = ReadTableVersionsRequest { table_name: table.into(), exclusive_start_key: vec![], limit: 1 };
+    let last = source.read_table_versions(read).await.map_err(|e| remote(removed, e))?.last_record_sequence_number;
+    let Ok(end) = last.parse::<u64>() else {
+        return Ok(()); // Its stream holds no record: nothing to drain.
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    for replica in replicas.iter().filter(|r| r.region_name != removed) {
+        let client = region_client(node, &replica.region_name).await?;
+        loop {
+            let request = GetReplicationStateRequest { table_name: table.into() };
+            let state = client.get_replication_state(request).await.map_err(|e| remote(&replica.region_name, e))?;
+            let applied = state
+                .checkpoints
+                .iter()
+                .find(|c| c.source_region == removed && c.phase == "TAILING")
+                .and_then(|c| c.sequence_number.parse::<u64>().ok())
+                .unwrap_or(0);
+            if applied >= end {
+                break;
+            }
+            if std::time::Instant::now() > until {
+                return Err(ApiError::unavailable(format!(
+                    "Region {} has not yet applied the last changes of the replica in {removed}; the replica stays DELETING: retry",
+                    replica.region_name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }

@@ -249,6 +249,7 @@ impl Tables<'_> {
 
     pub fn plan_put(&self, r: &PutItemRequest, version: &ItemVersion) -> Result<PlannedWrite, ApiError> {
         let schema = self.table(&r.table_name)?;
+        self.check_writable(&r.table_name)?;
         let key = schema.storage_key(&r.item)?;
         let old = self.read_item(&key)?;
         check_condition(&r.condition(), old.as_ref())?;
@@ -267,6 +268,7 @@ impl Tables<'_> {
 
     pub fn plan_delete(&self, r: &DeleteItemRequest, version: &ItemVersion) -> Result<PlannedWrite, ApiError> {
         let schema = self.table(&r.table_name)?;
+        self.check_writable(&r.table_name)?;
         schema.check_key_only(&r.key)?;
         let key = schema.storage_key(&r.key)?;
         let old = self.read_item(&key)?;
@@ -286,6 +288,7 @@ impl Tables<'_> {
         version: &ItemVersion,
     ) -> Result<(PlannedWrite, Vec<expression::DocumentPath>), ApiError> {
         let schema = self.table(&r.table_name)?;
+        self.check_writable(&r.table_name)?;
         schema.check_key_only(&r.key)?;
         let key = schema.storage_key(&r.key)?;
         let old = self.read_item(&key)?;

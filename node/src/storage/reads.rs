@@ -183,6 +183,7 @@ impl Reader {
             .map_or(0, u64::from_be_bytes);
         let mut stream_arn = String::new();
         let mut stream_sequence_number = String::new();
+        let mut last_record_sequence_number = String::new();
         if stored.stream_id != 0 {
             let mut iter = view.raw_iterator_cf(cf(&self.db, CF_STREAM_RECORDS));
             iter.seek_for_prev(stream_log::record_key(stored.stream_id, u64::MAX));
@@ -199,6 +200,7 @@ impl Reader {
                 .map_or(0, |id| id.index);
             let position = last.unwrap_or((applied << 16) | (stream_log::RECORDS_PER_ENTRY - 1));
             stream_sequence_number = stream_log::sequence_text(position);
+            last_record_sequence_number = last.map(stream_log::sequence_text).unwrap_or_default();
             stream_arn = stored.description.as_ref().map(|d| d.latest_stream_arn.clone()).unwrap_or_default();
         }
         Ok(ReadTableVersionsResponse {
@@ -208,6 +210,7 @@ impl Reader {
             stream_sequence_number,
             watermark_micros: clock,
             item_count: stored.description.as_ref().map_or(0, |d| d.item_count),
+            last_record_sequence_number,
         })
     }
 

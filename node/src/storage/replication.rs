@@ -102,6 +102,22 @@ pub fn tombstone_count(db: &DB, table_id: u64) -> u64 {
 }
 
 impl Tables<'_> {
+    /// Refuses a user's write to a table whose replica in this region is being deleted: its last
+    /// changes are being drained to the other regions.
+    pub fn check_writable(&self, table: &str) -> Result<(), ApiError> {
+        let deleting =
+            self.tables.get(table).and_then(|t| t.description.as_ref()).is_some_and(|d| {
+                d.replicas.iter().any(|r| r.region_name == self.region && r.replica_status == "DELETING")
+            });
+        if deleting {
+            return Err(ApiError::validation(format!(
+                "Table {table}'s replica in region {} is being deleted: write to another region",
+                self.region
+            )));
+        }
+        Ok(())
+    }
+
     pub fn read_tombstone(&self, key: &[u8]) -> Result<Option<StoredItem>, ApiError> {
         let bytes = self.db.get_cf(cf(self.db, CF_TOMBSTONES), key).map_err(internal)?;
         bytes.map(|b| StoredItem::decode(b.as_slice()).map_err(internal)).transpose()
