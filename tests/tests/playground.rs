@@ -29,6 +29,19 @@ fn free_base() -> u16 {
     panic!("no free port range");
 }
 
+/// The playground process, stopped (SIGTERM, which stops its nodes and replicators) if the test ends early.
+struct Stopped(Option<std::process::Child>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = child.wait();
+        }
+    }
+}
+
 fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
@@ -37,7 +50,7 @@ fn alive(pid: u32) -> bool {
 async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let base = free_base();
-    let mut playground = Command::new(tern_binary())
+    let playground = Command::new(tern_binary())
         .args([
             "playground",
             "--data-dir",
@@ -50,7 +63,9 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let mut lines = BufReader::new(playground.stdout.take().unwrap()).lines();
+    let mut playground = Stopped(Some(playground));
+    let playground_pid = playground.0.as_ref().map_or(0, |p| p.id());
+    let mut lines = BufReader::new(playground.0.as_mut().unwrap().stdout.take().unwrap()).lines();
     let started = Instant::now();
     while !lines.next().transpose()?.is_some_and(|l| l.starts_with("Press Ctrl-C")) {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "the playground did not come up");
@@ -122,8 +137,8 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
     }
     println!("a us-east write was readable in eu-west {:?} after its acknowledgement", written.elapsed());
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(playground.id() as i32), nix::sys::signal::Signal::SIGINT)?;
-    playground.wait()?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(playground_pid as i32), nix::sys::signal::Signal::SIGINT)?;
+    playground.0.take().unwrap().wait()?;
     let pids: Vec<u32> = processes.iter().map(|p| p["pid"].as_u64().unwrap() as u32).collect();
     let stopped = Instant::now();
     while pids.iter().any(|p| alive(*p)) && stopped.elapsed() < Duration::from_secs(10) {
