@@ -15,7 +15,7 @@ pause="${3:-60}"
 data_dir="$(mktemp -d /tmp/tern-bench-global-XXXXXX)"
 "$TERN_BIN" playground --regions us-east,eu-west --data-dir "$data_dir" --base-port 7501 >"$data_dir/playground.out" 2>&1 &
 playground=$!
-trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; rm -rf "$data_dir"' EXIT
+trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$data_dir"' EXIT
 for _ in $(seq 1 200); do
   grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
   sleep 0.1

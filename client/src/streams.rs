@@ -175,7 +175,14 @@ impl Client {
                             }
                         }
                     };
-                    match self.get_records(GetRecordsRequest { shard_iterator: iterator.clone(), limit: 1000 }).await {
+                    match self
+                        .get_records(GetRecordsRequest {
+                            shard_iterator: iterator.clone(),
+                            limit: 1000,
+                            wait_millis: 0,
+                        })
+                        .await
+                    {
                         Ok(page) => {
                             let empty = page.records.is_empty();
                             state.buffer.extend(page.records);

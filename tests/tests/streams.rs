@@ -246,7 +246,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
 
     // Two readers at once are fine; a third is refused.
     let first = client.get_shard_iterator(iterator("TRIM_HORIZON", "")).await?.shard_iterator;
-    let page = client.get_records(GetRecordsRequest { shard_iterator: first.clone(), limit: 0 }).await?;
+    let page = client.get_records(GetRecordsRequest { shard_iterator: first.clone(), ..Default::default() }).await?;
     let oldest = page.records[0].dynamodb.as_ref().unwrap().sequence_number.clone();
     assert_eq!(page.records.len(), 3);
     client.get_shard_iterator(iterator("LATEST", "")).await?;
@@ -255,12 +255,16 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
 
     // After the retention the records are trimmed, and an old iterator has expired.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (name, _) = error(client.get_records(GetRecordsRequest { shard_iterator: first, limit: 0 }).await);
+    let (name, _) = error(client.get_records(GetRecordsRequest { shard_iterator: first, ..Default::default() }).await);
     assert_eq!(name, "ExpiredIteratorException");
     let (name, _) = error(client.get_shard_iterator(iterator("AT_SEQUENCE_NUMBER", &oldest)).await);
     assert_eq!(name, "TrimmedDataAccessException");
     let fresh = client.get_shard_iterator(iterator("TRIM_HORIZON", "")).await?.shard_iterator;
-    assert!(client.get_records(GetRecordsRequest { shard_iterator: fresh, limit: 0 }).await?.records.is_empty());
+    assert!(client
+        .get_records(GetRecordsRequest { shard_iterator: fresh, ..Default::default() })
+        .await?
+        .records
+        .is_empty());
 
     // Turned off: the stream is closed and read to its end; turned on: a new stream with a new label.
     client
@@ -284,7 +288,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
     assert_eq!(described.stream_status, "DISABLED");
     assert!(!described.shards[0].sequence_number_range.as_ref().unwrap().ending_sequence_number.is_empty());
     let closed = client.get_shard_iterator(iterator("TRIM_HORIZON", "")).await?.shard_iterator;
-    let page = client.get_records(GetRecordsRequest { shard_iterator: closed, limit: 0 }).await?;
+    let page = client.get_records(GetRecordsRequest { shard_iterator: closed, ..Default::default() }).await?;
     assert_eq!(page.records.len(), 1);
     assert!(page.next_shard_iterator.is_empty(), "a closed shard read to its end has no next iterator");
     assert_eq!(error(client.update_table(off).await).0, "ValidationException");

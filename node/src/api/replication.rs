@@ -111,6 +111,7 @@ impl Replication for ReplicationService {
             checkpoints,
             safe_point_micros: global::safe_point(db, &stored, &self.node.region)?,
             tombstones: global::tombstone_count(db, stored.table_id),
+            replicas: stored.description.map(|d| d.replicas).unwrap_or_default(),
         }))
     }
 

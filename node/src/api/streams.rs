@@ -26,6 +26,8 @@ use crate::storage::streams::StreamReader;
 pub const MAX_READERS_PER_SHARD: usize = 2;
 /// How long a reader counts as reading after its last call.
 const READER_IDLE: Duration = Duration::from_secs(5);
+/// Longest GetRecords long poll.
+pub const MAX_WAIT_MILLIS: u32 = 5_000;
 
 /// Stream settings of a node.
 #[derive(Debug, Clone)]
@@ -326,10 +328,24 @@ impl Streams for StreamsService {
     }
 
     async fn get_records(&self, request: Request<GetRecordsRequest>) -> Result<Response<GetRecordsResponse>, Status> {
-        let started = Instant::now();
-        let response = self.read(request.into_inner());
-        metrics::histogram!("tern_stream_get_records_seconds").record(started.elapsed().as_secs_f64());
-        Ok(Response::new(response?))
+        let request = request.into_inner();
+        let wait = Duration::from_millis(request.wait_millis.min(MAX_WAIT_MILLIS) as u64);
+        let until = Instant::now() + wait;
+        let mut applied = self.node.raft.metrics();
+        loop {
+            let started = Instant::now();
+            let response = self.read(request.clone());
+            metrics::histogram!("tern_stream_get_records_seconds").record(started.elapsed().as_secs_f64());
+            let response = response?;
+            let remaining = until.saturating_duration_since(Instant::now());
+            if !response.records.is_empty() || response.next_shard_iterator.is_empty() || remaining.is_zero() {
+                return Ok(Response::new(response));
+            }
+            // Long poll: read again when the state machine applies more, until the wait is over.
+            if let Ok(Err(_)) = tokio::time::timeout(remaining, applied.changed()).await {
+                return Ok(Response::new(response)); // Raft is shutting down.
+            }
+        }
     }
 
     async fn put_consumer_position(

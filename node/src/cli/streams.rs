@@ -127,6 +127,7 @@ impl StreamsCommand {
                     .get_records(GetRecordsRequest {
                         shard_iterator: shard_iterator.clone(),
                         limit: limit.unwrap_or(0),
+                        wait_millis: 0,
                     })
                     .await?;
                 let mut out = json!({ "Records": response.records.iter().map(output::record).collect::<Vec<_>>() });

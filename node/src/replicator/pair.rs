@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use prost::Message;
@@ -18,6 +18,9 @@ use tern_proto::ErrorKind;
 
 use super::Context;
 use crate::clock;
+
+/// How long a read of the source stream waits for a record when there is none (the source long-polls).
+const LONG_POLL_MILLIS: u32 = 500;
 
 /// Why following a stream stopped.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +141,7 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         let percent = (copied * 100).checked_div(total).map_or(100, |p| p.min(99) as u32);
         if percent >= last_percent + 10 {
             last_percent = percent;
-            report_status(context, table, "CREATING", percent).await;
+            let _ = report_status(context, table, "CREATING", percent).await;
         }
         if page.last_evaluated_key.is_empty() {
             break;
@@ -159,7 +162,6 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         ..Default::default()
     };
     apply(local, table, source, Vec::new(), checkpoint.clone(), "", true).await?;
-    report_status(context, table, "ACTIVE", 100).await;
     tracing::info!(%table, %source, copied, "copy finished; following the stream");
     Ok(checkpoint)
 }
@@ -206,30 +208,29 @@ fn key_bytes(change: &ReplicatedChange) -> Vec<u8> {
     Item { attributes: change.key.clone() }.encode_to_vec()
 }
 
-/// Sets this region's replica status in every region of the table (best effort: progress only).
-async fn report_status(context: &Context, table: &str, status: &str, percent: u32) {
-    let Ok(local) = context.client(&context.region) else { return };
-    let Ok(Some(description)) =
-        local.describe_table(DescribeTableRequest { table_name: table.into() }).await.map(|r| r.table)
-    else {
-        return;
+/// Sets this region's replica status in every region of the table (the list read on this region's
+/// leader); true when every region took it. A region keeps the furthest state it was told
+/// (CREATING, then ACTIVE, then DELETING), so repeating a report is harmless.
+async fn report_status(context: &Context, table: &str, status: &str, percent: u32) -> bool {
+    let Ok(local) = context.client(&context.region) else { return false };
+    let Ok(state) = local.get_replication_state(GetReplicationStateRequest { table_name: table.into() }).await else {
+        return false;
     };
-    let mine = description.replicas.iter().find(|r| r.region_name == context.region);
-    if mine.is_none_or(|r| r.replica_status != "CREATING") {
-        return;
-    }
     let replica = ReplicaDescription {
         region_name: context.region.clone(),
         replica_status: status.into(),
         replica_status_percent_progress: percent,
     };
-    for region in description.replicas.iter().map(|r| &r.region_name) {
+    let mut reported = true;
+    for region in state.replicas.iter().map(|r| &r.region_name) {
         let Ok(client) = context.client(region) else { continue };
         let request = SetReplicaStatusRequest { table_name: table.into(), replica: Some(replica.clone()) };
         if let Err(error) = client.set_replica_status(request).await {
             tracing::debug!(%table, %region, %error, "reporting replica status");
+            reported = false;
         }
     }
+    reported
 }
 
 /// Applies one batch with its checkpoint; counts what won and what lost.
@@ -286,6 +287,8 @@ async fn follow(
     let shard_id = described.shards.first().map(|s| s.shard_id.clone()).context("the stream has no shard")?;
     let mut iterator = None;
     let mut last_report = clock::now_micros();
+    // Following the source means this region's copy of it is done: ACTIVE, once every region has it.
+    let mut active_pending = !report_status(context, table, "ACTIVE", 100).await;
     loop {
         let current = match iterator.take() {
             Some(iterator) => iterator,
@@ -310,7 +313,10 @@ async fn follow(
                 }
             }
         };
-        let page = match remote.get_records(GetRecordsRequest { shard_iterator: current, limit: context.batch }).await {
+        let asked = Instant::now();
+        let request =
+            GetRecordsRequest { shard_iterator: current, limit: context.batch, wait_millis: LONG_POLL_MILLIS };
+        let page = match remote.get_records(request).await {
             Ok(page) => page,
             Err(e) if e.kind() == Some(ErrorKind::TrimmedDataAccessException) => return Err(Interrupted::Trimmed),
             Err(e) if e.kind() == Some(ErrorKind::ExpiredIteratorException) => continue,
@@ -322,6 +328,9 @@ async fn follow(
         let caught_up = page.records_behind == 0;
         // Report the watermark now and then even when nothing changes: it moves the safe point.
         let heartbeat = caught_up && now.saturating_sub(last_report) > 1_000_000 && page.watermark_micros > 0;
+        if heartbeat && active_pending {
+            active_pending = !report_status(context, table, "ACTIVE", 100).await;
+        }
         if !page.records.is_empty() || heartbeat {
             let mut next = checkpoint.clone();
             if let Some(last) = page.records.last().and_then(|r| r.dynamodb.as_ref()) {
@@ -359,7 +368,10 @@ async fn follow(
             return Err(Interrupted::Failed(anyhow::anyhow!("the source stream was closed")));
         }
         iterator = Some(page.next_shard_iterator);
-        if page.records.is_empty() {
+        if page.records.is_empty()
+            && Instant::now().duration_since(asked) < Duration::from_millis(LONG_POLL_MILLIS as u64 / 2)
+        {
+            // The source answered at once with nothing (it does not long-poll): wait before asking again.
             tokio::time::sleep(context.poll).await;
         }
     }

@@ -320,7 +320,16 @@ impl Tables<'_> {
         let update = r.replica.ok_or_else(|| ApiError::validation("SetReplicaStatus needs a replica"))?;
         if let Some(description) = stored.description.as_mut() {
             if let Some(replica) = description.replicas.iter_mut().find(|x| x.region_name == update.region_name) {
-                *replica = update;
+                // CREATING (progress) -> ACTIVE -> DELETING, never back: a late report of a copy's
+                // progress or end does not undo a later state.
+                let rank = |status: &str| match status {
+                    "CREATING" => 0,
+                    "ACTIVE" => 1,
+                    _ => 2,
+                };
+                if rank(&update.replica_status) >= rank(&replica.replica_status) {
+                    *replica = update;
+                }
             }
         }
         let description = stored.description.clone();
