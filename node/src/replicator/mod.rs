@@ -32,7 +32,8 @@ pub struct ReplicatorArgs {
     /// Serve Prometheus metrics on this address (default: the region's `replicator` in the topology).
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
-    /// How long to wait before reading a stream again once caught up, in milliseconds.
+    /// Once caught up, a read of the source stream waits there for new records (a long poll); a source
+    /// that answers at once with nothing is asked again after this many milliseconds.
     #[arg(long, default_value_t = 50)]
     pub poll_ms: u64,
     /// Most records per GetRecords (and per applied batch).
