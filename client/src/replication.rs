@@ -1,6 +1,7 @@
 //! Global tables' replication service: what replicators and regions call on one another. Every call
 //! goes to the region's leader.
 
+use futures::Stream;
 use tern_proto::v1::replication_client::ReplicationClient;
 use tern_proto::v1::*;
 
@@ -36,4 +37,23 @@ impl Client {
         set_replicas, SetReplicasRequest, SetReplicasResponse);
     replication_operation!(/// Sets one replica's status in this region's replica list.
         set_replica_status, SetReplicaStatusRequest, SetReplicasResponse);
+
+    /// Every page of a table's items and tombstones with their versions, in key order, each read on
+    /// the leader; the first page also carries the stream position and the clock at its read.
+    pub fn table_version_pages(
+        &self,
+        table: &str,
+    ) -> impl Stream<Item = Result<ReadTableVersionsResponse, Error>> + '_ {
+        let table = table.to_string();
+        futures::stream::try_unfold(Some(Vec::new()), move |start| {
+            let table = table.clone();
+            async move {
+                let Some(exclusive_start_key) = start else { return Ok(None) };
+                let request = ReadTableVersionsRequest { table_name: table, exclusive_start_key, limit: 0 };
+                let page = self.read_table_versions(request).await?;
+                let next = (!page.last_evaluated_key.is_empty()).then(|| page.last_evaluated_key.clone());
+                Ok(Some((page, next)))
+            }
+        })
+    }
 }

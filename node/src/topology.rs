@@ -36,6 +36,8 @@ pub enum TopologyError {
     UnknownRegion(String),
     #[error("region {0} has no nodes")]
     EmptyRegion(String),
+    #[error("cannot connect to region {region}: {source}")]
+    Connect { region: String, source: tern_client::Error },
 }
 
 impl Topology {
@@ -60,6 +62,18 @@ impl Topology {
     /// One region.
     pub fn region(&self, name: &str) -> Result<&RegionTopology, TopologyError> {
         self.regions.get(name).ok_or_else(|| TopologyError::UnknownRegion(name.to_string()))
+    }
+
+    /// A client of a region's nodes, whose calls retry until `deadline`.
+    pub async fn connect(
+        &self,
+        region: &str,
+        deadline: std::time::Duration,
+    ) -> Result<tern_client::Client, TopologyError> {
+        let retry = tern_client::RetryPolicy { deadline, ..Default::default() };
+        tern_client::Client::connect_with(self.region(region)?.nodes.values(), retry)
+            .await
+            .map_err(|source| TopologyError::Connect { region: region.into(), source })
     }
 
     /// A region's nodes as `--peers` takes them.

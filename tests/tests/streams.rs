@@ -55,38 +55,19 @@ async fn records_equal_the_changes_for_every_view_type_on_every_node() -> anyhow
         let put = |item: &str| PutItemRequest { table_name: table.clone(), item: wire(item), ..Default::default() };
         client.put_item_request(put(a1)).await?; // INSERT
         client.put_item_request(put(a1)).await?; // changes nothing: no record
-        client
-            .update_item(UpdateItemRequest {
-                table_name: table.clone(),
-                key: wire(r#"{"pk":{"S":"a"}}"#),
-                update_expression: "SET v = :v".into(),
-                expression_attribute_values: wire(r#"{":v":{"N":"2"}}"#),
-                ..Default::default()
-            })
-            .await?; // MODIFY
-        client
-            .update_item(UpdateItemRequest {
-                table_name: table.clone(),
-                key: wire(r#"{"pk":{"S":"a"}}"#),
-                update_expression: "SET v = :v".into(),
-                expression_attribute_values: wire(r#"{":v":{"N":"2"}}"#),
-                ..Default::default()
-            })
-            .await?; // no change
-        client
-            .delete_item_request(DeleteItemRequest {
-                table_name: table.clone(),
-                key: wire(r#"{"pk":{"S":"a"}}"#),
-                ..Default::default()
-            })
-            .await?; // REMOVE
-        client
-            .delete_item_request(DeleteItemRequest {
-                table_name: table.clone(),
-                key: wire(r#"{"pk":{"S":"a"}}"#),
-                ..Default::default()
-            })
-            .await?; // nothing to delete
+        let update = UpdateItemRequest {
+            table_name: table.clone(),
+            key: wire(r#"{"pk":{"S":"a"}}"#),
+            update_expression: "SET v = :v".into(),
+            expression_attribute_values: wire(r#"{":v":{"N":"2"}}"#),
+            ..Default::default()
+        };
+        client.update_item(update.clone()).await?; // MODIFY
+        client.update_item(update).await?; // no change
+        let delete =
+            DeleteItemRequest { table_name: table.clone(), key: wire(r#"{"pk":{"S":"a"}}"#), ..Default::default() };
+        client.delete_item_request(delete.clone()).await?; // REMOVE
+        client.delete_item_request(delete).await?; // nothing to delete
         let writes = vec![
             WriteRequest {
                 request: Some(write_request::Request::PutRequest(PutRequest { item: wire(r#"{"pk":{"S":"b"}}"#) })),

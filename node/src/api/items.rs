@@ -162,7 +162,7 @@ impl Tern for TernService {
             let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
             if local && !replicas.is_empty() {
                 for replica in replicas.iter().filter(|r| r.region_name != self.node.region) {
-                    let client = super::replication::region_client(&self.node, &replica.region_name).await?;
+                    let client = self.node.region_client(&replica.region_name).await?;
                     let message = SetReplicasRequest {
                         table_name: stored_name.clone(),
                         replicas: replicas.clone(),

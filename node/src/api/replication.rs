@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use ::tern_client::{Client, RetryPolicy};
 use tern_proto::internal::{command, command_outcome};
 use tern_proto::v1::replication_client::ReplicationClient;
 use tern_proto::v1::replication_server::Replication;
@@ -132,16 +131,6 @@ impl Replication for ReplicationService {
     }
 }
 
-/// A client of another region's nodes, as the topology lists them.
-pub async fn region_client(node: &RegionNode, region: &str) -> Result<Client, ApiError> {
-    let topology = node.topology.as_ref().ok_or_else(|| {
-        ApiError::validation("This node was started without --topology, so it cannot reach other regions")
-    })?;
-    let nodes = topology.region(region).map_err(|e| ApiError::validation(e.to_string()))?;
-    let retry = RetryPolicy { deadline: Duration::from_secs(10), ..RetryPolicy::default() };
-    Client::connect_with(nodes.nodes.values(), retry).await.map_err(|e| ApiError::internal(e.to_string()))
-}
-
 fn remote(region: &str, error: ::tern_client::Error) -> ApiError {
     match error {
         ::tern_client::Error::Api(e) => ApiError::new(e.kind, format!("Region {region}: {}", e.message)),
@@ -208,7 +197,7 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
         }
     }
     for region in created.iter().chain(&deleted) {
-        region_client(node, region).await?;
+        node.region_client(region).await?;
     }
     for region in &deleted {
         drain(node, &request.table_name, region, &description.replicas).await?;
@@ -236,7 +225,7 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
         if replica.region_name == node.region {
             continue;
         }
-        let client = region_client(node, &replica.region_name).await?;
+        let client = node.region_client(&replica.region_name).await?;
         let message = SetReplicasRequest {
             table_name: request.table_name.clone(),
             replicas: group.clone(),
@@ -246,7 +235,7 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
         client.set_replicas(message).await.map_err(|e| remote(&replica.region_name, e))?;
     }
     for region in &deleted {
-        let client = region_client(node, region).await?;
+        let client = node.region_client(region).await?;
         let clear = SetReplicasRequest { table_name: request.table_name.clone(), ..Default::default() };
         client.set_replicas(clear).await.map_err(|e| remote(region, e))?;
         let delete = DeleteTableRequest { table_name: request.table_name.clone() };
@@ -295,7 +284,7 @@ async fn other_regions_safe_point(node: &RegionNode, stored: &tern_proto::intern
     }
     let mut least = u64::MAX;
     for replica in description.replicas.iter().filter(|r| r.region_name != node.region) {
-        let client = region_client(node, &replica.region_name).await.ok()?;
+        let client = node.region_client(&replica.region_name).await.ok()?;
         let request = GetReplicationStateRequest { table_name: description.table_name.clone() };
         match client.get_replication_state(request).await {
             Ok(state) => least = least.min(state.safe_point_micros),
@@ -315,12 +304,12 @@ async fn drain(node: &RegionNode, table: &str, removed: &str, replicas: &[Replic
     let deleting =
         ReplicaDescription { region_name: removed.into(), replica_status: "DELETING".into(), ..Default::default() };
     for replica in replicas {
-        let client = region_client(node, &replica.region_name).await?;
+        let client = node.region_client(&replica.region_name).await?;
         let request = SetReplicaStatusRequest { table_name: table.into(), replica: Some(deleting.clone()) };
         client.set_replica_status(request).await.map_err(|e| remote(&replica.region_name, e))?;
     }
     // The removed region's stream position after the status change: no user write follows it.
-    let source = region_client(node, removed).await?;
+    let source = node.region_client(removed).await?;
     let read = ReadTableVersionsRequest { table_name: table.into(), exclusive_start_key: vec![], limit: 1 };
     let last = source.read_table_versions(read).await.map_err(|e| remote(removed, e))?.last_record_sequence_number;
     let Ok(end) = last.parse::<u64>() else {
@@ -328,7 +317,7 @@ async fn drain(node: &RegionNode, table: &str, removed: &str, replicas: &[Replic
     };
     let until = std::time::Instant::now() + Duration::from_secs(30);
     for replica in replicas.iter().filter(|r| r.region_name != removed) {
-        let client = region_client(node, &replica.region_name).await?;
+        let client = node.region_client(&replica.region_name).await?;
         loop {
             let request = GetReplicationStateRequest { table_name: table.into() };
             let state = client.get_replication_state(request).await.map_err(|e| remote(&replica.region_name, e))?;

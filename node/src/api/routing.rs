@@ -39,6 +39,8 @@ pub struct RegionNode {
     /// The deployment's regions, when the node was given a topology file.
     pub topology: Option<Arc<crate::topology::Topology>>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Clients of the other regions, made on first use.
+    regions: Arc<Mutex<HashMap<String, tern_client::Client>>>,
 }
 
 fn no_leader() -> ApiError {
@@ -47,7 +49,7 @@ fn no_leader() -> ApiError {
 
 impl RegionNode {
     pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader) -> Self {
-        RegionNode { id, region, raft, reader, topology: None, channels: Arc::default() }
+        RegionNode { id, region, raft, reader, topology: None, channels: Arc::default(), regions: Arc::default() }
     }
 
     /// A channel to a node's address, kept for reuse.
@@ -61,6 +63,22 @@ impl RegionNode {
         let channel = endpoint.connect_timeout(std::time::Duration::from_secs(1)).tcp_nodelay(true).connect_lazy();
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
+    }
+
+    /// A client of another region's nodes, as the topology lists them; made once, then reused.
+    pub async fn region_client(&self, region: &str) -> Result<tern_client::Client, ApiError> {
+        if let Some(client) = self.regions.lock().expect("region clients lock").get(region) {
+            return Ok(client.clone());
+        }
+        let topology = self.topology.as_ref().ok_or_else(|| {
+            ApiError::validation("This node was started without --topology, so it cannot reach other regions")
+        })?;
+        let client = topology.connect(region, std::time::Duration::from_secs(10)).await.map_err(|e| match e {
+            crate::topology::TopologyError::Connect { .. } => ApiError::internal(e.to_string()),
+            other => ApiError::validation(other.to_string()),
+        })?;
+        self.regions.lock().expect("region clients lock").insert(region.to_string(), client.clone());
+        Ok(client)
     }
 
     pub fn tern_client(channel: Channel) -> TernClient<Channel> {

@@ -26,6 +26,8 @@ use crate::storage::streams::StreamReader;
 pub const MAX_READERS_PER_SHARD: usize = 2;
 /// How long a reader counts as reading after its last call.
 const READER_IDLE: Duration = Duration::from_secs(5);
+/// GetRecords counts the records left after its page up to this many.
+pub const MAX_COUNTED_BEHIND: u64 = 10_000;
 /// Longest GetRecords long poll.
 pub const MAX_WAIT_MILLIS: u32 = 5_000;
 
@@ -250,7 +252,7 @@ impl StreamsService {
         let clock = self.streams.clock()?;
         let records = self.streams.records(stream.stream_id, token.position, limit)?;
         let position = records.last().map_or(token.position, |(sequence, _)| sequence + 1);
-        let records_behind = self.streams.count_from(stream.stream_id, position)?;
+        let records_behind = self.streams.count_from(stream.stream_id, position, MAX_COUNTED_BEHIND)?;
         let closed = stream.stream_status == "DISABLED" && position > stream.last_sequence;
         let next = ShardIteratorToken { position, issued_at_micros: clock::now_micros(), ..token };
         Ok(GetRecordsResponse {

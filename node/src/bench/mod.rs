@@ -335,11 +335,7 @@ async fn stream_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         let delivered = delivered.clone();
         tokio::spawn(async move {
             while let Ok(Some(record)) = records.message().await {
-                let key = record.dynamodb.and_then(|d| d.keys).and_then(|k| k.attributes.get("pk").cloned());
-                if let Some(tern_proto::v1::AttributeValue {
-                    value: Some(tern_proto::v1::attribute_value::Value::S(key)),
-                }) = key
-                {
+                if let Some(key) = record_key(&record) {
                     delivered.lock().expect("delivery map").insert(key, Instant::now());
                 }
             }
@@ -504,6 +500,14 @@ async fn ttl_delay(args: BenchArgs, client: Client) -> anyhow::Result<()> {
     );
     emit(args.json, &report, line)?;
     Ok(())
+}
+
+/// The partition key (`pk`, a string) of the item a stream record is about.
+pub(crate) fn record_key(record: &tern_proto::v1::StreamRecord) -> Option<String> {
+    match record.dynamodb.as_ref()?.keys.as_ref()?.attributes.get("pk")?.value.as_ref()? {
+        tern_proto::v1::attribute_value::Value::S(key) => Some(key.clone()),
+        _ => None,
+    }
 }
 
 /// Adds a delay histogram's p50, p99 and maximum (milliseconds) to a report.

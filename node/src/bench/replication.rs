@@ -13,7 +13,7 @@ use tern_proto::v1::{
     SubscribeRequest, UpdateTableRequest,
 };
 
-use super::{add_delays, emit, histogram, BenchArgs};
+use super::{add_delays, emit, histogram, record_key, BenchArgs};
 use crate::playground::PlaygroundInfo;
 use crate::replicator::region_clients;
 use crate::topology::Topology;
@@ -35,11 +35,7 @@ async fn subscribe(
     let region = region.to_string();
     tokio::spawn(async move {
         while let Ok(Some(record)) = records.message().await {
-            let key = record.dynamodb.and_then(|d| d.keys).and_then(|k| k.attributes.get("pk").cloned());
-            if let Some(tern_proto::v1::AttributeValue {
-                value: Some(tern_proto::v1::attribute_value::Value::S(key)),
-            }) = key
-            {
+            if let Some(key) = record_key(&record) {
                 deliveries.lock().expect("deliveries").entry((region.clone(), key)).or_insert_with(Instant::now);
             }
         }

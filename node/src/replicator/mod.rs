@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use tern_client::{Client, RetryPolicy};
+use tern_client::Client;
 use tern_proto::v1::{DescribeTableRequest, ListTablesRequest, TableDescription};
 use tokio::task::JoinHandle;
 
@@ -58,9 +58,8 @@ impl Context {
 /// Clients of every region of a topology; calls give up after `deadline` (the caller retries).
 pub async fn region_clients(topology: &Topology, deadline: Duration) -> anyhow::Result<BTreeMap<String, Client>> {
     let mut clients = BTreeMap::new();
-    for (name, region) in &topology.regions {
-        let retry = RetryPolicy { deadline, ..RetryPolicy::default() };
-        clients.insert(name.clone(), Client::connect_with(region.nodes.values(), retry).await?);
+    for name in topology.regions.keys() {
+        clients.insert(name.clone(), topology.connect(name, deadline).await?);
     }
     Ok(clients)
 }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures::TryStreamExt;
 use prost::Message;
 use tern_client::Client;
 use tern_proto::v1::{
     ApplyReplicatedRequest, DescribeStreamRequest, DescribeTableRequest, GetRecordsRequest, GetReplicationStateRequest,
-    GetShardIteratorRequest, Item, ItemVersion, ReadTableVersionsRequest, ReplicaDescription, ReplicatedChange,
-    ReplicationCheckpoint, SetReplicaStatusRequest, StreamRecord,
+    GetShardIteratorRequest, Item, ItemVersion, ReplicaDescription, ReplicatedChange, ReplicationCheckpoint,
+    SetReplicaStatusRequest, StreamRecord,
 };
 use tern_proto::ErrorKind;
 
@@ -102,14 +103,12 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
     let local = context.client(&context.region)?;
     let remote = context.client(source)?;
     tracing::info!(%table, %source, resync, "copying the source's items");
-    let mut start = Vec::new();
     let mut first: Option<(String, String, u64, u64)> = None;
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut copied = 0u64;
     let mut last_percent = 0;
-    loop {
-        let request = ReadTableVersionsRequest { table_name: table.into(), exclusive_start_key: start, limit: 0 };
-        let page = remote.read_table_versions(request).await?;
+    let mut pages = std::pin::pin!(remote.table_version_pages(table));
+    while let Some(page) = pages.try_next().await? {
         let (stream_arn, _, _, total) = first
             .get_or_insert((
                 page.stream_arn.clone(),
@@ -143,10 +142,6 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
             last_percent = percent;
             let _ = report_status(context, table, "CREATING", percent).await;
         }
-        if page.last_evaluated_key.is_empty() {
-            break;
-        }
-        start = page.last_evaluated_key;
     }
     let (stream_arn, position, watermark, _) = first.context("no page was read")?;
     if resync {
@@ -177,11 +172,9 @@ async fn delete_vanished(
     watermark: u64,
 ) -> anyhow::Result<()> {
     let local = context.client(&context.region)?;
-    let mut start = Vec::new();
     let mut vanished = Vec::new();
-    loop {
-        let request = ReadTableVersionsRequest { table_name: table.into(), exclusive_start_key: start, limit: 0 };
-        let page = local.read_table_versions(request).await?;
+    let mut pages = std::pin::pin!(local.table_version_pages(table));
+    while let Some(page) = pages.try_next().await? {
         for entry in page.items {
             let Some(version) = &entry.version else { continue };
             let from_source = version.origin_region == source && version.write_timestamp_micros <= watermark;
@@ -191,10 +184,6 @@ async fn delete_vanished(
                 vanished.push(ReplicatedChange { version: Some(version), ..change });
             }
         }
-        if page.last_evaluated_key.is_empty() {
-            break;
-        }
-        start = page.last_evaluated_key;
     }
     tracing::info!(%table, %source, deleted = vanished.len(), "deleting items the source no longer has");
     for chunk in vanished.chunks(1000) {

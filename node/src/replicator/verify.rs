@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use futures::TryStreamExt;
 use prost::Message;
 use serde_json::{json, Value as Json};
-use tern_proto::v1::{Item, ItemVersion, ReadTableVersionsRequest};
+use tern_proto::v1::{Item, ItemVersion};
 
 use super::region_clients;
 use crate::cli::output;
@@ -33,20 +34,15 @@ type Copy = BTreeMap<Vec<u8>, Held>;
 
 async fn read_copy(client: &tern_client::Client, table: &str) -> anyhow::Result<Copy> {
     let mut copy = Copy::new();
-    let mut start = Vec::new();
-    loop {
-        let request = ReadTableVersionsRequest { table_name: table.into(), exclusive_start_key: start, limit: 0 };
-        let page = client.read_table_versions(request).await?;
+    let mut pages = std::pin::pin!(client.table_version_pages(table));
+    while let Some(page) = pages.try_next().await? {
         for entry in page.items {
             let (Some(item), Some(version)) = (entry.item, entry.version) else { continue };
             let key = Item { attributes: entry.key };
             copy.insert(key.encode_to_vec(), (key, item, version));
         }
-        if page.last_evaluated_key.is_empty() {
-            return Ok(copy);
-        }
-        start = page.last_evaluated_key;
     }
+    Ok(copy)
 }
 
 fn item_json(item: &Item) -> Json {

@@ -163,6 +163,11 @@ impl Tables<'_> {
         result.unwrap_or_else(error_outcome)
     }
 
+    /// A table's stored definition, to change and save.
+    pub(super) fn stored_table(&self, name: &str) -> Result<StoredTable, ApiError> {
+        self.tables.get(name).cloned().ok_or_else(|| ApiError::table_not_found(name))
+    }
+
     pub fn table(&self, name: &str) -> Result<TableSchema, ApiError> {
         let stored = self.tables.get(name).ok_or_else(|| ApiError::table_not_found(name))?;
         let description = stored.description.as_ref().ok_or_else(|| ApiError::internal("table without description"))?;
@@ -183,25 +188,32 @@ impl Tables<'_> {
     /// Adds a planned write to the batch, with its stream record when the table has a stream, and
     /// keeps the table's item count and size.
     pub fn commit(&mut self, write: &PlannedWrite, batch: &mut WriteBatch) {
+        let Some(any) = write.change.new.as_ref().or(write.change.old.as_ref()) else {
+            return; // A delete of an item that is not there changes nothing.
+        };
         match &write.change.new {
             Some(item) => batch.put_cf(cf(self.db, CF_ITEMS), &write.key, item.encode_to_vec()),
             None => batch.delete_cf(cf(self.db, CF_ITEMS), &write.key),
         }
         let Some(mut stored) = self.tables.get(&write.table).cloned() else { return };
-        if replication::is_global(&stored) {
-            if let (Ok(schema), Some(any)) =
-                (self.table(&write.table), write.change.new.as_ref().or(write.change.old.as_ref()))
-            {
-                let key_attributes = StoredItem {
-                    attributes: schema.key_of(&any.attributes),
-                    write_timestamp_micros: write.version.write_timestamp_micros,
-                    origin_region: write.version.origin_region.clone(),
-                };
-                self.track_tombstone(write, key_attributes, batch);
+        let global = replication::is_global(&stored);
+        if global || stored.stream_id != 0 {
+            match self.table(&write.table) {
+                Ok(schema) => {
+                    if global {
+                        let key_attributes = StoredItem {
+                            attributes: schema.key_of(&any.attributes),
+                            write_timestamp_micros: write.version.write_timestamp_micros,
+                            origin_region: write.version.origin_region.clone(),
+                        };
+                        self.track_tombstone(write, key_attributes, batch);
+                    }
+                    if stored.stream_id != 0 {
+                        self.record_change(&stored, &schema, write, batch);
+                    }
+                }
+                Err(error) => tracing::error!(table = %write.table, %error, "a table without a usable schema"),
             }
-        }
-        if stored.stream_id != 0 {
-            self.record_change(&stored, write, batch);
         }
         if let Some(attribute) = ttl::attribute(&stored) {
             let now = self.timestamp / 1_000_000;
@@ -221,10 +233,14 @@ impl Tables<'_> {
         self.save_table(stored, batch);
     }
 
-    fn record_change(&mut self, stored: &StoredTable, write: &PlannedWrite, batch: &mut WriteBatch) {
-        let (Ok(Some(stream)), Ok(schema)) =
-            (stream_log::read_stream(self.db, stored.stream_id), self.table(&write.table))
-        else {
+    fn record_change(
+        &mut self,
+        stored: &StoredTable,
+        schema: &TableSchema,
+        write: &PlannedWrite,
+        batch: &mut WriteBatch,
+    ) {
+        let Ok(Some(stream)) = stream_log::read_stream(self.db, stored.stream_id) else {
             tracing::error!(table = %write.table, stream = stored.stream_id, "table names a stream that cannot be read");
             return;
         };
@@ -232,7 +248,7 @@ impl Tables<'_> {
         let (old, new) = (write.change.old.as_ref(), write.change.new.as_ref());
         if let Some(record) = stream_log::record(
             &stream,
-            &schema,
+            schema,
             sequence,
             self.region,
             old,
@@ -345,9 +361,7 @@ impl Tables<'_> {
         batch: &mut WriteBatch,
     ) -> Result<DeleteItemResponse, ApiError> {
         let write = self.plan_delete(&r, &version)?;
-        if write.change.old.is_some() {
-            self.commit(&write, batch);
-        }
+        self.commit(&write, batch);
         let attributes = old_if_asked(write.change.old, &r.return_values);
         Ok(DeleteItemResponse { attributes, item_version: Some(version) })
     }
@@ -402,9 +416,7 @@ impl Tables<'_> {
         }
         let mut item_versions: BTreeMap<String, ItemVersionList> = BTreeMap::new();
         for write in &planned {
-            if write.change.new.is_some() || write.change.old.is_some() {
-                self.commit(write, batch);
-            }
+            self.commit(write, batch);
             item_versions.entry(write.table.clone()).or_default().versions.push(version.clone());
         }
         Ok(BatchWriteItemResponse { unprocessed_items: BTreeMap::new(), item_versions })

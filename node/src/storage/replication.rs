@@ -139,7 +139,7 @@ impl Tables<'_> {
         r: ApplyReplicatedRequest,
         batch: &mut WriteBatch,
     ) -> Result<ApplyReplicatedResponse, ApiError> {
-        let stored = self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let stored = self.stored_table(&r.table_name)?;
         let replicas = stored.description.as_ref().map(|d| d.replicas.clone()).unwrap_or_default();
         if !replicas.iter().any(|replica| replica.region_name == r.source_region) {
             return Err(ApiError::validation(format!(
@@ -315,8 +315,7 @@ impl Tables<'_> {
         r: SetReplicaStatusRequest,
         batch: &mut WriteBatch,
     ) -> Result<SetReplicasResponse, ApiError> {
-        let mut stored =
-            self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let mut stored = self.stored_table(&r.table_name)?;
         let update = r.replica.ok_or_else(|| ApiError::validation("SetReplicaStatus needs a replica"))?;
         if let Some(description) = stored.description.as_mut() {
             if let Some(replica) = description.replicas.iter_mut().find(|x| x.region_name == update.region_name) {
@@ -343,7 +342,7 @@ impl Tables<'_> {
         r: PurgeTombstones,
         batch: &mut WriteBatch,
     ) -> Result<PurgeTombstonesOutcome, ApiError> {
-        let stored = self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let stored = self.stored_table(&r.table_name)?;
         // Behind every region's safe point: every region has applied every delete before it, so no copy
         // from any region can bring back an item such a tombstone deleted.
         let safe_point = safe_point(self.db, &stored, self.region)?.min(r.other_regions_safe_point_micros);

@@ -135,14 +135,15 @@ impl StreamReader {
         Ok(bytes.and_then(|b| b.as_slice().try_into().ok()).map_or(0, u64::from_be_bytes))
     }
 
-    /// How many records a stream holds from `from` on.
-    pub fn count_from(&self, stream_id: u64, from: u64) -> Result<u64, ApiError> {
+    /// How many records a stream holds from `from` on, counting up to `cap` (a read pays for what it
+    /// counts, so a long backlog is reported as at least `cap`).
+    pub fn count_from(&self, stream_id: u64, from: u64, cap: u64) -> Result<u64, ApiError> {
         let mut options = ReadOptions::default();
         options.set_iterate_upper_bound(record_key(stream_id, u64::MAX).to_vec());
         let mut iter = self.db.raw_iterator_cf_opt(cf(&self.db, CF_STREAM_RECORDS), options);
         iter.seek(record_key(stream_id, from));
         let mut count = 0;
-        while iter.valid() {
+        while iter.valid() && count < cap {
             count += 1;
             iter.next();
         }

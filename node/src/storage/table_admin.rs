@@ -159,8 +159,7 @@ impl Tables<'_> {
         r: v1::UpdateTimeToLiveRequest,
         batch: &mut WriteBatch,
     ) -> Result<v1::UpdateTimeToLiveResponse, ApiError> {
-        let mut stored =
-            self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let mut stored = self.stored_table(&r.table_name)?;
         let wanted =
             r.time_to_live_specification.ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
         ttl::check_change(stored.time_to_live.as_ref(), &wanted)?;
@@ -192,7 +191,7 @@ impl Tables<'_> {
         version: ItemVersion,
         batch: &mut WriteBatch,
     ) -> Result<tern_proto::internal::ExpireItemsOutcome, ApiError> {
-        let stored = self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let stored = self.stored_table(&r.table_name)?;
         let Some(attribute) = ttl::attribute(&stored).map(str::to_string) else {
             return Ok(tern_proto::internal::ExpireItemsOutcome { deleted: 0, kept: r.index_keys.len() as u32 });
         };
@@ -269,8 +268,7 @@ impl Tables<'_> {
         timestamp: u64,
         batch: &mut WriteBatch,
     ) -> Result<v1::UpdateTableResponse, ApiError> {
-        let mut stored =
-            self.tables.get(&r.table_name).cloned().ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
+        let mut stored = self.stored_table(&r.table_name)?;
         if let Some(spec) = &r.stream_specification {
             self.set_stream(&mut stored, spec, timestamp, batch)?;
         }

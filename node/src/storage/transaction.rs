@@ -148,9 +148,7 @@ impl Tables<'_> {
                 .with_details(ErrorDetails { item: None, cancellation_reasons: reasons }));
         }
         for write in &writes {
-            if write.change.new.is_some() || write.change.old.is_some() {
-                self.commit(write, batch);
-            }
+            self.commit(write, batch);
         }
         Ok(TransactWriteItemsResponse { item_version: Some(version.clone()) })
     }
