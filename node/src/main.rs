@@ -37,14 +37,14 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
         }
         Command::Replicator(args) => {
             init_tracing();
-            tern_node::replicator::run(args).await.map_err(fail)
+            tern_node::global::replicator::run(args).await.map_err(fail)
         }
         Command::Replication(ReplicationCommand::Status(args)) => {
-            output::print(tern_node::replicator::status::status(&args).await.map_err(fail)?);
+            output::print(tern_node::global::replicator::status::status(&args).await.map_err(fail)?);
             Ok(())
         }
         Command::Verify(args) => {
-            let (report, identical) = tern_node::replicator::verify::verify(&args).await.map_err(fail)?;
+            let (report, identical) = tern_node::global::replicator::verify::verify(&args).await.map_err(fail)?;
             output::print(report);
             if !identical {
                 std::process::exit(1);

@@ -10,24 +10,28 @@ use tern_proto::v1::cluster_server::ClusterServer;
 use tern_proto::v1::streams_server::StreamsServer;
 use tern_proto::v1::tern_server::TernServer;
 
-use crate::api::streams::{trim_forever, StreamSettings, StreamsService};
-use crate::storage::streams::StreamReader;
+use tern_proto::v1::replication_server::ReplicationServer;
 
-use crate::api::routing::MAX_API_MESSAGE_BYTES;
-use crate::api::{ClusterService, RegionNode, ReplicationService, TernService};
+use crate::api::{ClusterService, TernService};
 use crate::config::NodeConfig;
+use crate::engine::{Engine, Rocks};
+use crate::global::service::ReplicationService;
 use crate::raft::network::{Network, MAX_RAFT_MESSAGE_BYTES};
 use crate::raft::service::RaftService;
 use crate::raft::types::Raft;
-use crate::storage::{db, LogStore, Reader, StateMachine};
-use tern_proto::v1::replication_server::ReplicationServer;
+use crate::raft::{LogStore, StateMachine};
+use crate::reader::Reader;
+use crate::routing::{RegionNode, MAX_API_MESSAGE_BYTES};
+use crate::stream::reader::StreamReader;
+use crate::stream::service::StreamsService;
+use crate::stream::trim::{trim_forever, StreamSettings};
 
 /// Runs a node until SIGTERM or Ctrl-C, then shuts down cleanly.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let database = db::open(&config.data_dir.join("db")).context("opening RocksDB")?;
-    let log_store = LogStore::new(database.clone());
-    let state_machine = StateMachine::open(database.clone(), config.data_dir.join("snapshots"), &config.region)?;
+    let engine: Arc<dyn Engine> = Arc::new(Rocks::open(&config.data_dir.join("db")).context("opening RocksDB")?);
+    let log_store = LogStore::new(engine.clone());
+    let state_machine = StateMachine::open(engine.clone(), config.data_dir.join("snapshots"), &config.region)?;
     let raft_config = Arc::new(config.raft_config()?);
     let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine).await?;
 
@@ -36,21 +40,17 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
 
-    let mut node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(database.clone()));
+    let mut node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(engine.clone()));
     node.topology = config.topology.clone().map(Arc::new);
     let stream_settings = StreamSettings {
         retention: Duration::from_secs(config.stream_retention_secs),
         iterator_ttl: Duration::from_secs(config.stream_iterator_ttl_secs),
     };
-    let streams = StreamReader::new(database.clone());
+    let streams = StreamReader::new(engine.clone());
     let trim_every = Duration::from_secs(1).min(stream_settings.retention / 4).max(Duration::from_millis(100));
     tokio::spawn(trim_forever(streams.clone(), stream_settings.clone(), trim_every));
-    tokio::spawn(crate::ttl::sweep_forever(
-        node.clone(),
-        database.clone(),
-        Duration::from_millis(config.ttl_sweep_interval_ms),
-    ));
-    tokio::spawn(crate::api::replication::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
+    tokio::spawn(crate::ttl::sweeper::sweep_forever(node.clone(), Duration::from_millis(config.ttl_sweep_interval_ms)));
+    tokio::spawn(crate::global::purge::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
@@ -83,7 +83,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
     tracing::info!("shutting down");
     raft.shutdown().await.map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
-    database.flush_wal(true).context("flushing the write-ahead log")?;
+    engine.flush().context("flushing the write-ahead log")?;
     Ok(())
 }
 

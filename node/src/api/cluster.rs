@@ -8,7 +8,7 @@ use tern_proto::v1::{AddNodeRequest, Member, MembershipResponse, NodeStatus, Nod
 use tern_proto::ApiError;
 use tonic::{Request, Response, Status};
 
-use super::routing::{RegionNode, Route};
+use crate::routing::{forwarded, RegionNode};
 
 /// Serves `tern.v1.Cluster` on one node.
 pub struct ClusterService {
@@ -59,29 +59,37 @@ impl Cluster for ClusterService {
     }
 
     async fn add_node(&self, request: Request<AddNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
+        let is_forwarded = forwarded(&request);
         let request = request.into_inner();
         if request.address.is_empty() {
             return Err(ApiError::validation("AddNode needs the new node's address").into());
         }
-        match self.node.route(false)? {
-            Route::Leader(channel) => return RegionNode::cluster_client(channel).add_node(request).await,
-            Route::Local => {}
-        }
+        self.node.on_leader(is_forwarded, request, |request| self.add_here(request)).await.map(Response::new)
+    }
+
+    async fn remove_node(&self, request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
+        let is_forwarded = forwarded(&request);
+        self.node
+            .on_leader(is_forwarded, request.into_inner(), |request| self.remove_here(request))
+            .await
+            .map(Response::new)
+    }
+}
+
+impl ClusterService {
+    /// Adds a node, on the leader.
+    async fn add_here(&self, request: AddNodeRequest) -> Result<MembershipResponse, Status> {
         let node = BasicNode { addr: request.address.clone() };
         // Joins as a learner and catches up (blocking until it has), then becomes a voter.
         self.node.raft.add_learner(request.node_id, node, true).await.map_err(membership_error)?;
         let adding = ChangeMembers::AddVoterIds(BTreeSet::from([request.node_id]));
         self.node.raft.change_membership(adding, false).await.map_err(membership_error)?;
         tracing::info!(node = request.node_id, address = %request.address, "added node");
-        Ok(Response::new(MembershipResponse { members: self.members() }))
+        Ok(MembershipResponse { members: self.members() })
     }
 
-    async fn remove_node(&self, request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
-        let request = request.into_inner();
-        match self.node.route(false)? {
-            Route::Leader(channel) => return RegionNode::cluster_client(channel).remove_node(request).await,
-            Route::Local => {}
-        }
+    /// Removes a node, on the leader.
+    async fn remove_here(&self, request: RemoveNodeRequest) -> Result<MembershipResponse, Status> {
         let metrics = self.node.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         if membership.get_node(&request.node_id).is_none() {
@@ -108,6 +116,6 @@ impl Cluster for ClusterService {
                 .map_err(membership_error)?;
         }
         tracing::info!(node = request.node_id, "removed node");
-        Ok(Response::new(MembershipResponse { members: self.members() }))
+        Ok(MembershipResponse { members: self.members() })
     }
 }

@@ -5,9 +5,11 @@ use tern_proto::v1::attribute_value::Value as Wire;
 use tern_proto::v1::AttributeValue;
 use tern_proto::ApiError;
 
-use crate::storage::keys;
-use crate::storage::reads::{key_after, prefix_end, KeyRange};
-use crate::storage::schema::{check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+use crate::keyspace::item_key;
+use crate::keyspace::item_key::prefix_end;
+use crate::keyspace::key_after;
+use crate::reader::KeyRange;
+use crate::schema::{check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use tern_expression::ast::{Comparator, Condition, Function, Operand, Path};
 use tern_expression::{ExpressionKind, Placeholders, Segment};
 
@@ -156,7 +158,7 @@ impl KeyCondition {
         let prefix = schema.partition_prefix(&self.partition_value)?;
         let at = |value: &AttributeValue| -> Result<Vec<u8>, ApiError> {
             let mut key = prefix.clone();
-            keys::encode_key_value(&mut key, value)?;
+            item_key::encode_key_value(&mut key, value)?;
             Ok(key)
         };
         let everything = KeyRange { lower: prefix.clone(), upper: prefix_end(&prefix) };
@@ -177,8 +179,8 @@ impl KeyCondition {
             Some(SortCondition::BeginsWith(value)) => {
                 let mut start = prefix.clone();
                 match &value.value {
-                    Some(Wire::S(s)) => keys::encode_bytes(&mut start, s.as_bytes(), false),
-                    Some(Wire::B(b)) => keys::encode_bytes(&mut start, b, false),
+                    Some(Wire::S(s)) => item_key::encode_bytes(&mut start, s.as_bytes(), false),
+                    Some(Wire::B(b)) => item_key::encode_bytes(&mut start, b, false),
                     _ => return Err(unsupported()),
                 }
                 KeyRange { upper: prefix_end(&start), lower: start }
@@ -190,7 +192,7 @@ impl KeyCondition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::schema::KeyAttribute;
+    use crate::schema::KeyAttribute;
     use std::collections::BTreeMap;
     use tern_expression::ExpressionSet;
     use tern_proto::value::AttributeValue as Domain;

@@ -1,16 +1,13 @@
-//! The public gRPC API of a node: items and tables, and cluster administration.
+//! The public gRPC API of a node: thin adapters from `tern.v1.Tern` and `tern.v1.Cluster` to the
+//! concerns. Requests are checked here, on the node that receives them; writes reach the leader
+//! through `routing`, and are decided in `apply`.
 
 pub mod cluster;
-pub mod items;
 pub mod key_condition;
 pub mod reads;
-pub mod replication;
-pub mod routing;
-pub mod streams;
+pub mod tern;
 pub mod validate;
 pub mod writes;
 
 pub use cluster::ClusterService;
-pub use items::TernService;
-pub use replication::ReplicationService;
-pub use routing::RegionNode;
+pub use tern::TernService;

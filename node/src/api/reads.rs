@@ -9,32 +9,19 @@ use tern_proto::value::{item_from_wire, item_to_wire, Item as DomainItem};
 use tern_proto::ApiError;
 use tonic::{Request, Status};
 
-use super::items::{forwarded, to_leader, TernService};
 use super::key_condition;
-use super::routing::{RegionNode, Route};
+use super::tern::TernService;
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions, Select};
-use crate::storage::reads::{KeyRange, PageRequest};
-use crate::storage::{keys, ttl};
+use crate::keyspace::item_key;
+use crate::reader::{KeyRange, PageRequest};
+use crate::routing::forwarded;
+use crate::ttl;
 use tern_expression::ast::Condition;
 use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
 use tern_proto::internal::StoredTable;
 
 /// Most keys in one BatchGetItem, and actions in one TransactGetItems.
 pub const MAX_BATCH_GETS: usize = 100;
-
-/// Serves a strongly consistent read on the leader: after a read-index barrier here, or forwarded.
-macro_rules! consistent_read {
-    ($self:ident, $forwarded:expr, $consistent:expr, $request:expr, $rpc:ident) => {
-        if $consistent {
-            match $self.node.route($forwarded)? {
-                Route::Local => $self.node.linearizable().await?,
-                Route::Leader(channel) => {
-                    return Ok(RegionNode::tern_client(channel).$rpc(to_leader($request.clone())).await?.into_inner())
-                }
-            }
-        }
-    };
-}
 
 /// What to do with the items a page read: filter, project, or only count them.
 struct Shape {
@@ -167,14 +154,18 @@ impl TernService {
         let (schema, table) = self.node.reader.table(&request.table_name)?;
         schema.check_key_only(&request.key)?;
         let key = schema.storage_key(&request.key)?;
-        consistent_read!(self, is_forwarded, request.consistent_read, request, get_item);
-        let stored = self.node.reader.item(&key)?.filter(|s| !ttl::hidden(&table, &s.attributes, now_secs()));
-        let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
-            write_timestamp_micros: s.write_timestamp_micros,
-            origin_region: s.origin_region.clone(),
-        });
-        let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
-        Ok(GetItemResponse { item, item_version })
+        let reader = &self.node.reader;
+        self.node
+            .read(is_forwarded, request.consistent_read, request, move |request| {
+                let stored = reader.item(&key)?.filter(|s| !ttl::hidden(&table, &s.attributes, now_secs()));
+                let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
+                    write_timestamp_micros: s.write_timestamp_micros,
+                    origin_region: s.origin_region.clone(),
+                });
+                let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
+                Ok(GetItemResponse { item, item_version })
+            })
+            .await
     }
 
     pub async fn batch_get(&self, request: Request<BatchGetItemRequest>) -> Result<BatchGetItemResponse, Status> {
@@ -209,17 +200,21 @@ impl TernService {
             }
         }
         let consistent = request.request_items.values().any(|k| k.consistent_read);
-        consistent_read!(self, is_forwarded, consistent, request, batch_get_item);
-        let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
-        let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
-        let now = now_secs();
-        for ((table, _, paths, stored_table), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
-            let list = responses.entry(table.clone()).or_default();
-            if let Some(stored) = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now)) {
-                list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
-            }
-        }
-        Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
+        let reader = &self.node.reader;
+        self.node
+            .read(is_forwarded, consistent, request, move |_| {
+                let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
+                let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
+                let now = now_secs();
+                for ((table, _, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
+                    let list = responses.entry(table.clone()).or_default();
+                    if let Some(stored) = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now)) {
+                        list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
+                    }
+                }
+                Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
+            })
+            .await
     }
 
     pub async fn transact_get(
@@ -252,16 +247,20 @@ impl TernService {
             reads.push((key, paths, stored_table));
         }
         // All items from one point of the log: a read-index barrier, then one consistent view.
-        consistent_read!(self, is_forwarded, true, request, transact_get_items);
-        let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _, _)| k.clone()).collect();
-        let mut responses = Vec::new();
-        let now = now_secs();
-        for ((_, paths, stored_table), stored) in reads.iter().zip(self.node.reader.items_at_one_point(&keys)?) {
-            let stored = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now));
-            let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
-            responses.push(ItemResponse { item });
-        }
-        Ok(TransactGetItemsResponse { responses })
+        let reader = &self.node.reader;
+        self.node
+            .read(is_forwarded, true, request, move |_| {
+                let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _, _)| k.clone()).collect();
+                let mut responses = Vec::new();
+                let now = now_secs();
+                for ((_, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
+                    let stored = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now));
+                    let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
+                    responses.push(ItemResponse { item });
+                }
+                Ok(TransactGetItemsResponse { responses })
+            })
+            .await
     }
 
     pub async fn query_page(&self, request: Request<QueryRequest>) -> Result<ItemPage, Status> {
@@ -302,7 +301,6 @@ impl TernService {
             }
             None => None,
         };
-        consistent_read!(self, is_forwarded, request.consistent_read, request, query);
         let page = PageRequest {
             range,
             forward: request.scan_index_forward.unwrap_or(true),
@@ -310,7 +308,12 @@ impl TernService {
             limit: request.limit,
             with_versions: request.return_item_versions,
         };
-        Ok(shape.apply(hide_expired(&table, self.node.reader.page(&schema, page)?))?)
+        let reader = &self.node.reader;
+        self.node
+            .read(is_forwarded, request.consistent_read, request, move |_| {
+                Ok(shape.apply(hide_expired(&table, reader.page(&schema, page)?))?)
+            })
+            .await
     }
 
     pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
@@ -340,14 +343,14 @@ impl TernService {
         // A segment is a contiguous range of partition buckets.
         let (first, end) = match segments {
             Some((segment, total)) => {
-                let bucket = |s: u32| (s as u64 * keys::BUCKETS as u64 / total as u64) as u32;
+                let bucket = |s: u32| (s as u64 * item_key::BUCKETS as u64 / total as u64) as u32;
                 (bucket(segment), bucket(segment + 1))
             }
-            None => (0, keys::BUCKETS),
+            None => (0, item_key::BUCKETS),
         };
         let range = KeyRange {
-            lower: keys::bucket_start(schema.table_id, first),
-            upper: keys::bucket_start(schema.table_id, end),
+            lower: item_key::bucket_start(schema.table_id, first),
+            upper: item_key::bucket_start(schema.table_id, end),
         };
         let start_after = match &request.exclusive_start_key {
             Some(key) => {
@@ -357,7 +360,6 @@ impl TernService {
             }
             None => None,
         };
-        consistent_read!(self, is_forwarded, request.consistent_read, request, scan);
         let page = PageRequest {
             range,
             forward: true,
@@ -365,6 +367,11 @@ impl TernService {
             limit: request.limit,
             with_versions: request.return_item_versions,
         };
-        Ok(shape.apply(hide_expired(&table, self.node.reader.page(&schema, page)?))?)
+        let reader = &self.node.reader;
+        self.node
+            .read(is_forwarded, request.consistent_read, request, move |_| {
+                Ok(shape.apply(hide_expired(&table, reader.page(&schema, page)?))?)
+            })
+            .await
     }
 }

@@ -3,38 +3,20 @@
 
 use std::collections::BTreeSet;
 
-use tern_proto::internal::{command, command_outcome};
 use tern_proto::v1::*;
 use tern_proto::ApiError;
 use tonic::{Request, Status};
 
-use super::items::{forwarded, to_leader, unexpected, TernService};
-use super::routing::{RegionNode, Route};
+use super::tern::TernService;
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions};
-use crate::storage::schema::TableSchema;
+use crate::routing::{forwarded, RegionNode};
+use crate::schema::TableSchema;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
 /// Most writes in one BatchWriteItem.
 pub const MAX_BATCH_WRITES: usize = 25;
 /// Most actions in one transaction.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
-
-/// Proposes a write when this node leads, or forwards the request to the leader. The command and its
-/// outcome share the operation's name (`PutItem`, …); `$rpc` is the client method that forwards it.
-macro_rules! write_on_leader {
-    ($self:ident, $forwarded:expr, $request:expr, $operation:ident, $rpc:ident) => {
-        match $self.node.route($forwarded)? {
-            Route::Local => match $self.node.propose(command::Op::$operation($request)).await? {
-                command_outcome::Outcome::$operation(response) => Ok(response),
-                other => Err(unexpected(other)),
-            },
-            Route::Leader(channel) => {
-                Ok(RegionNode::tern_client(channel).$rpc(to_leader($request)).await?.into_inner())
-            }
-        }
-    };
-}
-pub(crate) use write_on_leader;
 
 /// A PutItem's checks; returns its storage key.
 fn check_put(node: &RegionNode, r: &mut PutItemRequest) -> Result<Vec<u8>, ApiError> {
@@ -154,21 +136,21 @@ impl TernService {
         let is_forwarded = forwarded(&request);
         let mut request = request.into_inner();
         check_put(&self.node, &mut request)?;
-        write_on_leader!(self, is_forwarded, request, PutItem, put_item)
+        self.node.write(is_forwarded, request).await
     }
 
     pub async fn delete(&self, request: Request<DeleteItemRequest>) -> Result<DeleteItemResponse, Status> {
         let is_forwarded = forwarded(&request);
         let mut request = request.into_inner();
         check_delete(&self.node, &mut request)?;
-        write_on_leader!(self, is_forwarded, request, DeleteItem, delete_item)
+        self.node.write(is_forwarded, request).await
     }
 
     pub async fn update(&self, request: Request<UpdateItemRequest>) -> Result<UpdateItemResponse, Status> {
         let is_forwarded = forwarded(&request);
         let mut request = request.into_inner();
         check_update(&self.node, &mut request)?;
-        write_on_leader!(self, is_forwarded, request, UpdateItem, update_item)
+        self.node.write(is_forwarded, request).await
     }
 
     pub async fn batch_write(&self, request: Request<BatchWriteItemRequest>) -> Result<BatchWriteItemResponse, Status> {
@@ -207,7 +189,7 @@ impl TernService {
                 }
             }
         }
-        write_on_leader!(self, is_forwarded, request, BatchWriteItem, batch_write_item)
+        self.node.write(is_forwarded, request).await
     }
 
     pub async fn transact_write(
@@ -257,6 +239,6 @@ impl TernService {
                 );
             }
         }
-        write_on_leader!(self, is_forwarded, request, TransactWriteItems, transact_write_items)
+        self.node.write(is_forwarded, request).await
     }
 }

@@ -14,8 +14,8 @@ use tern_proto::v1::{
 };
 
 use super::{add_delays, emit, histogram, record_key, BenchArgs};
+use crate::global::replicator::region_clients;
 use crate::playground::PlaygroundInfo;
-use crate::replicator::region_clients;
 use crate::topology::Topology;
 
 /// When each key's record reached each region's stream.

@@ -35,12 +35,12 @@ pub enum Command {
     /// Start a local region of nodes as child processes, for trying Tern and for tests.
     Playground(PlaygroundArgs),
     /// Run a region's replicator: applies the other regions' changes to global tables.
-    Replicator(crate::replicator::ReplicatorArgs),
+    Replicator(crate::global::replicator::ReplicatorArgs),
     /// Global tables' replication: `status`.
     #[command(subcommand)]
     Replication(ReplicationCommand),
     /// Compare a table in every region, item for item with their versions; exit 1 on any difference.
-    Verify(crate::replicator::verify::VerifyArgs),
+    Verify(crate::global::replicator::verify::VerifyArgs),
     /// Load a running region and report throughput and latency.
     Bench(BenchArgs),
     /// Region membership and status.
@@ -71,7 +71,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ReplicationCommand {
     /// Every global table's checkpoints, lag, safe point and tombstones, in every region (JSON).
-    Status(crate::replicator::status::StatusArgs),
+    Status(crate::global::replicator::status::StatusArgs),
 }
 
 /// How a client command failed; the exit status follows the AWS CLI's (254 for a service error).

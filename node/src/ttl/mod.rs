@@ -1,5 +1,8 @@
-//! Item TTL in the apply path: the expiry index (kept in the same write batch as the items), and the
-//! rule for what counts as an expiry, as DynamoDB has it.
+//! Item TTL: the rule for what counts as an expiry, as DynamoDB has it; the expiry index kept in the
+//! apply path ([`apply`]); and the leader's sweeper that deletes expired items ([`sweeper`]).
+
+pub mod apply;
+pub mod sweeper;
 
 use std::collections::BTreeMap;
 
@@ -35,17 +38,6 @@ pub fn expiry(attributes: &BTreeMap<String, AttributeValue>, attribute: &str, no
 pub fn hidden(table: &StoredTable, attributes: &BTreeMap<String, AttributeValue>, now_secs: u64) -> bool {
     let Some(spec) = table.time_to_live.as_ref().filter(|t| t.enabled && t.hide_expired_items) else { return false };
     expiry(attributes, &spec.attribute_name, now_secs).is_some_and(|e| e <= now_secs)
-}
-
-/// The index key of an item expiring at `expiry`.
-pub fn index_key(table_id: u64, expiry: u64, storage_key: &[u8]) -> Vec<u8> {
-    [&table_id.to_be_bytes()[..], &expiry.to_be_bytes()[..], storage_key].concat()
-}
-
-/// The expiry and storage key an index key holds.
-pub fn parse_index_key(key: &[u8]) -> Option<(u64, &[u8])> {
-    let expiry = u64::from_be_bytes(key.get(8..16)?.try_into().ok()?);
-    Some((expiry, &key[16..]))
 }
 
 /// Checks a TimeToLiveSpecification against the table's current one, with DynamoDB's messages.
@@ -92,11 +84,5 @@ mod tests {
         assert_eq!(expiry(&item(Wire::N(format!("{}", now - IGNORED_AGE_SECS))), "exp", now), None, "five years old");
         assert_eq!(expiry(&item(Wire::N("-5".into())), "exp", now), None);
         assert_eq!(expiry(&item(Wire::N("1800000100".into())), "other", now), None);
-    }
-
-    #[test]
-    fn index_keys_sort_by_expiry_within_a_table() {
-        assert!(index_key(3, 10, b"zz") < index_key(3, 11, b"aa"));
-        assert_eq!(parse_index_key(&index_key(3, 10, b"key")), Some((10, b"key".as_slice())));
     }
 }

@@ -1,52 +1,37 @@
-//! The durable Raft log: entries and vote in RocksDB, every append synced before it is acknowledged.
+//! The durable Raft log: entries and vote in the storage engine, every append synced before it is
+//! acknowledged.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
+use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
+use crate::engine::{Direction, Engine, WriteSet};
+use crate::keyspace::{self, Family, RaftKey};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogId, StorageIOError, Vote};
-use rocksdb::{WriteBatch, WriteOptions, DB};
-
-use super::db::{cf, CF_LOG, CF_RAFT};
-use crate::raft::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
-
-const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
-const LAST_PURGED: &[u8] = b"last_purged";
 
 /// The Raft log of one node.
 #[derive(Clone)]
 pub struct LogStore {
-    db: Arc<DB>,
-}
-
-fn index_key(index: u64) -> [u8; 8] {
-    index.to_be_bytes()
-}
-
-fn synced() -> WriteOptions {
-    let mut options = WriteOptions::default();
-    options.set_sync(true);
-    options
+    engine: Arc<dyn Engine>,
 }
 
 impl LogStore {
-    pub fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+    pub fn new(engine: Arc<dyn Engine>) -> Self {
+        LogStore { engine }
     }
 
-    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let bytes = self.db.get_cf(cf(&self.db, CF_RAFT), key).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+    fn get_meta<T: serde::de::DeserializeOwned>(&self, key: RaftKey) -> Result<Option<T>, StorageError> {
+        let bytes = self.engine.get(Family::Raft, key.key()).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
         bytes.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())).transpose()
     }
 
-    fn put_meta<T: serde::Serialize>(&self, key: &[u8], value: &T, sync: bool) -> Result<(), StorageError> {
+    fn put_meta<T: serde::Serialize>(&self, key: RaftKey, value: &T, sync: bool) -> Result<(), StorageError> {
         let bytes = bincode::serialize(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(cf(&self.db, CF_RAFT), key, bytes);
-        let options = if sync { synced() } else { WriteOptions::default() };
-        self.db.write_opt(batch, &options).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+        let mut writes = WriteSet::default();
+        writes.put(Family::Raft, key.key(), bytes);
+        self.engine.write(writes, sync).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
     }
 }
 
@@ -60,11 +45,17 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(&i) => i + 1,
             Bound::Unbounded => 0,
         };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => i.checked_add(1).map(keyspace::log_key),
+            Bound::Excluded(&i) => Some(keyspace::log_key(i)),
+            Bound::Unbounded => None,
+        };
         let mut entries = Vec::new();
-        let mode = rocksdb::IteratorMode::From(&index_key(start), rocksdb::Direction::Forward);
-        for item in self.db.iterator_cf(cf(&self.db, CF_LOG), mode) {
+        let scan =
+            self.engine.scan(Family::Log, &keyspace::log_key(start), end.as_ref().map(|e| &e[..]), Direction::Forward);
+        for item in scan {
             let (key, value) = item.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-            let index = u64::from_be_bytes(key.as_ref().try_into().expect("log keys are 8 bytes"));
+            let index = keyspace::log_index(&key).expect("log keys are 8 bytes");
             if !range.contains(&index) {
                 break;
             }
@@ -78,11 +69,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged_log_id: Option<LogId> = self.get_meta(LAST_PURGED)?;
-        let last = self.db.iterator_cf(cf(&self.db, CF_LOG), rocksdb::IteratorMode::End).next();
-        let last_log_id = match last {
-            Some(item) => {
-                let (_, value) = item.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
+        let last_purged_log_id: Option<LogId> = self.get_meta(RaftKey::LastPurged)?;
+        let last = self.engine.first(Family::Log, &[], None, Direction::Reverse);
+        let last_log_id = match last.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))? {
+            Some((_, value)) => {
                 let entry: Entry =
                     bincode::deserialize(&value).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
                 Some(*entry.get_log_id())
@@ -97,21 +87,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta(VOTE, vote, true)
+        self.put_meta(RaftKey::Vote, vote, true)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
-        self.get_meta(VOTE)
+        self.get_meta(RaftKey::Vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Not synced: after a crash openraft learns the committed index again from the leader.
         metrics::gauge!("tern_raft_committed_index").set(committed.map_or(0, |id| id.index) as f64);
-        self.put_meta(COMMITTED, &committed, false)
+        self.put_meta(RaftKey::Committed, &committed, false)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+        Ok(self.get_meta::<Option<LogId>>(RaftKey::Committed)?.flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
@@ -119,30 +109,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let log = cf(&self.db, CF_LOG);
-        let mut batch = WriteBatch::default();
+        let mut writes = WriteSet::default();
         for entry in entries {
             let bytes = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-            batch.put_cf(log, index_key(entry.get_log_id().index), bytes);
+            writes.put(Family::Log, keyspace::log_key(entry.get_log_id().index), bytes);
         }
-        let result = self.db.write_opt(batch, &synced());
+        let result = self.engine.write(writes, true);
         let io_result = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
         callback.log_io_completed(io_result);
         result.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(cf(&self.db, CF_LOG), index_key(log_id.index), index_key(u64::MAX));
-        batch.delete_cf(cf(&self.db, CF_LOG), index_key(u64::MAX));
-        self.db.write_opt(batch, &synced()).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        let mut writes = WriteSet::default();
+        writes.delete_range(Family::Log, keyspace::log_key(log_id.index), keyspace::log_key(u64::MAX));
+        writes.delete(Family::Log, keyspace::log_key(u64::MAX));
+        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let bytes = bincode::serialize(&log_id).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(cf(&self.db, CF_RAFT), LAST_PURGED, bytes);
-        batch.delete_range_cf(cf(&self.db, CF_LOG), index_key(0), index_key(log_id.index + 1));
-        self.db.write_opt(batch, &synced()).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        let mut writes = WriteSet::default();
+        writes.put(Family::Raft, RaftKey::LastPurged.key(), bytes);
+        writes.delete_range(Family::Log, keyspace::log_key(0), keyspace::log_key(log_id.index + 1));
+        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
     }
 }

@@ -1,18 +1,18 @@
 //! The public `tern.v1.Tern` service: DynamoDB's table and item operations. Each operation is
-//! counted and timed here; the work is in `tables`, `writes` and `reads`.
+//! counted and timed here; item writes are in `writes`, reads in `reads`.
 
 use std::future::Future;
 use std::time::Instant;
 
-use tern_proto::internal::{command, command_outcome};
+use tern_proto::internal::command;
 use tern_proto::v1::tern_server::Tern;
 use tern_proto::v1::*;
 use tern_proto::ApiError;
 use tonic::{Request, Response, Status};
 
-use super::routing::{RegionNode, Route, FORWARDED_KEY};
-use super::writes::write_on_leader;
-use crate::storage::schema::{check_create_table, check_table_name};
+use crate::routing::{forwarded, RegionNode};
+use crate::schema::{check_create_table, check_table_name};
+use crate::{global, stream, ttl};
 
 /// Serves `tern.v1.Tern` on one node.
 pub struct TernService {
@@ -45,22 +45,6 @@ async fn observe<T>(
     result.map(Response::new)
 }
 
-/// Whether a follower forwarded this request.
-pub(crate) fn forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_KEY)
-}
-
-/// A request as it is forwarded to the leader.
-pub(crate) fn to_leader<T>(message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
-    request
-}
-
-pub(crate) fn unexpected(outcome: command_outcome::Outcome) -> Status {
-    ApiError::internal(format!("unexpected outcome {outcome:?}")).into()
-}
-
 #[tonic::async_trait]
 impl Tern for TernService {
     async fn create_table(
@@ -72,9 +56,9 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_create_table(&request)?;
             if let Some(spec) = &request.stream_specification {
-                crate::storage::stream_log::check_specification(spec)?;
+                stream::check_specification(spec)?;
             }
-            write_on_leader!(self, is_forwarded, request, CreateTable, create_table)
+            self.node.write(is_forwarded, request).await
         })
         .await
     }
@@ -118,23 +102,20 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             if let Some(spec) = &request.stream_specification {
-                crate::storage::stream_log::check_specification(spec)?;
+                stream::check_specification(spec)?;
             }
             if request.replica_updates.is_empty() {
-                return write_on_leader!(self, is_forwarded, request, UpdateTable, update_table);
+                return self.node.write(is_forwarded, request).await;
             }
-            match self.node.route(is_forwarded)? {
-                Route::Leader(channel) => {
-                    Ok(RegionNode::tern_client(channel).update_table(to_leader(request)).await?.into_inner())
-                }
-                Route::Local => {
+            self.node
+                .on_leader(is_forwarded, request, |request| async move {
                     if request.stream_specification.is_some() {
                         let stream_only = UpdateTableRequest { replica_updates: vec![], ..request.clone() };
                         self.node.propose(command::Op::UpdateTable(stream_only)).await?;
                     }
-                    Ok(super::replication::update_replicas(&self.node, request).await?)
-                }
-            }
+                    Ok(global::replicas::update_replicas(&self.node, request).await?)
+                })
+                .await
         })
         .await
     }
@@ -153,29 +134,29 @@ impl Tern for TernService {
                 .time_to_live_specification
                 .as_ref()
                 .ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
-            crate::storage::ttl::check_change(stored.time_to_live.as_ref(), wanted)?;
-            let local = matches!(self.node.route(is_forwarded)?, Route::Local);
+            ttl::check_change(stored.time_to_live.as_ref(), wanted)?;
             let wanted = wanted.clone();
-            let response: UpdateTimeToLiveResponse =
-                write_on_leader!(self, is_forwarded, request, UpdateTimeToLive, update_time_to_live)?;
-            // A global table's TTL is the same in every region: the leader that took it passes it on.
-            let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
-            if local && !replicas.is_empty() {
-                for replica in replicas.iter().filter(|r| r.region_name != self.node.region) {
-                    let client = self.node.region_client(&replica.region_name).await?;
-                    let message = SetReplicasRequest {
-                        table_name: stored_name.clone(),
-                        replicas: replicas.clone(),
-                        create: None,
-                        time_to_live: Some(wanted.clone()),
-                    };
-                    client
-                        .set_replicas(message)
-                        .await
-                        .map_err(|e| ApiError::unavailable(format!("Region {}: {e}", replica.region_name)))?;
-                }
-            }
-            Ok(response)
+            self.node
+                .on_leader(is_forwarded, request, |request| async move {
+                    let response = self.node.propose_request(request, None).await?;
+                    // A global table's TTL is the same in every region: the leader that took it passes it on.
+                    let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
+                    for replica in replicas.iter().filter(|r| r.region_name != self.node.region) {
+                        let client = self.node.region_client(&replica.region_name).await?;
+                        let message = SetReplicasRequest {
+                            table_name: stored_name.clone(),
+                            replicas: replicas.clone(),
+                            create: None,
+                            time_to_live: Some(wanted.clone()),
+                        };
+                        client
+                            .set_replicas(message)
+                            .await
+                            .map_err(|e| ApiError::unavailable(format!("Region {}: {e}", replica.region_name)))?;
+                    }
+                    Ok(response)
+                })
+                .await
         })
         .await
     }
@@ -209,7 +190,7 @@ impl Tern for TernService {
             let is_forwarded = forwarded(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            write_on_leader!(self, is_forwarded, request, DeleteTable, delete_table)
+            self.node.write(is_forwarded, request).await
         })
         .await
     }

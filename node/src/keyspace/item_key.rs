@@ -10,14 +10,11 @@ use tern_proto::v1::attribute_value::Value as Wire;
 use tern_proto::v1::AttributeValue;
 use tern_proto::ApiError;
 
+use super::{table_end, table_prefix};
+
 const NEGATIVE: u8 = 0x01;
 const ZERO: u8 = 0x02;
 const POSITIVE: u8 = 0x03;
-
-/// The prefix shared by every key of one table.
-pub fn table_prefix(table_id: u64) -> Vec<u8> {
-    table_id.to_be_bytes().to_vec()
-}
 
 /// Number of partition buckets.
 pub const BUCKETS: u32 = 1 << 16;
@@ -37,9 +34,27 @@ pub fn bucket_start(table_id: u64, bucket: u32) -> Vec<u8> {
     key
 }
 
-/// The first key past every key of the table.
-pub fn table_end(table_id: u64) -> Vec<u8> {
-    (table_id + 1).to_be_bytes().to_vec()
+/// The prefix of every storage key in one partition: table id, bucket, partition key.
+pub fn partition_prefix(table_id: u64, partition_value: &AttributeValue) -> Result<Vec<u8>, ApiError> {
+    let mut encoded = Vec::new();
+    encode_key_value(&mut encoded, partition_value)?;
+    let mut prefix = table_prefix(table_id);
+    prefix.extend_from_slice(&partition_bucket(&encoded).to_be_bytes());
+    prefix.extend_from_slice(&encoded);
+    Ok(prefix)
+}
+
+/// The smallest key greater than every key that starts with `prefix`. Storage keys begin with a
+/// table id, a log index far below `0xFF…`, so a key prefix is never all `0xFF` bytes.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    unreachable!("storage key prefixes start with a table id below 0xFF…")
 }
 
 /// Appends one key value (S, N or B) in its order-preserving, self-delimiting form.
@@ -161,6 +176,19 @@ mod tests {
 
     fn number(text: &str) -> Vec<u8> {
         encoded(Wire::N(text.into()))
+    }
+
+    #[test]
+    fn prefix_end_is_past_every_extension() {
+        assert_eq!(prefix_end(&[1, 2, 3]), vec![1, 2, 4]);
+        assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
+    }
+
+    #[test]
+    fn key_after_is_the_next_key() {
+        let key = vec![5, 6];
+        assert!(crate::keyspace::key_after(&key) > key);
+        assert!(crate::keyspace::key_after(&key) <= vec![5, 6, 0]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tern_proto::ErrorKind;
 
 use super::Context;
 use crate::clock;
+use crate::global::{Phase, ReplicaStatus};
 
 /// How long a read of the source stream waits for a record when there is none (the source long-polls).
 const LONG_POLL_MILLIS: u32 = 500;
@@ -75,7 +76,7 @@ async fn run_once(context: &Context, table: &str, source: &str) -> anyhow::Resul
     anyhow::ensure!(!stream_arn.is_empty(), "the table has no stream in {source} yet");
     let stored = state.checkpoints.into_iter().find(|c| c.source_region == source);
     let checkpoint = match stored {
-        Some(c) if c.phase == "TAILING" && c.stream_arn == stream_arn => c,
+        Some(c) if Phase::Tailing.of(&c) && c.stream_arn == stream_arn => c,
         other => {
             let resync = other.is_some();
             copy(context, table, source, resync).await?
@@ -128,7 +129,7 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         copied += changes.iter().filter(|c| c.new_image.is_some()).count() as u64;
         let checkpoint = ReplicationCheckpoint {
             stream_arn: stream_arn.clone(),
-            phase: "COPYING".into(),
+            phase: Phase::Copying.as_str().into(),
             items_copied: copied,
             items_total: total,
             ..Default::default()
@@ -140,7 +141,7 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         let percent = (copied * 100).checked_div(total).map_or(100, |p| p.min(99) as u32);
         if percent >= last_percent + 10 {
             last_percent = percent;
-            let _ = report_status(context, table, "CREATING", percent).await;
+            let _ = report_status(context, table, ReplicaStatus::Creating, percent).await;
         }
     }
     let (stream_arn, position, watermark, _) = first.context("no page was read")?;
@@ -151,7 +152,7 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
         stream_arn,
         sequence_number: position,
         source_watermark_micros: watermark,
-        phase: "TAILING".into(),
+        phase: Phase::Tailing.as_str().into(),
         items_copied: copied,
         items_total: copied,
         ..Default::default()
@@ -187,7 +188,7 @@ async fn delete_vanished(
     }
     tracing::info!(%table, %source, deleted = vanished.len(), "deleting items the source no longer has");
     for chunk in vanished.chunks(1000) {
-        let checkpoint = ReplicationCheckpoint { phase: "COPYING".into(), ..Default::default() };
+        let checkpoint = ReplicationCheckpoint { phase: Phase::Copying.as_str().into(), ..Default::default() };
         apply(local, table, source, chunk.to_vec(), checkpoint, "", true).await?;
     }
     Ok(())
@@ -200,14 +201,14 @@ fn key_bytes(change: &ReplicatedChange) -> Vec<u8> {
 /// Sets this region's replica status in every region of the table (the list read on this region's
 /// leader); true when every region took it. A region keeps the furthest state it was told
 /// (CREATING, then ACTIVE, then DELETING), so repeating a report is harmless.
-async fn report_status(context: &Context, table: &str, status: &str, percent: u32) -> bool {
+async fn report_status(context: &Context, table: &str, status: ReplicaStatus, percent: u32) -> bool {
     let Ok(local) = context.client(&context.region) else { return false };
     let Ok(state) = local.get_replication_state(GetReplicationStateRequest { table_name: table.into() }).await else {
         return false;
     };
     let replica = ReplicaDescription {
         region_name: context.region.clone(),
-        replica_status: status.into(),
+        replica_status: status.as_str().into(),
         replica_status_percent_progress: percent,
     };
     let mut reported = true;
@@ -277,7 +278,7 @@ async fn follow(
     let mut iterator = None;
     let mut last_report = clock::now_micros();
     // Following the source means this region's copy of it is done: ACTIVE, once every region has it.
-    let mut active_pending = !report_status(context, table, "ACTIVE", 100).await;
+    let mut active_pending = !report_status(context, table, ReplicaStatus::Active, 100).await;
     loop {
         let current = match iterator.take() {
             Some(iterator) => iterator,
@@ -318,7 +319,7 @@ async fn follow(
         // Report the watermark now and then even when nothing changes: it moves the safe point.
         let heartbeat = caught_up && now.saturating_sub(last_report) > 1_000_000 && page.watermark_micros > 0;
         if heartbeat && active_pending {
-            active_pending = !report_status(context, table, "ACTIVE", 100).await;
+            active_pending = !report_status(context, table, ReplicaStatus::Active, 100).await;
         }
         if !page.records.is_empty() || heartbeat {
             let mut next = checkpoint.clone();

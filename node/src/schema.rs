@@ -6,7 +6,9 @@ use tern_proto::v1::attribute_value::Value as Wire;
 use tern_proto::v1::{AttributeValue, CreateTableRequest, TableDescription};
 use tern_proto::ApiError;
 
-use super::keys;
+use tern_proto::internal::StoredTable;
+
+use crate::keyspace::item_key;
 
 /// Longest partition key value, in bytes.
 pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
@@ -29,6 +31,12 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    /// The schema of a stored table.
+    pub fn of(stored: &StoredTable) -> Result<Self, ApiError> {
+        let description = stored.description.as_ref().ok_or_else(|| ApiError::internal("table without description"))?;
+        Self::from_description(stored.table_id, description)
+    }
+
     /// The schema described by a table description (whose CreateTable was validated).
     pub fn from_description(table_id: u64, description: &TableDescription) -> Result<Self, ApiError> {
         let attribute_type = |name: &str| {
@@ -79,19 +87,14 @@ impl TableSchema {
         };
         let mut key = self.partition_prefix(value(&self.partition_key, MAX_PARTITION_KEY_BYTES)?)?;
         if let Some(sort_key) = &self.sort_key {
-            keys::encode_key_value(&mut key, value(sort_key, MAX_SORT_KEY_BYTES)?)?;
+            item_key::encode_key_value(&mut key, value(sort_key, MAX_SORT_KEY_BYTES)?)?;
         }
         Ok(key)
     }
 
-    /// The prefix of every storage key in one partition: table id, bucket, partition key.
+    /// The prefix of every storage key in one partition.
     pub fn partition_prefix(&self, partition_value: &AttributeValue) -> Result<Vec<u8>, ApiError> {
-        let mut encoded = Vec::new();
-        keys::encode_key_value(&mut encoded, partition_value)?;
-        let mut prefix = keys::table_prefix(self.table_id);
-        prefix.extend_from_slice(&keys::partition_bucket(&encoded).to_be_bytes());
-        prefix.extend_from_slice(&encoded);
-        Ok(prefix)
+        item_key::partition_prefix(self.table_id, partition_value)
     }
 
     /// Checks that `key` holds exactly the key attributes (GetItem, DeleteItem, ExclusiveStartKey).

@@ -11,16 +11,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures::Stream;
 use prost::Message;
-use tern_proto::internal::{command, command_outcome, ShardIteratorToken, StoredStream};
+use tern_proto::internal::{ShardIteratorToken, StoredStream};
 use tern_proto::v1::streams_server::Streams;
 use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
 use tonic::{Request, Response, Status};
 
-use super::routing::RegionNode;
+use super::reader::StreamReader;
+use super::trim::StreamSettings;
+use super::{first_position, shard_id, StreamStatus};
 use crate::clock;
-use crate::storage::stream_log::{sequence_text, shard_id};
-use crate::storage::streams::StreamReader;
+use crate::keyspace::Seq;
+use crate::routing::{forwarded, RegionNode};
 
 /// Readers of a 24-hour stream's shard at once, as in DynamoDB Streams.
 pub const MAX_READERS_PER_SHARD: usize = 2;
@@ -31,60 +33,6 @@ pub const MAX_COUNTED_BEHIND: u64 = 10_000;
 /// Longest GetRecords long poll.
 pub const MAX_WAIT_MILLIS: u32 = 5_000;
 
-/// Stream settings of a node.
-#[derive(Debug, Clone)]
-pub struct StreamSettings {
-    /// Retention of 24-hour-mode streams (DynamoDB's 24 hours unless a test shortens it).
-    pub retention: Duration,
-    /// How long a shard iterator stays valid (DynamoDB's 15 minutes).
-    pub iterator_ttl: Duration,
-}
-
-impl StreamSettings {
-    /// How long a stream's records are kept.
-    pub fn retention_of(&self, stream: &StoredStream) -> Duration {
-        match stream.retention_days {
-            0 => self.retention,
-            days => Duration::from_secs(days as u64 * 86_400),
-        }
-    }
-}
-
-/// Trims every stream's records past their retention, on this node, until the node stops.
-pub async fn trim_forever(streams: StreamReader, settings: StreamSettings, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        let Ok(all) = streams.streams() else { continue };
-        let now = clock::now_micros() as f64 / 1e6;
-        let mut total = 0u64;
-        for stream in all {
-            let cutoff = now - settings.retention_of(&stream).as_secs_f64();
-            match streams.trim(stream.stream_id, cutoff) {
-                Ok(n) => metrics::counter!("tern_stream_records_trimmed_total").increment(n as u64),
-                Err(e) => tracing::warn!(stream = %stream.stream_arn, error = %e, "trimming failed"),
-            }
-            if let Ok(Some((first, last))) = streams.bounds(stream.stream_id) {
-                total += 1;
-                for consumer in streams.consumers(stream.stream_id).unwrap_or_default() {
-                    let position = consumer.sequence_number.parse::<u64>().unwrap_or(0);
-                    let behind = (last >> 16).saturating_sub(position >> 16);
-                    metrics::gauge!("tern_stream_consumer_lag_entries", "stream" => stream.stream_label.clone(), "consumer" => consumer.consumer_name).set(behind as f64);
-                }
-                if let Ok(oldest) = streams.records(stream.stream_id, first, 1) {
-                    let created = oldest
-                        .first()
-                        .and_then(|(_, r)| r.dynamodb.as_ref())
-                        .map_or(now, |d| d.approximate_creation_date_time);
-                    metrics::gauge!("tern_stream_oldest_record_age_seconds", "stream" => stream.stream_label.clone())
-                        .set(now - created);
-                }
-            }
-        }
-        metrics::gauge!("tern_streams_with_records").set(total as f64);
-        metrics::gauge!("tern_stream_records_estimate").set(streams.estimated_records() as f64);
-    }
-}
-
 /// Serves `tern.v1.Streams` on one node.
 pub struct StreamsService {
     node: RegionNode,
@@ -94,12 +42,8 @@ pub struct StreamsService {
     next_reader: AtomicU64,
 }
 
-fn first_sequence(stream: &StoredStream) -> u64 {
-    stream.stream_id << 16
-}
-
-fn parse_sequence(text: &str) -> Result<u64, ApiError> {
-    text.parse().map_err(|_| ApiError::validation(format!("Invalid SequenceNumber: {text}")))
+fn parse_sequence(text: &str) -> Result<Seq, ApiError> {
+    Seq::parse(text).ok_or_else(|| ApiError::validation(format!("Invalid SequenceNumber: {text}")))
 }
 
 fn encode(token: &ShardIteratorToken) -> String {
@@ -125,8 +69,8 @@ impl StreamsService {
         }
     }
 
-    /// The sequence number after which no record was trimmed on this node.
-    fn trim_horizon(&self, stream: &StoredStream) -> Result<u64, ApiError> {
+    /// The position after which no record was trimmed on this node.
+    fn trim_horizon(&self, stream: &StoredStream) -> Result<Seq, ApiError> {
         Ok(match self.streams.bounds(stream.stream_id)? {
             Some((first, _)) => first,
             None => self.next_position(stream),
@@ -134,24 +78,24 @@ impl StreamsService {
     }
 
     /// The position just after everything applied so far.
-    fn next_position(&self, stream: &StoredStream) -> u64 {
+    fn next_position(&self, stream: &StoredStream) -> Seq {
         let applied = self.node.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
-        ((applied + 1) << 16).max(first_sequence(stream))
+        Seq::first_of(applied + 1).max(first_position(stream))
     }
 
     /// Where an iterator of the given type starts.
-    fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<u64, ApiError> {
+    fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<Seq, ApiError> {
         match kind {
             "TRIM_HORIZON" => self.trim_horizon(stream),
             "LATEST" => Ok(match self.streams.bounds(stream.stream_id)? {
-                Some((_, last)) => (last + 1).max(self.next_position(stream)),
+                Some((_, last)) => last.next().max(self.next_position(stream)),
                 None => self.next_position(stream),
             }),
             "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
                 let n = parse_sequence(sequence)?;
                 // Only records at or after the start matter: after a trimmed record whose successors
                 // are all still here, nothing is missing.
-                let start = if kind == "AFTER_SEQUENCE_NUMBER" { n + 1 } else { n };
+                let start = if kind == "AFTER_SEQUENCE_NUMBER" { n.next() } else { n };
                 self.check_not_trimmed(stream, start)?;
                 Ok(start)
             }
@@ -162,14 +106,14 @@ impl StreamsService {
     }
 
     /// TrimmedDataAccessException when `position` lies in what this node has trimmed.
-    fn check_not_trimmed(&self, stream: &StoredStream, position: u64) -> Result<(), ApiError> {
+    fn check_not_trimmed(&self, stream: &StoredStream, position: Seq) -> Result<(), ApiError> {
         let trimmed = self.streams.trimmed_through(stream.stream_id)?;
-        if trimmed != 0 && position <= trimmed {
+        if trimmed.is_some_and(|trimmed| position <= trimmed) {
             return Err(ApiError::new(
                 ErrorKind::TrimmedDataAccessException,
                 format!(
                     "The operation attempted to read past the oldest stream record in a shard: {} has been trimmed",
-                    sequence_text(position)
+                    position.text()
                 ),
             ));
         }
@@ -199,11 +143,11 @@ impl StreamsService {
     }
 
     fn describe(&self, stream: &StoredStream) -> Result<StreamDescription, ApiError> {
-        let ending = (stream.stream_status == "DISABLED")
-            .then(|| sequence_text(stream.last_sequence.max(first_sequence(stream))));
+        let ending = (StreamStatus::of(stream) == StreamStatus::Disabled)
+            .then(|| Seq::from_number(stream.last_sequence).max(first_position(stream)).text());
         let starting = match self.streams.bounds(stream.stream_id)? {
             Some((first, _)) => first,
-            None => first_sequence(stream),
+            None => first_position(stream),
         };
         Ok(StreamDescription {
             stream_arn: stream.stream_arn.clone(),
@@ -216,7 +160,7 @@ impl StreamsService {
             shards: vec![Shard {
                 shard_id: shard_id(stream.stream_id),
                 sequence_number_range: Some(SequenceNumberRange {
-                    starting_sequence_number: sequence_text(starting),
+                    starting_sequence_number: starting.text(),
                     ending_sequence_number: ending.unwrap_or_default(),
                 }),
                 parent_shard_id: String::new(),
@@ -246,15 +190,16 @@ impl StreamsService {
         if !token.replication {
             self.check_reader(&stream, token.reader_id)?;
         }
-        self.check_not_trimmed(&stream, token.position)?;
+        let from = Seq::from_number(token.position);
+        self.check_not_trimmed(&stream, from)?;
         let limit = if request.limit == 0 { 1000 } else { request.limit as usize };
         // Read before the records: every change applied after this has a later timestamp.
         let clock = self.streams.clock()?;
-        let records = self.streams.records(stream.stream_id, token.position, limit)?;
-        let position = records.last().map_or(token.position, |(sequence, _)| sequence + 1);
+        let records = self.streams.records(stream.stream_id, from, limit)?;
+        let position = records.last().map_or(from, |(seq, _)| seq.next());
         let records_behind = self.streams.count_from(stream.stream_id, position, MAX_COUNTED_BEHIND)?;
-        let closed = stream.stream_status == "DISABLED" && position > stream.last_sequence;
-        let next = ShardIteratorToken { position, issued_at_micros: clock::now_micros(), ..token };
+        let closed = StreamStatus::of(&stream) == StreamStatus::Disabled && position.number() > stream.last_sequence;
+        let next = ShardIteratorToken { position: position.number(), issued_at_micros: clock::now_micros(), ..token };
         Ok(GetRecordsResponse {
             records: records.into_iter().map(|(_, r)| r).collect(),
             next_shard_iterator: if closed { String::new() } else { encode(&next) },
@@ -321,7 +266,7 @@ impl Streams for StreamsService {
         }
         let token = ShardIteratorToken {
             stream_id: stream.stream_id,
-            position,
+            position: position.number(),
             issued_at_micros: clock::now_micros(),
             reader_id,
             replication: request.replication,
@@ -354,18 +299,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<PutConsumerPositionRequest>,
     ) -> Result<Response<PutConsumerPositionResponse>, Status> {
-        let is_forwarded = request.metadata().contains_key(super::routing::FORWARDED_KEY);
-        let request = request.into_inner();
-        match self.node.route(is_forwarded)? {
-            super::routing::Route::Local => match self.node.propose(command::Op::PutConsumerPosition(request)).await? {
-                command_outcome::Outcome::PutConsumerPosition(response) => Ok(Response::new(response)),
-                other => Err(super::items::unexpected(other)),
-            },
-            super::routing::Route::Leader(channel) => {
-                let mut client = tern_proto::v1::streams_client::StreamsClient::new(channel);
-                Ok(Response::new(client.put_consumer_position(super::items::to_leader(request)).await?.into_inner()))
-            }
-        }
+        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
     }
 
     async fn list_consumers(
@@ -393,7 +327,7 @@ impl Streams for StreamsService {
                     }
                 };
                 if let Some((last, _)) = records.last() {
-                    position = last + 1;
+                    position = last.next();
                 }
                 let caught_up = records.is_empty();
                 for (_, record) in records {

@@ -3,62 +3,60 @@
 //! expired. The index is replicated state, so a new leader carries on where the old one stopped; a
 //! delete proposed twice finds the item gone and does nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use rocksdb::DB;
 use tern_proto::internal::{command, command_outcome, ExpireItems};
 
-use crate::api::RegionNode;
 use crate::clock;
-use crate::storage::db::{cf, CF_TTL};
-use crate::storage::{keys, ttl};
+use crate::engine::Direction;
+use crate::keyspace::{self, Family};
+use crate::routing::RegionNode;
 
 /// Most batches proposed per table per sweep, so one table cannot starve the others.
 const BATCHES_PER_SWEEP: usize = 20;
 
 /// Sweeps every `every` while the node runs; only the leader proposes.
-pub async fn sweep_forever(node: RegionNode, db: Arc<DB>, every: Duration) {
+pub async fn sweep_forever(node: RegionNode, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if node.raft.metrics().borrow().current_leader != Some(node.id) {
             continue;
         }
-        if let Err(e) = sweep(&node, &db).await {
+        if let Err(e) = sweep(&node).await {
             tracing::warn!(error = %e, "TTL sweep stopped early");
         }
     }
 }
 
 /// One sweep over every table with TTL on.
-async fn sweep(node: &RegionNode, db: &DB) -> Result<(), tern_proto::ApiError> {
+async fn sweep(node: &RegionNode) -> Result<(), tern_proto::ApiError> {
     let (names, _) = node.reader.list_tables("", usize::MAX)?;
     let mut backlog = 0usize;
     for name in names {
         let Ok((_, table)) = node.reader.table(&name) else { continue };
-        if ttl::attribute(&table).is_none() {
+        if super::attribute(&table).is_none() {
             continue;
         }
         for _ in 0..BATCHES_PER_SWEEP {
             let now = clock::now_micros() / 1_000_000;
-            let start = keys::table_prefix(table.table_id);
+            let start = keyspace::table_prefix(table.table_id);
             // Everything with an expiry at or before now: index keys below (table, now + 1).
-            let end = ttl::index_key(table.table_id, now + 1, &[]);
-            let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
-            let index_keys: Vec<Vec<u8>> = db
-                .iterator_cf(cf(db, CF_TTL), mode)
+            let end = keyspace::ttl_key(table.table_id, now + 1, &[]);
+            let index_keys: Vec<Vec<u8>> = node
+                .reader
+                .engine()
+                .scan(Family::TtlIndex, &start, Some(&end), Direction::Forward)
                 .map_while(|entry| entry.ok())
-                .map(|(key, _)| key.to_vec())
-                .take_while(|key| key.as_slice() < end.as_slice())
-                .take(ttl::MAX_EXPIRIES_PER_ENTRY)
+                .map(|(key, _)| key)
+                .take(super::MAX_EXPIRIES_PER_ENTRY)
                 .collect();
             if index_keys.is_empty() {
                 break;
             }
             backlog += index_keys.len();
-            let full = index_keys.len() == ttl::MAX_EXPIRIES_PER_ENTRY;
+            let full = index_keys.len() == super::MAX_EXPIRIES_PER_ENTRY;
             let op = command::Op::ExpireItems(ExpireItems { table_name: name.clone(), index_keys });
-            match node.propose_as(op, Some(ttl::service_identity())).await? {
+            match node.propose_as(op, Some(super::service_identity())).await? {
                 command_outcome::Outcome::ExpireItems(outcome) => {
                     tracing::debug!(table = %name, deleted = outcome.deleted, kept = outcome.kept, "TTL deletes applied");
                 }

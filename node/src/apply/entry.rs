@@ -1,0 +1,109 @@
+//! The entry being applied: what every concern's apply step reads and writes. Reads see the state
+//! before the entry; writes go to the entry's write set, which the state machine applies in one
+//! atomic write together with the applied log id.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use tern_proto::internal::{StoredItem, StoredTable};
+use tern_proto::v1::{Identity, ItemVersion};
+use tern_proto::ApiError;
+
+use crate::engine::{self, ReadView, StorageError, WriteSet};
+use crate::keyspace::{self, Family};
+use crate::schema::TableSchema;
+
+/// Why a command did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The command is refused, the same way on every replica: the refusal is the entry's outcome.
+    #[error(transparent)]
+    Refused(#[from] ApiError),
+    /// This node could not read its state: it stops applying rather than decide unlike its peers.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The outcome of an apply step.
+pub type Applied<T> = Result<T, ApplyError>;
+
+/// The state one entry is applied against, and where its writes go.
+pub struct Entry<'a> {
+    /// The state before this entry.
+    pub view: &'a dyn ReadView,
+    /// This entry's writes.
+    pub writes: &'a mut WriteSet,
+    /// The table definitions, kept in memory and saved through [`Entry::save_table`].
+    pub tables: &'a mut BTreeMap<String, StoredTable>,
+    /// The region this node belongs to.
+    pub region: &'a str,
+    /// The entry's log index.
+    pub index: u64,
+    /// The entry's write timestamp (hybrid logical clock, microseconds).
+    pub timestamp: u64,
+    /// Who the entry's writes are attributed to in stream records (none for users).
+    pub identity: Option<Identity>,
+    /// Stream records this entry has written so far.
+    pub records: u16,
+}
+
+/// What a write does to an item: the item before and after.
+#[derive(Debug, Clone)]
+pub struct ItemChange {
+    pub old: Option<StoredItem>,
+    pub new: Option<StoredItem>,
+}
+
+/// A write decided against the current state, not yet committed.
+#[derive(Debug, Clone)]
+pub struct PlannedWrite {
+    pub table: String,
+    pub key: Vec<u8>,
+    pub change: ItemChange,
+    /// The version the write is given (a delete's too).
+    pub version: ItemVersion,
+}
+
+/// An item (or tombstone) as stored with `version`.
+pub fn stored_item(attributes: BTreeMap<String, tern_proto::v1::AttributeValue>, version: &ItemVersion) -> StoredItem {
+    StoredItem {
+        attributes,
+        write_timestamp_micros: version.write_timestamp_micros,
+        origin_region: version.origin_region.clone(),
+    }
+}
+
+/// The version an item or a tombstone carries.
+pub fn version_of(stored: &StoredItem) -> ItemVersion {
+    ItemVersion { write_timestamp_micros: stored.write_timestamp_micros, origin_region: stored.origin_region.clone() }
+}
+
+impl Entry<'_> {
+    /// A table's stored definition, to change and save.
+    pub fn stored_table(&self, name: &str) -> Result<StoredTable, ApiError> {
+        self.tables.get(name).cloned().ok_or_else(|| ApiError::table_not_found(name))
+    }
+
+    /// A table's key schema.
+    pub fn table(&self, name: &str) -> Result<TableSchema, ApiError> {
+        let stored = self.tables.get(name).ok_or_else(|| ApiError::table_not_found(name))?;
+        TableSchema::of(stored)
+    }
+
+    /// Saves a table's definition, in memory and in this entry's writes.
+    pub fn save_table(&mut self, stored: StoredTable) {
+        let name = stored.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
+        self.writes.put(Family::Tables, keyspace::table_key(&name), stored.encode_to_vec());
+        self.tables.insert(name, stored);
+    }
+
+    /// The item stored under a storage key.
+    pub fn read_item(&self, key: &[u8]) -> Result<Option<StoredItem>, StorageError> {
+        self.view.get(Family::Items, key)?.map(|bytes| engine::decode("item", &bytes)).transpose()
+    }
+
+    /// The seconds of the entry's timestamp (TTL compares expiries with it).
+    pub fn now_secs(&self) -> u64 {
+        self.timestamp / 1_000_000
+    }
+}

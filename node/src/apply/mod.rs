@@ -1,0 +1,144 @@
+//! The apply path: every replica runs [`Applier::apply`] for every entry, in log order, so it reads
+//! only replicated state and the entry itself. It assigns the entry's timestamp (the region's hybrid
+//! logical clock), dispatches the command to the concern that owns it, and commits item changes
+//! through [`commit`], which calls each concern's hook. It knows the engine only as a
+//! [`ReadView`] and a [`WriteSet`], so it runs the same over RocksDB and in memory.
+
+pub mod commit;
+pub mod entry;
+pub mod items;
+pub mod tables;
+pub mod transaction;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use tern_proto::internal::{command, command_outcome, Command, CommandError, StoredTable};
+use tern_proto::v1::ItemVersion;
+use tern_proto::ApiError;
+
+use self::commit::commit;
+use self::entry::{Applied, ApplyError, Entry};
+use crate::engine::{self, Direction, ReadView, StorageError, WriteSet};
+use crate::keyspace::{self, Family, Meta};
+use crate::{global, stream, ttl};
+
+/// The engine-independent part of a node's state machine: the clock and the table definitions.
+pub struct Applier {
+    region: String,
+    /// The last write timestamp assigned (hybrid logical clock, microseconds).
+    clock: u64,
+    tables: BTreeMap<String, StoredTable>,
+}
+
+/// The error for a refused command, as its outcome.
+pub fn error_outcome(e: ApiError) -> command_outcome::Outcome {
+    command_outcome::Outcome::Error(CommandError {
+        error_type: e.kind.name().to_string(),
+        message: e.message,
+        details: e.details.map(|d| *d),
+    })
+}
+
+/// The region's clock as `view` holds it.
+pub fn clock(view: &dyn ReadView) -> Result<u64, StorageError> {
+    Ok(keyspace::decode_u64(view.get(Family::Meta, Meta::Clock.key())?.as_deref()))
+}
+
+impl Applier {
+    /// The applier of a node in `region`, over the state `view` holds.
+    pub fn load(view: &dyn ReadView, region: &str) -> Result<Applier, StorageError> {
+        let mut tables = BTreeMap::new();
+        for entry in view.scan(Family::Tables, &[], None, Direction::Forward) {
+            let (name, value) = entry?;
+            tables.insert(String::from_utf8_lossy(&name).into_owned(), engine::decode("table", &value)?);
+        }
+        Ok(Applier { region: region.to_string(), clock: clock(view)?, tables })
+    }
+
+    /// The last timestamp assigned.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Applies the command of the entry at `index` against `view`, adding its writes to `writes`.
+    /// A refused command's outcome is its error; a storage failure stops the apply.
+    pub fn apply(
+        &mut self,
+        view: &dyn ReadView,
+        writes: &mut WriteSet,
+        index: u64,
+        command: Command,
+    ) -> Result<command_outcome::Outcome, StorageError> {
+        // Strictly rising in log order on every replica, whatever the proposers' clocks did.
+        self.clock = command.proposed_at_micros.max(self.clock + 1);
+        writes.put(Family::Meta, Meta::Clock.key(), self.clock.to_be_bytes());
+        // Causality: a replicated write raises the clock to at least its timestamp, so a local write
+        // made after it always wins over it.
+        let replicated = match &command.op {
+            Some(command::Op::ApplyReplicated(r)) => {
+                r.changes.iter().filter_map(|c| c.version.as_ref()).map(|v| v.write_timestamp_micros).max()
+            }
+            _ => None,
+        };
+        let mut entry = Entry {
+            view,
+            writes,
+            tables: &mut self.tables,
+            region: &self.region,
+            index,
+            timestamp: self.clock,
+            identity: command.identity.clone(),
+            records: 0,
+        };
+        let outcome = match execute(&mut entry, command) {
+            Ok(outcome) => outcome,
+            Err(ApplyError::Refused(refusal)) => error_outcome(refusal),
+            Err(ApplyError::Storage(failure)) => return Err(failure),
+        };
+        if let Some(timestamp) = replicated {
+            self.clock = self.clock.max(timestamp);
+            writes.put(Family::Meta, Meta::Clock.key(), self.clock.to_be_bytes());
+        }
+        Ok(outcome)
+    }
+}
+
+/// Runs a command: the one dispatch from a command to the concern that applies it.
+fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outcome> {
+    use command_outcome::Outcome;
+    let origin = if command.origin_region.is_empty() { entry.region.to_string() } else { command.origin_region };
+    let version = ItemVersion { write_timestamp_micros: entry.timestamp, origin_region: origin };
+    let Some(op) = command.op else { return Err(ApiError::internal("empty command").into()) };
+    Ok(match op {
+        command::Op::CreateTable(r) => Outcome::CreateTable(tables::create_table(entry, r)?),
+        command::Op::DeleteTable(r) => Outcome::DeleteTable(tables::delete_table(entry, r)?),
+        command::Op::UpdateTable(r) => Outcome::UpdateTable(tables::update_table(entry, r)?),
+        command::Op::UpdateTimeToLive(r) => Outcome::UpdateTimeToLive(ttl::apply::update_time_to_live(entry, r)?),
+        command::Op::ExpireItems(r) => {
+            let (outcome, deletes) = ttl::apply::expire_items(entry, r, &version)?;
+            for delete in &deletes {
+                commit(entry, delete)?;
+            }
+            Outcome::ExpireItems(outcome)
+        }
+        command::Op::PutConsumerPosition(r) => Outcome::PutConsumerPosition(stream::put_consumer_position(entry, r)?),
+        command::Op::PutItem(r) => Outcome::PutItem(items::put_item(entry, r, version)?),
+        command::Op::DeleteItem(r) => Outcome::DeleteItem(items::delete_item(entry, r, version)?),
+        command::Op::UpdateItem(r) => Outcome::UpdateItem(items::update_item(entry, r, version)?),
+        command::Op::BatchWriteItem(r) => Outcome::BatchWriteItem(items::batch_write_item(entry, r, version)?),
+        command::Op::TransactWriteItems(r) => transaction::transact_write_items(entry, r, version)?,
+        command::Op::ApplyReplicated(r) => {
+            let (outcome, winners) = global::apply::apply_replicated(entry, r)?;
+            for write in &winners {
+                commit(entry, write)?;
+            }
+            Outcome::ApplyReplicated(outcome)
+        }
+        command::Op::SetReplicas(r) => Outcome::SetReplicas(global::apply::set_replicas(entry, r)?),
+        command::Op::SetReplicaStatus(r) => Outcome::SetReplicas(global::apply::set_replica_status(entry, r)?),
+        command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
+    })
+}

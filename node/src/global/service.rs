@@ -1,0 +1,91 @@
+//! The `tern.v1.Replication` service, which replicators and other regions call: replicated writes,
+//! replica lists and statuses (proposed on the leader), and the replication state and versioned
+//! pages of a table (read on the leader).
+
+use tern_proto::v1::replication_server::Replication;
+use tern_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use super::{replication_identity, state};
+use crate::routing::{forwarded, RegionNode};
+use crate::schema::check_table_name;
+
+/// Most items (and tombstones) in one page of ReadTableVersions.
+pub const MAX_VERSIONS_PAGE: usize = 1000;
+
+/// Serves `tern.v1.Replication` on one node.
+pub struct ReplicationService {
+    node: RegionNode,
+}
+
+impl ReplicationService {
+    pub fn new(node: RegionNode) -> Self {
+        ReplicationService { node }
+    }
+}
+
+#[tonic::async_trait]
+impl Replication for ReplicationService {
+    async fn apply_replicated(
+        &self,
+        request: Request<ApplyReplicatedRequest>,
+    ) -> Result<Response<ApplyReplicatedResponse>, Status> {
+        let identity = Some(replication_identity(&request.get_ref().source_region));
+        let is_forwarded = forwarded(&request);
+        self.node.write_as(is_forwarded, request.into_inner(), identity).await.map(Response::new)
+    }
+
+    async fn set_replicas(
+        &self,
+        request: Request<SetReplicasRequest>,
+    ) -> Result<Response<SetReplicasResponse>, Status> {
+        check_table_name(&request.get_ref().table_name)?;
+        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
+    }
+
+    async fn set_replica_status(
+        &self,
+        request: Request<SetReplicaStatusRequest>,
+    ) -> Result<Response<SetReplicasResponse>, Status> {
+        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
+    }
+
+    async fn get_replication_state(
+        &self,
+        request: Request<GetReplicationStateRequest>,
+    ) -> Result<Response<ReplicationState>, Status> {
+        let node = &self.node;
+        let read = |request: GetReplicationStateRequest| {
+            let table_name = request.table_name;
+            let (_, stored) = node.reader.table(&table_name)?;
+            let engine = node.reader.engine();
+            let checkpoints = state::checkpoints(engine, stored.table_id)?.into_values().collect();
+            Ok(ReplicationState {
+                table_name,
+                region: node.region.clone(),
+                checkpoints,
+                safe_point_micros: state::safe_point(engine, &stored, &node.region)?,
+                tombstones: state::tombstone_count(engine, stored.table_id),
+                replicas: stored.description.map(|d| d.replicas).unwrap_or_default(),
+            })
+        };
+        node.read(forwarded(&request), true, request.into_inner(), read).await.map(Response::new)
+    }
+
+    async fn read_table_versions(
+        &self,
+        request: Request<ReadTableVersionsRequest>,
+    ) -> Result<Response<ReadTableVersionsResponse>, Status> {
+        let node = &self.node;
+        let read = |request: ReadTableVersionsRequest| {
+            let (schema, stored) = node.reader.table(&request.table_name)?;
+            let limit = match request.limit as usize {
+                0 => MAX_VERSIONS_PAGE,
+                n => n.min(MAX_VERSIONS_PAGE),
+            };
+            let engine = node.reader.engine();
+            Ok(state::versions_page(engine, &schema, &stored, &request.exclusive_start_key, limit)?)
+        };
+        node.read(forwarded(&request), true, request.into_inner(), read).await.map(Response::new)
+    }
+}

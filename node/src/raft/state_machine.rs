@@ -1,0 +1,151 @@
+//! openraft's state machine over a storage [`Engine`]: each entry is applied by the [`Applier`] into
+//! one write set, written atomically together with the applied log id and the clock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{AnyError, EntryPayload, OptionalSend, RaftLogId, StorageIOError};
+use prost::Message;
+use tern_proto::internal::{command_outcome, Command, CommandOutcome};
+
+use super::snapshot::{self, SnapshotBuilder};
+use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::apply::Applier;
+use crate::clock;
+use crate::engine::{Engine, ReadView, WriteSet};
+use crate::keyspace::{Family, Meta};
+
+/// The state machine of one node.
+pub struct StateMachine {
+    engine: Arc<dyn Engine>,
+    snapshot_dir: PathBuf,
+    region: String,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    applier: Applier,
+}
+
+fn read_error(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::read_state_machine(AnyError::new(&e)).into()
+}
+
+fn write_error(e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::write_state_machine(AnyError::new(&e)).into()
+}
+
+/// The applied log id and membership `view` holds.
+pub fn applied_state(view: &dyn ReadView) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+    let meta = |key: Meta| view.get(Family::Meta, key.key()).map_err(read_error);
+    let applied = meta(Meta::Applied)?
+        .map(|b| bincode::deserialize::<Option<LogId>>(&b))
+        .transpose()
+        .map_err(read_error)?
+        .flatten();
+    let membership =
+        meta(Meta::Membership)?.map(|b| bincode::deserialize(&b)).transpose().map_err(read_error)?.unwrap_or_default();
+    Ok((applied, membership))
+}
+
+/// The index of the last entry applied in `view` (0 before any).
+pub fn applied_index(view: &dyn ReadView) -> Result<u64, crate::engine::StorageError> {
+    let bytes = view.get(Family::Meta, Meta::Applied.key())?;
+    Ok(bytes.and_then(|b| bincode::deserialize::<Option<LogId>>(&b).ok().flatten()).map_or(0, |id| id.index))
+}
+
+impl StateMachine {
+    /// Opens the state machine over `engine`, keeping snapshots in `snapshot_dir`.
+    pub fn open(engine: Arc<dyn Engine>, snapshot_dir: PathBuf, region: &str) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(&snapshot_dir).map_err(write_error)?;
+        let (applied, membership) = applied_state(engine.as_ref())?;
+        let applier = Applier::load(engine.as_ref(), region).map_err(read_error)?;
+        Ok(StateMachine { engine, snapshot_dir, region: region.to_string(), applied, membership, applier })
+    }
+
+    /// Reloads the in-memory view (applied id, membership, clock, tables) from the engine.
+    fn load(&mut self) -> Result<(), StorageError> {
+        (self.applied, self.membership) = applied_state(self.engine.as_ref())?;
+        self.applier = Applier::load(self.engine.as_ref(), &self.region).map_err(read_error)?;
+        Ok(())
+    }
+
+    fn apply_entry(&mut self, entry: Entry) -> Result<Outcome, StorageError> {
+        let log_id = *entry.get_log_id();
+        let mut writes = WriteSet::default();
+        let outcome = match entry.payload {
+            EntryPayload::Blank => command_outcome::Outcome::None(true),
+            EntryPayload::Membership(membership) => {
+                self.membership = StoredMembership::new(Some(log_id), membership);
+                writes.put(
+                    Family::Meta,
+                    Meta::Membership.key(),
+                    bincode::serialize(&self.membership).map_err(write_error)?,
+                );
+                command_outcome::Outcome::None(true)
+            }
+            EntryPayload::Normal(proposal) => {
+                let command = Command::decode(proposal.0.as_slice())
+                    .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
+                self.applier
+                    .apply(self.engine.as_ref(), &mut writes, log_id.index, command)
+                    .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?
+            }
+        };
+        self.applied = Some(log_id);
+        writes.put(Family::Meta, Meta::Applied.key(), bincode::serialize(&self.applied).map_err(write_error)?);
+        self.engine.write(writes, false).map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
+        Ok(Outcome(CommandOutcome { outcome: Some(outcome) }.encode_to_vec()))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let started = std::time::Instant::now();
+        let outcomes = entries.into_iter().map(|entry| self.apply_entry(entry)).collect::<Result<Vec<_>, _>>()?;
+        metrics::histogram!("tern_apply_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("tern_applied_entries_total").increment(outcomes.len() as u64);
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder::new(self.engine.clone(), self.snapshot_dir.clone())
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let path = self.snapshot_dir.join(format!("incoming-{}.snap", clock::now_micros()));
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(write_error)?;
+        Ok(Box::new(file))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
+        snapshot::install(&self.engine, &self.snapshot_dir, meta, *snapshot).await?;
+        self.load()?;
+        tracing::info!(snapshot = %meta.snapshot_id, applied = ?self.applied, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        snapshot::current(self.engine.as_ref(), &self.snapshot_dir).await
+    }
+}

@@ -1,0 +1,311 @@
+//! Where a request is served: writes, proposals and strongly consistent reads on the leader
+//! (forwarded there from a follower without the caller noticing), eventually consistent reads
+//! anywhere. [`RegionNode::on_leader`] is the one way to reach the leader; [`RegionNode::write`] and
+//! [`RegionNode::read`] are built on it. A request names the gRPC method that serves it
+//! ([`OnLeader`]), so forwarding is one generic unary call.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use prost::Message;
+use tern_proto::internal::{command, command_outcome, Command, CommandOutcome};
+use tern_proto::v1::*;
+use tern_proto::{ApiError, ErrorKind};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+use crate::clock;
+use crate::raft::types::{NodeId, Proposal, Raft};
+use crate::reader::Reader;
+
+/// Metadata marking a request a follower forwarded to the leader; it is never forwarded again.
+pub const FORWARDED_KEY: &str = "tern-forwarded";
+/// Largest public API message: a page of items, a 400 KB item and its overhead.
+pub const MAX_API_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Where to serve a request that needs the leader.
+pub enum Route {
+    /// This node is the leader.
+    Local,
+    /// The leader is another node, reached through this channel.
+    Leader(Channel),
+}
+
+/// What the API needs of its node: Raft, the local state, and channels to the other nodes.
+#[derive(Clone)]
+pub struct RegionNode {
+    pub id: NodeId,
+    pub region: String,
+    pub raft: Raft,
+    pub reader: Reader,
+    /// The deployment's regions, when the node was given a topology file.
+    pub topology: Option<Arc<crate::topology::Topology>>,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Clients of the other regions, made on first use.
+    regions: Arc<Mutex<HashMap<String, ::tern_client::Client>>>,
+}
+
+fn no_leader() -> ApiError {
+    ApiError::unavailable("The region has no leader right now; retry")
+}
+
+impl RegionNode {
+    pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader) -> Self {
+        RegionNode { id, region, raft, reader, topology: None, channels: Arc::default(), regions: Arc::default() }
+    }
+
+    /// A channel to a node's address, kept for reuse.
+    pub fn channel(&self, address: &str) -> Result<Channel, ApiError> {
+        let mut channels = self.channels.lock().expect("channel cache lock");
+        if let Some(channel) = channels.get(address) {
+            return Ok(channel.clone());
+        }
+        let endpoint =
+            Endpoint::from_shared(format!("http://{address}")).map_err(|e| ApiError::internal(e.to_string()))?;
+        let channel = endpoint.connect_timeout(std::time::Duration::from_secs(1)).tcp_nodelay(true).connect_lazy();
+        channels.insert(address.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// A client of another region's nodes, as the topology lists them; made once, then reused.
+    pub async fn region_client(&self, region: &str) -> Result<::tern_client::Client, ApiError> {
+        if let Some(client) = self.regions.lock().expect("region clients lock").get(region) {
+            return Ok(client.clone());
+        }
+        let topology = self.topology.as_ref().ok_or_else(|| {
+            ApiError::validation("This node was started without --topology, so it cannot reach other regions")
+        })?;
+        let client = topology.connect(region, std::time::Duration::from_secs(10)).await.map_err(|e| match e {
+            crate::topology::TopologyError::Connect { .. } => ApiError::internal(e.to_string()),
+            other => ApiError::validation(other.to_string()),
+        })?;
+        self.regions.lock().expect("region clients lock").insert(region.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// Serves a request on the leader: `local` runs here when this node leads; otherwise the
+    /// request goes to the leader, marked as forwarded (a forwarded request is never forwarded
+    /// again: the caller retries).
+    pub async fn on_leader<R, F, Fut>(&self, forwarded: bool, request: R, local: F) -> Result<R::Response, Status>
+    where
+        R: OnLeader,
+        F: FnOnce(R) -> Fut + Send,
+        Fut: Future<Output = Result<R::Response, Status>> + Send,
+    {
+        match self.route(forwarded)? {
+            Route::Local => local(request).await,
+            Route::Leader(channel) => forward(channel, request).await,
+        }
+    }
+
+    /// Proposes a write as one command on the leader, and answers with its outcome.
+    pub async fn write<R: Proposed>(&self, forwarded: bool, request: R) -> Result<R::Response, Status> {
+        self.write_as(forwarded, request, None).await
+    }
+
+    /// [`RegionNode::write`], attributed to `identity` in stream records (a service; none for users).
+    pub async fn write_as<R: Proposed>(
+        &self,
+        forwarded: bool,
+        request: R,
+        identity: Option<Identity>,
+    ) -> Result<R::Response, Status> {
+        self.on_leader(forwarded, request, |request| self.propose_request(request, identity)).await
+    }
+
+    /// Proposes a write on this node, the leader, and answers with its outcome.
+    pub async fn propose_request<R: Proposed>(
+        &self,
+        request: R,
+        identity: Option<Identity>,
+    ) -> Result<R::Response, Status> {
+        let outcome = self.propose_as(request.into_op(), identity).await?;
+        R::from_outcome(outcome).map_err(|other| ApiError::internal(format!("unexpected outcome {other:?}")).into())
+    }
+
+    /// Serves a read: here when eventually consistent; when `consistent`, on the leader after a
+    /// read-index barrier, so it sees every write acknowledged before it.
+    pub async fn read<R, F>(
+        &self,
+        forwarded: bool,
+        consistent: bool,
+        request: R,
+        local: F,
+    ) -> Result<R::Response, Status>
+    where
+        R: OnLeader,
+        F: FnOnce(R) -> Result<R::Response, Status> + Send,
+    {
+        if !consistent {
+            return local(request);
+        }
+        self.on_leader(forwarded, request, |request| async move {
+            self.linearizable().await?;
+            local(request)
+        })
+        .await
+    }
+
+    /// The leader as this node sees it: itself, another node, or none (an election is under way).
+    pub fn route(&self, forwarded: bool) -> Result<Route, ApiError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        match metrics.current_leader {
+            Some(leader) if leader == self.id => Ok(Route::Local),
+            _ if forwarded => Err(ApiError::unavailable("This node is no longer the leader; retry")),
+            Some(leader) => {
+                let node = metrics.membership_config.membership().get_node(&leader).cloned().ok_or_else(no_leader)?;
+                Ok(Route::Leader(self.channel(&node.addr)?))
+            }
+            None => Err(no_leader()),
+        }
+    }
+
+    /// Proposes a write on this node, the leader, and waits for it to be applied here.
+    pub async fn propose(&self, op: command::Op) -> Result<command_outcome::Outcome, ApiError> {
+        self.propose_as(op, None).await
+    }
+
+    /// Proposes a write attributed to `identity` in stream records (a service; none for users).
+    pub async fn propose_as(
+        &self,
+        op: command::Op,
+        identity: Option<tern_proto::v1::Identity>,
+    ) -> Result<command_outcome::Outcome, ApiError> {
+        let command = Command {
+            proposed_at_micros: clock::now_micros(),
+            origin_region: self.region.clone(),
+            op: Some(op),
+            identity,
+        };
+        let response = self.raft.client_write(Proposal(command.encode_to_vec())).await.map_err(|e| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
+                ApiError::unavailable("Leadership changed while writing; retry")
+            }
+            other => ApiError::unavailable(format!("Write not committed: {other}")),
+        })?;
+        let outcome =
+            CommandOutcome::decode(response.data.0.as_slice()).map_err(|e| ApiError::internal(e.to_string()))?;
+        match outcome.outcome {
+            Some(command_outcome::Outcome::Error(error)) => {
+                let kind = ErrorKind::from_name(&error.error_type).unwrap_or(ErrorKind::InternalServerError);
+                let api_error = ApiError::new(kind, error.message);
+                Err(match error.details {
+                    Some(details) => api_error.with_details(details),
+                    None => api_error,
+                })
+            }
+            Some(outcome) => Ok(outcome),
+            None => Err(ApiError::internal("empty outcome")),
+        }
+    }
+
+    /// Waits until this leader's state machine holds every write acknowledged before the call (read index).
+    pub async fn linearizable(&self) -> Result<(), ApiError> {
+        self.raft.ensure_linearizable().await.map(|_| ()).map_err(|e| match e {
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)) => {
+                ApiError::unavailable("Leadership changed while reading; retry")
+            }
+            other => ApiError::unavailable(format!("Could not confirm leadership: {other}")),
+        })
+    }
+}
+
+/// Whether a follower forwarded this request.
+pub fn forwarded<T>(request: &Request<T>) -> bool {
+    request.metadata().contains_key(FORWARDED_KEY)
+}
+
+/// Sends a request to the leader through `channel`, marked as forwarded.
+async fn forward<R: OnLeader>(channel: Channel, request: R) -> Result<R::Response, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_API_MESSAGE_BYTES);
+    grpc.ready().await.map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
+    let mut request = Request::new(request);
+    request.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
+    let codec = tonic_prost::ProstCodec::<R, R::Response>::default();
+    Ok(grpc.unary(request, PathAndQuery::from_static(R::METHOD), codec).await?.into_inner())
+}
+
+/// A request the leader serves, and the gRPC method that serves it (where followers forward it).
+pub trait OnLeader: Message + Default + Send + Sync + 'static {
+    type Response: Message + Default + Send + Sync + 'static;
+    const METHOD: &'static str;
+}
+
+/// A write proposed as one command; its outcome is its response.
+pub trait Proposed: OnLeader {
+    fn into_op(self) -> command::Op;
+    /// The response an outcome holds, or the outcome itself when it holds another.
+    fn from_outcome(outcome: command_outcome::Outcome) -> Result<Self::Response, command_outcome::Outcome>;
+}
+
+macro_rules! on_leader {
+    ($($request:ty => $response:ty, $method:literal;)*) => {$(
+        impl OnLeader for $request {
+            type Response = $response;
+            const METHOD: &'static str = $method;
+        }
+    )*};
+}
+
+on_leader! {
+    CreateTableRequest => CreateTableResponse, "/tern.v1.Tern/CreateTable";
+    DeleteTableRequest => DeleteTableResponse, "/tern.v1.Tern/DeleteTable";
+    UpdateTableRequest => UpdateTableResponse, "/tern.v1.Tern/UpdateTable";
+    UpdateTimeToLiveRequest => UpdateTimeToLiveResponse, "/tern.v1.Tern/UpdateTimeToLive";
+    PutItemRequest => PutItemResponse, "/tern.v1.Tern/PutItem";
+    GetItemRequest => GetItemResponse, "/tern.v1.Tern/GetItem";
+    DeleteItemRequest => DeleteItemResponse, "/tern.v1.Tern/DeleteItem";
+    UpdateItemRequest => UpdateItemResponse, "/tern.v1.Tern/UpdateItem";
+    BatchGetItemRequest => BatchGetItemResponse, "/tern.v1.Tern/BatchGetItem";
+    BatchWriteItemRequest => BatchWriteItemResponse, "/tern.v1.Tern/BatchWriteItem";
+    TransactWriteItemsRequest => TransactWriteItemsResponse, "/tern.v1.Tern/TransactWriteItems";
+    TransactGetItemsRequest => TransactGetItemsResponse, "/tern.v1.Tern/TransactGetItems";
+    QueryRequest => ItemPage, "/tern.v1.Tern/Query";
+    ScanRequest => ItemPage, "/tern.v1.Tern/Scan";
+    AddNodeRequest => MembershipResponse, "/tern.v1.Cluster/AddNode";
+    RemoveNodeRequest => MembershipResponse, "/tern.v1.Cluster/RemoveNode";
+    PutConsumerPositionRequest => PutConsumerPositionResponse, "/tern.v1.Streams/PutConsumerPosition";
+    ApplyReplicatedRequest => ApplyReplicatedResponse, "/tern.v1.Replication/ApplyReplicated";
+    GetReplicationStateRequest => ReplicationState, "/tern.v1.Replication/GetReplicationState";
+    ReadTableVersionsRequest => ReadTableVersionsResponse, "/tern.v1.Replication/ReadTableVersions";
+    SetReplicasRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicas";
+    SetReplicaStatusRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicaStatus";
+}
+
+macro_rules! proposed {
+    ($($request:ty => $op:ident, $outcome:ident;)*) => {$(
+        impl Proposed for $request {
+            fn into_op(self) -> command::Op {
+                command::Op::$op(self)
+            }
+
+            fn from_outcome(outcome: command_outcome::Outcome) -> Result<Self::Response, command_outcome::Outcome> {
+                match outcome {
+                    command_outcome::Outcome::$outcome(response) => Ok(response),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+proposed! {
+    CreateTableRequest => CreateTable, CreateTable;
+    DeleteTableRequest => DeleteTable, DeleteTable;
+    UpdateTableRequest => UpdateTable, UpdateTable;
+    UpdateTimeToLiveRequest => UpdateTimeToLive, UpdateTimeToLive;
+    PutItemRequest => PutItem, PutItem;
+    DeleteItemRequest => DeleteItem, DeleteItem;
+    UpdateItemRequest => UpdateItem, UpdateItem;
+    BatchWriteItemRequest => BatchWriteItem, BatchWriteItem;
+    TransactWriteItemsRequest => TransactWriteItems, TransactWriteItems;
+    PutConsumerPositionRequest => PutConsumerPosition, PutConsumerPosition;
+    ApplyReplicatedRequest => ApplyReplicated, ApplyReplicated;
+    SetReplicasRequest => SetReplicas, SetReplicas;
+    SetReplicaStatusRequest => SetReplicaStatus, SetReplicas;
+}

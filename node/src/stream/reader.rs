@@ -1,0 +1,138 @@
+//! Reading change streams from a node's local state, and trimming records past their retention.
+
+use std::sync::Arc;
+
+use tern_proto::internal::StoredStream;
+use tern_proto::v1::{Consumer, StreamRecord};
+use tern_proto::ApiError;
+
+use crate::engine::{self, Direction, Engine, WriteSet};
+use crate::keyspace::{self, Family, Seq};
+
+/// Most bytes of records one GetRecords returns, as in DynamoDB.
+pub const MAX_RECORDS_BYTES: usize = 1024 * 1024;
+
+/// Reads streams and their records.
+#[derive(Clone)]
+pub struct StreamReader {
+    engine: Arc<dyn Engine>,
+}
+
+impl StreamReader {
+    pub fn new(engine: Arc<dyn Engine>) -> Self {
+        StreamReader { engine }
+    }
+
+    /// Every stream this node knows, oldest first.
+    pub fn streams(&self) -> Result<Vec<StoredStream>, ApiError> {
+        Ok(super::definitions(self.engine.as_ref())?)
+    }
+
+    /// A stream's named consumers and their positions.
+    pub fn consumers(&self, stream_id: u64) -> Result<Vec<Consumer>, ApiError> {
+        let prefix = keyspace::consumer_key(stream_id, "");
+        let end = keyspace::item_key::prefix_end(&prefix);
+        let mut consumers = Vec::new();
+        for entry in self.engine.scan(Family::Streams, &prefix, Some(&end), Direction::Forward) {
+            consumers.push(engine::decode("consumer", &entry?.1)?);
+        }
+        Ok(consumers)
+    }
+
+    /// The stream with this ARN.
+    pub fn stream(&self, arn: &str) -> Result<StoredStream, ApiError> {
+        self.streams()?
+            .into_iter()
+            .find(|s| s.stream_arn == arn)
+            .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
+    }
+
+    pub fn stream_by_id(&self, stream_id: u64) -> Result<StoredStream, ApiError> {
+        super::read_stream(self.engine.as_ref(), stream_id)?
+            .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
+    }
+
+    /// The engine's estimate of the records held for all streams.
+    pub fn estimated_records(&self) -> u64 {
+        self.engine.estimated_keys(Family::StreamRecords)
+    }
+
+    /// The first and last positions a stream holds here, if any.
+    pub fn bounds(&self, stream_id: u64) -> Result<Option<(Seq, Seq)>, ApiError> {
+        let (start, end) = (keyspace::record_key(stream_id, Seq::first_of(0)), keyspace::records_end(stream_id));
+        let Some((first, _)) = self.engine.first(Family::StreamRecords, &start, Some(&end), Direction::Forward)? else {
+            return Ok(None);
+        };
+        let first = keyspace::parse_record_key(&first).map(|(_, seq)| seq).expect("16-byte record keys");
+        let last = super::last_record(self.engine.as_ref(), stream_id)?.unwrap_or(first);
+        Ok(Some((first, last)))
+    }
+
+    /// Records from `from` on, at most `limit` of them and about 1 MB.
+    pub fn records(&self, stream_id: u64, from: Seq, limit: usize) -> Result<Vec<(Seq, StreamRecord)>, ApiError> {
+        let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        for entry in self.engine.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+            if records.len() >= limit || bytes >= MAX_RECORDS_BYTES {
+                break;
+            }
+            let (key, value) = entry?;
+            bytes += value.len();
+            let (_, seq) = keyspace::parse_record_key(&key).expect("16-byte record keys");
+            records.push((seq, engine::decode("stream record", &value)?));
+        }
+        Ok(records)
+    }
+
+    /// The region's clock as this node has applied it (microseconds).
+    pub fn clock(&self) -> Result<u64, ApiError> {
+        Ok(crate::apply::clock(self.engine.as_ref())?)
+    }
+
+    /// How many records a stream holds from `from` on, counting up to `cap` (a read pays for what it
+    /// counts, so a long backlog is reported as at least `cap`).
+    pub fn count_from(&self, stream_id: u64, from: Seq, cap: u64) -> Result<u64, ApiError> {
+        let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
+        let mut count = 0;
+        for entry in self.engine.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+            if count >= cap {
+                break;
+            }
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Deletes the records of a stream created before `cutoff_secs`; returns how many.
+    pub fn trim(&self, stream_id: u64, cutoff_secs: f64) -> Result<usize, ApiError> {
+        let mut end = None;
+        let mut count = 0;
+        for (seq, record) in self.records(stream_id, Seq::first_of(0), usize::MAX)? {
+            let created = record.dynamodb.as_ref().map_or(0.0, |d| d.approximate_creation_date_time);
+            if created >= cutoff_secs {
+                break;
+            }
+            end = Some(seq);
+            count += 1;
+        }
+        if let Some(last) = end {
+            let mut writes = WriteSet::default();
+            writes.delete_range(
+                Family::StreamRecords,
+                keyspace::record_key(stream_id, Seq::first_of(0)),
+                keyspace::record_key(stream_id, last.next()),
+            );
+            writes.put(Family::Raft, keyspace::trimmed_key(stream_id), last.number().to_be_bytes());
+            self.engine.write(writes, false)?;
+        }
+        Ok(count)
+    }
+
+    /// The last position trimmed from a stream on this node (none when nothing was).
+    pub fn trimmed_through(&self, stream_id: u64) -> Result<Option<Seq>, ApiError> {
+        let bytes = self.engine.get(Family::Raft, &keyspace::trimmed_key(stream_id))?;
+        Ok(Some(keyspace::decode_u64(bytes.as_deref())).filter(|&n| n != 0).map(Seq::from_number))
+    }
+}
