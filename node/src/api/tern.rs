@@ -139,21 +139,8 @@ impl Tern for TernService {
             self.node
                 .on_leader(is_forwarded, request, |request| async move {
                     let response = self.node.propose_request(request, None).await?;
-                    // A global table's TTL is the same in every region: the leader that took it passes it on.
                     let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
-                    for replica in replicas.iter().filter(|r| r.region_name != self.node.region) {
-                        let client = self.node.region_client(&replica.region_name).await?;
-                        let message = SetReplicasRequest {
-                            table_name: stored_name.clone(),
-                            replicas: replicas.clone(),
-                            create: None,
-                            time_to_live: Some(wanted.clone()),
-                        };
-                        client
-                            .set_replicas(message)
-                            .await
-                            .map_err(|e| ApiError::unavailable(format!("Region {}: {e}", replica.region_name)))?;
-                    }
+                    global::replicas::share_time_to_live(&self.node, &stored_name, &replicas, &wanted).await?;
                     Ok(response)
                 })
                 .await

@@ -74,7 +74,7 @@ impl Applier {
     ) -> Result<command_outcome::Outcome, StorageError> {
         // Strictly rising in log order on every replica, whatever the proposers' clocks did.
         self.clock = command.proposed_at_micros.max(self.clock + 1);
-        writes.put(Family::Meta, Meta::Clock.key(), self.clock.to_be_bytes());
+        writes.put(Family::Meta, Meta::Clock.key(), keyspace::encode_u64(self.clock));
         // Causality: a replicated write raises the clock to at least its timestamp, so a local write
         // made after it always wins over it.
         let replicated = match &command.op {
@@ -100,7 +100,7 @@ impl Applier {
         };
         if let Some(timestamp) = replicated {
             self.clock = self.clock.max(timestamp);
-            writes.put(Family::Meta, Meta::Clock.key(), self.clock.to_be_bytes());
+            writes.put(Family::Meta, Meta::Clock.key(), keyspace::encode_u64(self.clock));
         }
         Ok(outcome)
     }

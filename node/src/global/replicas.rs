@@ -171,3 +171,27 @@ async fn drain(node: &RegionNode, table: &str, removed: &str, replicas: &[Replic
     }
     Ok(())
 }
+
+/// A global table's TTL is the same in every region: the leader that took a change passes it on to
+/// the other regions of the table.
+pub async fn share_time_to_live(
+    node: &RegionNode,
+    table: &str,
+    replicas: &[ReplicaDescription],
+    wanted: &TimeToLiveSpecification,
+) -> Result<(), ApiError> {
+    for replica in replicas.iter().filter(|r| r.region_name != node.region) {
+        let client = node.region_client(&replica.region_name).await?;
+        let message = SetReplicasRequest {
+            table_name: table.to_string(),
+            replicas: replicas.to_vec(),
+            create: None,
+            time_to_live: Some(wanted.clone()),
+        };
+        client
+            .set_replicas(message)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("Region {}: {e}", replica.region_name)))?;
+    }
+    Ok(())
+}

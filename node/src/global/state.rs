@@ -129,7 +129,7 @@ pub fn versions_page(
         let last = stream::last_record(view.as_ref(), stored.stream_id)?;
         // With no record left (none yet, or all trimmed), the position is the last one the applied log
         // could have written: following from it still notices a later trim.
-        let applied = crate::raft::state_machine::applied_index(view.as_ref())?;
+        let applied = crate::raft::meta::applied_index(view.as_ref())?;
         stream_sequence_number = last.unwrap_or(Seq::last_of(applied)).text();
         last_record_sequence_number = last.map(Seq::text).unwrap_or_default();
         stream_arn = stored.description.as_ref().map(|d| d.latest_stream_arn.clone()).unwrap_or_default();

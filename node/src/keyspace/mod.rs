@@ -116,6 +116,11 @@ impl RaftKey {
     }
 }
 
+/// A u64 value (the clock, a trim point) as stored: big-endian.
+pub fn encode_u64(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
 /// A big-endian u64 value (the clock, a trim point), 0 when absent or malformed.
 pub fn decode_u64(bytes: Option<&[u8]>) -> u64 {
     bytes.and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)

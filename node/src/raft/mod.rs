@@ -2,6 +2,7 @@
 //! over the storage engine), its network over tonic and the internal Raft service.
 
 pub mod log_store;
+pub mod meta;
 pub mod network;
 pub mod service;
 pub mod snapshot;

@@ -14,7 +14,7 @@ use openraft::{AnyError, StorageIOError};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::state_machine::applied_state;
+use super::meta::applied_state;
 use super::types::{SnapshotMeta, StorageError, TypeConfig};
 use crate::clock;
 use crate::engine::{Direction, Engine, WriteSet};

@@ -9,11 +9,12 @@ use openraft::{AnyError, EntryPayload, OptionalSend, RaftLogId, StorageIOError};
 use prost::Message;
 use tern_proto::internal::{command_outcome, Command, CommandOutcome};
 
+use super::meta::applied_state;
 use super::snapshot::{self, SnapshotBuilder};
 use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::apply::Applier;
 use crate::clock;
-use crate::engine::{Engine, ReadView, WriteSet};
+use crate::engine::{Engine, WriteSet};
 use crate::keyspace::{Family, Meta};
 
 /// The state machine of one node.
@@ -32,25 +33,6 @@ fn read_error(e: impl std::error::Error + 'static) -> StorageError {
 
 fn write_error(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::write_state_machine(AnyError::new(&e)).into()
-}
-
-/// The applied log id and membership `view` holds.
-pub fn applied_state(view: &dyn ReadView) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-    let meta = |key: Meta| view.get(Family::Meta, key.key()).map_err(read_error);
-    let applied = meta(Meta::Applied)?
-        .map(|b| bincode::deserialize::<Option<LogId>>(&b))
-        .transpose()
-        .map_err(read_error)?
-        .flatten();
-    let membership =
-        meta(Meta::Membership)?.map(|b| bincode::deserialize(&b)).transpose().map_err(read_error)?.unwrap_or_default();
-    Ok((applied, membership))
-}
-
-/// The index of the last entry applied in `view` (0 before any).
-pub fn applied_index(view: &dyn ReadView) -> Result<u64, crate::engine::StorageError> {
-    let bytes = view.get(Family::Meta, Meta::Applied.key())?;
-    Ok(bytes.and_then(|b| bincode::deserialize::<Option<LogId>>(&b).ok().flatten()).map_or(0, |id| id.index))
 }
 
 impl StateMachine {

@@ -124,7 +124,7 @@ impl StreamReader {
                 keyspace::record_key(stream_id, Seq::first_of(0)),
                 keyspace::record_key(stream_id, last.next()),
             );
-            writes.put(Family::Raft, keyspace::trimmed_key(stream_id), last.number().to_be_bytes());
+            writes.put(Family::Raft, keyspace::trimmed_key(stream_id), keyspace::encode_u64(last.number()));
             self.engine.write(writes, false)?;
         }
         Ok(count)
