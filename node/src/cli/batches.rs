@@ -13,14 +13,29 @@ use super::items::Conditional;
 use super::{input, output};
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("condition_expression", |a| a.help(
+        "A condition that must be satisfied in order for a conditional update to succeed"
+    )),
+    mut_arg("return_values_on_condition_check_failure", |a| a.help(
+        "An optional parameter that returns the item attributes for an UpdateItem operation that failed a \
+         condition check: NONE or ALL_OLD"
+    )),
+)]
 pub struct UpdateItem {
+    /// The name of the table containing the item to update.
     #[arg(long)]
     pub table_name: String,
+    /// The primary key of the item to be updated. Each element consists of an attribute name and a value for
+    /// that attribute. In DynamoDB JSON, or file://key.json.
     #[arg(long)]
     pub key: String,
+    /// An expression that defines one or more attributes to be updated, the action to be performed on them,
+    /// and new values for them.
     #[arg(long)]
     pub update_expression: Option<String>,
-    /// NONE, ALL_OLD, UPDATED_OLD, ALL_NEW or UPDATED_NEW.
+    /// Use ReturnValues if you want to get the item attributes as they appear before or after they are
+    /// successfully updated: NONE (the default), ALL_OLD, UPDATED_OLD, ALL_NEW or UPDATED_NEW.
     #[arg(long)]
     pub return_values: Option<String>,
     #[command(flatten)]
@@ -77,7 +92,9 @@ fn dynamo_item(object: &Json, field: &str) -> anyhow::Result<BTreeMap<String, v1
 
 #[derive(Debug, Args)]
 pub struct BatchGetItem {
-    /// `{"Table":{"Keys":[{...}],"ProjectionExpression":"...","ConsistentRead":true}}` or file://...
+    /// A map of one or more table names and, for each table, a map that describes one or more items to
+    /// retrieve from that table: `{"Table":{"Keys":[{...}],"ProjectionExpression":"...","ConsistentRead":true}}`
+    /// or file://...
     #[arg(long)]
     pub request_items: String,
 }
@@ -116,7 +133,9 @@ impl BatchGetItem {
 
 #[derive(Debug, Args)]
 pub struct BatchWriteItem {
-    /// `{"Table":[{"PutRequest":{"Item":{...}}},{"DeleteRequest":{"Key":{...}}}]}` or file://...
+    /// A map of one or more table names and, for each table, a list of operations to be performed
+    /// (DeleteRequest or PutRequest): `{"Table":[{"PutRequest":{"Item":{...}}},{"DeleteRequest":{"Key":{...}}}]}`
+    /// or file://...
     #[arg(long)]
     pub request_items: String,
 }
@@ -149,9 +168,13 @@ impl BatchWriteItem {
 
 #[derive(Debug, Args)]
 pub struct TransactWriteItems {
-    /// `[{"Put":{...}},{"Update":{...}},{"Delete":{...}},{"ConditionCheck":{...}}]` or file://...
+    /// An ordered array of up to 100 TransactWriteItem objects, each of which contains a ConditionCheck, Put,
+    /// Update, or Delete object: `[{"Put":{...}},{"Update":{...}},{"Delete":{...}},{"ConditionCheck":{...}}]`
+    /// or file://...
     #[arg(long)]
     pub transact_items: String,
+    /// Providing a ClientRequestToken makes the call to TransactWriteItems idempotent, meaning that multiple
+    /// identical calls have the same effect as one single call.
     #[arg(long)]
     pub client_request_token: Option<String>,
 }
@@ -222,6 +245,7 @@ impl TransactWriteItems {
 
 #[derive(Debug, Args)]
 pub struct TransactGetItems {
+    /// An ordered array of up to 100 TransactGetItem objects, each of which contains a Get structure:
     /// `[{"Get":{"TableName":"T","Key":{...},"ProjectionExpression":"..."}}]` or file://...
     #[arg(long)]
     pub transact_items: String,

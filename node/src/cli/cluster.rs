@@ -11,6 +11,7 @@ pub enum ClusterCommand {
     Status,
     /// Add a node: it joins as a learner, catches up, then becomes a voter.
     AddNode {
+        /// The new node's id within the region.
         #[arg(long)]
         node_id: u64,
         /// The new node's address (host:port).
@@ -19,6 +20,7 @@ pub enum ClusterCommand {
     },
     /// Remove a node from the region.
     RemoveNode {
+        /// The id of the node to remove.
         #[arg(long)]
         node_id: u64,
     },

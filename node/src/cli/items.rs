@@ -9,31 +9,49 @@ use tern_proto::v1::{DeleteItemRequest, GetItemRequest, Item, ItemPage, PutItemR
 use super::{input, output};
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("condition_expression", |a| a.help(
+        "A condition that must be satisfied in order for a conditional PutItem operation to succeed"
+    )),
+    mut_arg("return_values_on_condition_check_failure", |a| a.help(
+        "An optional parameter that returns the item attributes for a PutItem operation that failed a condition \
+         check: NONE or ALL_OLD"
+    )),
+)]
 pub struct PutItem {
+    /// The name of the table to contain the item.
     #[arg(long)]
     pub table_name: String,
-    /// The item in DynamoDB JSON (or file://item.json).
+    /// A map of attribute name/value pairs, one for each attribute; only the primary key attributes are
+    /// required. In DynamoDB JSON, or file://item.json.
     #[arg(long)]
     pub item: String,
-    /// NONE or ALL_OLD.
+    /// Use ReturnValues if you want to get the item attributes as they appeared before they were updated with
+    /// the PutItem request: NONE (the default) or ALL_OLD.
     #[arg(long)]
     pub return_values: Option<String>,
     #[command(flatten)]
     pub condition: Conditional,
 }
 
-/// The flags of a conditional write.
+/// The flags of a conditional write, shared by `put-item`, `delete-item` and `update-item` (each of which
+/// names its operation in the help of `--condition-expression` and
+/// `--return-values-on-condition-check-failure`).
 #[derive(Debug, Args)]
 pub struct Conditional {
+    /// A condition that must be satisfied in order for the conditional write to succeed.
     #[arg(long)]
     pub condition_expression: Option<String>,
-    /// JSON object of `#placeholders` to attribute names.
+    /// One or more substitution tokens for attribute names in an expression: a JSON object of `#placeholders`
+    /// to attribute names.
     #[arg(long)]
     pub expression_attribute_names: Option<String>,
-    /// DynamoDB JSON object of `:placeholders`.
+    /// One or more values that can be substituted in an expression: a DynamoDB JSON object of
+    /// `:placeholders`.
     #[arg(long)]
     pub expression_attribute_values: Option<String>,
-    /// NONE or ALL_OLD: the item in the error when the condition fails.
+    /// An optional parameter that returns the item attributes for a write that failed a condition check:
+    /// NONE or ALL_OLD.
     #[arg(long)]
     pub return_values_on_condition_check_failure: Option<String>,
 }
@@ -77,18 +95,25 @@ impl PutItem {
 
 #[derive(Debug, Args)]
 pub struct GetItem {
+    /// The name of the table containing the requested item.
     #[arg(long)]
     pub table_name: String,
-    /// The key in DynamoDB JSON.
+    /// A map of attribute names to AttributeValue objects, representing the primary key of the item to
+    /// retrieve. In DynamoDB JSON, or file://key.json.
     #[arg(long)]
     pub key: String,
+    /// Determines the read consistency model: with it, the operation uses strongly consistent reads;
+    /// otherwise, eventually consistent reads.
     #[arg(long)]
     pub consistent_read: bool,
     /// Also print the item's version (write timestamp and origin region).
     #[arg(long)]
     pub return_item_version: bool,
+    /// A string that identifies one or more attributes to retrieve from the table.
     #[arg(long)]
     pub projection_expression: Option<String>,
+    /// One or more substitution tokens for attribute names in an expression: a JSON object of `#placeholders`
+    /// to attribute names.
     #[arg(long)]
     pub expression_attribute_names: Option<String>,
 }
@@ -116,11 +141,25 @@ impl GetItem {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("condition_expression", |a| a.help(
+        "A condition that must be satisfied in order for a conditional DeleteItem to succeed"
+    )),
+    mut_arg("return_values_on_condition_check_failure", |a| a.help(
+        "An optional parameter that returns the item attributes for a DeleteItem operation that failed a \
+         condition check: NONE or ALL_OLD"
+    )),
+)]
 pub struct DeleteItem {
+    /// The name of the table from which to delete the item.
     #[arg(long)]
     pub table_name: String,
+    /// A map of attribute names to AttributeValue objects, representing the primary key of the item to
+    /// delete. In DynamoDB JSON, or file://key.json.
     #[arg(long)]
     pub key: String,
+    /// Use ReturnValues if you want to get the item attributes as they appeared before they were deleted:
+    /// NONE (the default) or ALL_OLD.
     #[arg(long)]
     pub return_values: Option<String>,
     #[command(flatten)]
@@ -154,31 +193,40 @@ impl DeleteItem {
 /// The AWS CLI's pagination flags, shared by `query` and `scan`.
 #[derive(Debug, Args)]
 pub struct Paging {
-    /// Items evaluated per request (DynamoDB's Limit).
+    /// The maximum number of items to evaluate (not necessarily the number of matching items) in each
+    /// request: DynamoDB's Limit.
     #[arg(long)]
     pub limit: Option<u32>,
-    /// The key to start after, in DynamoDB JSON.
+    /// The primary key of the first item that this operation will evaluate. Use the value that was returned
+    /// for LastEvaluatedKey in the previous operation. In DynamoDB JSON.
     #[arg(long)]
     pub exclusive_start_key: Option<String>,
-    /// Stop after this many items and print a NextToken.
+    /// The total number of items to return in the command's output. If more items are available, a
+    /// NextToken is provided in the output; pass it to --starting-token to resume.
     #[arg(long)]
     pub max_items: Option<usize>,
-    /// Continue from a NextToken.
+    /// A token to specify where to start paginating. This is the NextToken from a previously truncated
+    /// response.
     #[arg(long)]
     pub starting_token: Option<String>,
-    /// Fetch one page only, printing its LastEvaluatedKey.
+    /// Disable automatic pagination: fetch one page only, printing its LastEvaluatedKey.
     #[arg(long)]
     pub no_paginate: bool,
+    /// Determines the read consistency model: with it, the operation uses strongly consistent reads;
+    /// otherwise, eventually consistent reads.
     #[arg(long)]
     pub consistent_read: bool,
-    /// Also print each item's version.
+    /// Also print each item's version (write timestamp and origin region).
     #[arg(long)]
     pub return_item_versions: bool,
+    /// A string that contains conditions applied after the items are read, but before the data is returned
+    /// to you; items that do not satisfy them are not returned.
     #[arg(long)]
     pub filter_expression: Option<String>,
+    /// A string that identifies one or more attributes to retrieve from the table.
     #[arg(long)]
     pub projection_expression: Option<String>,
-    /// ALL_ATTRIBUTES, SPECIFIC_ATTRIBUTES or COUNT.
+    /// The attributes to be returned in the result: ALL_ATTRIBUTES, SPECIFIC_ATTRIBUTES or COUNT.
     #[arg(long)]
     pub select: Option<String>,
 }
@@ -256,19 +304,24 @@ impl Paging {
 
 #[derive(Debug, Args)]
 pub struct Query {
+    /// The name of the table containing the requested items.
     #[arg(long)]
     pub table_name: String,
+    /// The condition that specifies the key values for items to be retrieved by the Query action.
     #[arg(long)]
     pub key_condition_expression: String,
-    /// DynamoDB JSON object of `:placeholders`.
+    /// One or more values that can be substituted in an expression: a DynamoDB JSON object of
+    /// `:placeholders`.
     #[arg(long)]
     pub expression_attribute_values: Option<String>,
-    /// JSON object of `#placeholders` to attribute names.
+    /// One or more substitution tokens for attribute names in an expression: a JSON object of `#placeholders`
+    /// to attribute names.
     #[arg(long)]
     pub expression_attribute_names: Option<String>,
-    /// Read the sort key in descending order.
+    /// Traverse in descending order of the sort key (DynamoDB's ScanIndexForward=false).
     #[arg(long, conflicts_with = "scan_index_forward")]
     pub no_scan_index_forward: bool,
+    /// Traverse in ascending order of the sort key (the default).
     #[arg(long)]
     pub scan_index_forward: bool,
     #[command(flatten)]
@@ -303,15 +356,23 @@ impl Query {
 
 #[derive(Debug, Args)]
 pub struct Scan {
+    /// The name of the table containing the requested items.
     #[arg(long)]
     pub table_name: String,
+    /// One or more values that can be substituted in an expression: a DynamoDB JSON object of
+    /// `:placeholders`.
     #[arg(long)]
     pub expression_attribute_values: Option<String>,
+    /// One or more substitution tokens for attribute names in an expression: a JSON object of `#placeholders`
+    /// to attribute names.
     #[arg(long)]
     pub expression_attribute_names: Option<String>,
-    /// This scan's segment of a parallel scan (0-based).
+    /// For a parallel Scan request, Segment identifies an individual segment to be scanned by an application
+    /// worker (0-based).
     #[arg(long, requires = "total_segments")]
     pub segment: Option<u32>,
+    /// For a parallel Scan request, TotalSegments represents the total number of segments into which the
+    /// Scan operation will be divided.
     #[arg(long, requires = "segment")]
     pub total_segments: Option<u32>,
     #[command(flatten)]

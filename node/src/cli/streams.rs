@@ -14,37 +14,56 @@ use super::output;
 
 #[derive(Debug, Subcommand)]
 pub enum StreamsCommand {
+    /// Returns an array of stream ARNs associated with the current endpoint.
     ListStreams {
+        /// If this parameter is provided, then only the streams associated with this table name are returned.
         #[arg(long)]
         table_name: Option<String>,
+        /// The maximum number of streams to return.
         #[arg(long)]
         limit: Option<u32>,
+        /// The ARN (Amazon Resource Name) of the first item that this operation will evaluate. Use the value
+        /// that was returned for LastEvaluatedStreamArn in the previous operation.
         #[arg(long)]
         exclusive_start_stream_arn: Option<String>,
     },
+    /// Returns information about a stream, including the current status of the stream, its Amazon Resource
+    /// Name (ARN), the composition of its shards, and its corresponding DynamoDB table.
     DescribeStream {
+        /// The Amazon Resource Name (ARN) for the stream.
         #[arg(long)]
         stream_arn: String,
     },
+    /// Returns a shard iterator.
     GetShardIterator {
+        /// The Amazon Resource Name (ARN) for the stream.
         #[arg(long)]
         stream_arn: String,
+        /// The identifier of the shard. The iterator will be returned for this shard ID.
         #[arg(long)]
         shard_id: String,
+        /// Determines how the shard iterator is used to start reading stream records from the shard:
         /// TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER.
         #[arg(long)]
         shard_iterator_type: String,
+        /// The sequence number of a stream record in the shard from which to start reading (with
+        /// AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER).
         #[arg(long)]
         sequence_number: Option<String>,
     },
+    /// Retrieves the stream records from a given shard.
     GetRecords {
+        /// A shard iterator that was retrieved from a previous GetShardIterator operation. This iterator can be
+        /// used to access the stream records in this shard.
         #[arg(long)]
         shard_iterator: String,
+        /// The maximum number of records to return from the shard.
         #[arg(long)]
         limit: Option<u32>,
     },
     /// Prints a table's stream records, one JSON record per line, from a position.
     Tail {
+        /// The table whose stream to read.
         #[arg(long)]
         table_name: String,
         /// trim-horizon, latest, or after:SEQUENCE_NUMBER.
@@ -60,6 +79,7 @@ pub enum StreamsCommand {
     },
     /// A long-retention stream's named consumers and their positions.
     ListConsumers {
+        /// The Amazon Resource Name (ARN) for the stream.
         #[arg(long)]
         stream_arn: String,
     },

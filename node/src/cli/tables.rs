@@ -11,35 +11,43 @@ use tern_proto::v1::{
 
 use super::{input, output};
 
+/// The one flag of `describe-table`, `delete-table` and `describe-time-to-live` (each verb words its help).
 #[derive(Debug, Args)]
 pub struct TableName {
+    /// The name of the table.
     #[arg(long)]
     pub table_name: String,
 }
 
 #[derive(Debug, Args)]
 pub struct CreateTable {
+    /// The name of the table to create.
     #[arg(long)]
     pub table_name: String,
-    /// `AttributeName=pk,AttributeType=S ...` or a JSON array.
+    /// An array of attributes that describe the key schema for the table: `AttributeName=pk,AttributeType=S
+    /// ...` (S, N or B) or a JSON array.
     #[arg(long, num_args = 1..)]
     pub attribute_definitions: Vec<String>,
-    /// `AttributeName=pk,KeyType=HASH ...` or a JSON array.
+    /// Specifies the attributes that make up the primary key for a table: `AttributeName=pk,KeyType=HASH ...`
+    /// (HASH, then an optional RANGE) or a JSON array.
     #[arg(long, num_args = 1..)]
     pub key_schema: Vec<String>,
-    /// Short form: `NAME:TYPE`, e.g. `pk:S`.
+    /// Tern's short form of --attribute-definitions and --key-schema: the partition key as `NAME:TYPE`,
+    /// e.g. `pk:S`.
     #[arg(long, conflicts_with_all = ["attribute_definitions", "key_schema"])]
     pub partition_key: Option<String>,
-    /// Short form: `NAME:TYPE`, e.g. `sk:N`.
+    /// With --partition-key: the sort key as `NAME:TYPE`, e.g. `sk:N`.
     #[arg(long, requires = "partition_key")]
     pub sort_key: Option<String>,
-    /// Accepted for compatibility (PAY_PER_REQUEST or PROVISIONED); Tern has no capacity modes.
+    /// Controls how you are charged for read and write throughput and how you manage capacity
+    /// (PAY_PER_REQUEST or PROVISIONED). Accepted for compatibility; Tern has no capacity modes.
     #[arg(long, default_value = "PAY_PER_REQUEST")]
     pub billing_mode: String,
-    /// Accepted for compatibility and ignored.
+    /// Represents the provisioned throughput settings for the table. Accepted for compatibility and ignored.
     #[arg(long)]
     pub provisioned_throughput: Option<String>,
-    /// `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` (Tern adds `RetentionDays=N`, 1 to 365).
+    /// The settings for DynamoDB Streams on the table: `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES`
+    /// (Tern adds `RetentionDays=N`, 1 to 365, for a long-retention stream).
     #[arg(long)]
     pub stream_specification: Option<String>,
 }
@@ -66,12 +74,14 @@ pub fn stream_specification(text: &str) -> anyhow::Result<tern_proto::v1::Stream
 
 #[derive(Debug, Args)]
 pub struct UpdateTable {
+    /// The name of the table to be updated.
     #[arg(long)]
     pub table_name: String,
+    /// Represents the DynamoDB Streams configuration for the table:
     /// `StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES` or `StreamEnabled=false`.
     #[arg(long)]
     pub stream_specification: Option<String>,
-    /// Replicas to add or remove, as the AWS CLI takes them:
+    /// A list of replica update actions (create or delete) for the table, as the AWS CLI takes them:
     /// `[{"Create":{"RegionName":"eu-west"}}]`, `[{"Delete":{"RegionName":"eu-west"}}]`.
     #[arg(long)]
     pub replica_updates: Option<String>,
@@ -175,12 +185,16 @@ impl CreateTable {
 
 #[derive(Debug, Args)]
 pub struct ListTables {
+    /// The first table name that this operation will evaluate. Use the value that was returned for
+    /// LastEvaluatedTableName (or NextToken) in a previous operation, so that you can obtain the next page of
+    /// results.
     #[arg(long)]
     pub exclusive_start_table_name: Option<String>,
-    /// Page size of each request.
+    /// A maximum number of table names to return in each request (the page size).
     #[arg(long)]
     pub limit: Option<u32>,
-    /// Stop after this many names.
+    /// The total number of table names to return in the command's output; when it is reached, a NextToken
+    /// is printed too.
     #[arg(long)]
     pub max_items: Option<usize>,
 }
@@ -225,9 +239,12 @@ impl TableName {
 
 #[derive(Debug, Args)]
 pub struct UpdateTimeToLive {
+    /// The name of the table to be configured.
     #[arg(long)]
     pub table_name: String,
-    /// `Enabled=true,AttributeName=expires_at` (Tern adds `HideExpiredItems=true`).
+    /// Represents the settings used to enable or disable Time to Live for the specified table:
+    /// `Enabled=true,AttributeName=expires_at` (Tern adds `HideExpiredItems=true`: reads skip expired items
+    /// before they are deleted).
     #[arg(long)]
     pub time_to_live_specification: String,
 }

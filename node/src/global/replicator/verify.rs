@@ -17,6 +17,7 @@ use crate::topology::Topology;
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
+    /// The name of the table to compare.
     #[arg(long)]
     pub table_name: String,
     /// The deployment's topology file.
