@@ -15,6 +15,7 @@ use tern_proto::v1::{
 
 use super::{add_delays, emit, histogram, record_key, BenchArgs};
 use crate::global::replicator::region_clients;
+use crate::global::ReplicaStatus;
 use crate::playground::PlaygroundInfo;
 use crate::topology::Topology;
 
@@ -117,7 +118,7 @@ async fn make_global(clients: &HashMap<String, Client>, args: &BenchArgs, a: &st
     }
     for _ in 0..300 {
         let active = |t: Option<tern_proto::v1::TableDescription>| {
-            t.is_some_and(|t| !t.replicas.is_empty() && t.replicas.iter().all(|r| r.replica_status == "ACTIVE"))
+            t.is_some_and(|t| !t.replicas.is_empty() && t.replicas.iter().all(|r| ReplicaStatus::Active.of(r)))
         };
         if active(describe(first).await) && active(describe(second).await) {
             return Ok(());

@@ -237,9 +237,9 @@ mod tests {
             about_of::<NodeArgs>(),
             about_of::<PlaygroundArgs>(),
             about_of::<BenchArgs>(),
-            about_of::<crate::replicator::ReplicatorArgs>(),
-            about_of::<crate::replicator::status::StatusArgs>(),
-            about_of::<crate::replicator::verify::VerifyArgs>(),
+            about_of::<crate::global::replicator::ReplicatorArgs>(),
+            about_of::<crate::global::replicator::status::StatusArgs>(),
+            about_of::<crate::global::replicator::verify::VerifyArgs>(),
         ];
         assert!(!about_of::<items::Conditional>().is_empty(), "the check needs a documented flag group");
         fn walk(command: &clap::Command, structs: &[String], path: &str) {

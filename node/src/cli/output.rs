@@ -45,7 +45,7 @@ pub fn table(table: &TableDescription) -> Json {
         "GlobalTableVersion": (!table.global_table_version.is_empty()).then_some(&table.global_table_version),
         "Replicas": (!table.replicas.is_empty()).then(|| table.replicas.iter().map(|r| {
             let mut replica = json!({ "RegionName": r.region_name, "ReplicaStatus": r.replica_status });
-            if r.replica_status == "CREATING" {
+            if crate::global::ReplicaStatus::Creating.of(r) {
                 replica["ReplicaStatusPercentProgress"] = json!(r.replica_status_percent_progress.to_string());
             }
             replica

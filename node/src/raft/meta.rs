@@ -29,4 +29,3 @@ pub fn applied_index(view: &dyn ReadView) -> Result<u64, crate::engine::StorageE
     let bytes = view.get(Family::Meta, Meta::Applied.key())?;
     Ok(bytes.and_then(|b| bincode::deserialize::<Option<LogId>>(&b).ok().flatten()).map_or(0, |id| id.index))
 }
-
