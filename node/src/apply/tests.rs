@@ -288,7 +288,13 @@ proptest! {
         }));
         let checkpoint_b = match watermark_b {
             Some(w) => tailing("b", w),
-            None => ReplicationCheckpoint { source_region: "b".into(), phase: Phase::Copying.as_str().into(), ..Default::default() },
+            // A copy's watermark does not count: the source's older writes may still arrive.
+            None => ReplicationCheckpoint {
+                source_region: "b".into(),
+                phase: Phase::Copying.as_str().into(),
+                source_watermark_micros: 1_000,
+                ..Default::default()
+            },
         };
         machine.ok(command::Op::ApplyReplicated(v1::ApplyReplicatedRequest {
             table_name: "things".into(), source_region: "b".into(), checkpoint: Some(checkpoint_b), copy: true, ..Default::default()

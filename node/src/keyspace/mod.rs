@@ -302,6 +302,8 @@ mod tests {
         assert_eq!(Seq::last_of(7).next(), Seq::first_of(8));
         assert!(Seq::first_of(9) > Seq::last_of(8));
         assert_eq!(Seq { index: 5, n: 0 }.text(), "000000000000000327680");
+        assert_eq!(Seq::from_number(5).text(), "000000000000000000005");
+        assert!(Seq::from_number(9).text() < Seq::from_number(10).text());
     }
 
     #[test]
