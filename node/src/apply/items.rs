@@ -16,6 +16,7 @@ use tern_proto::ApiError;
 use super::commit::commit;
 use super::entry::{stored_item, Applied, Entry, ItemChange, PlannedWrite};
 use crate::global::apply::check_writable;
+use crate::schema::TableSchema;
 
 /// The expressions of a conditional write.
 pub struct ConditionInput<'r> {
@@ -81,13 +82,30 @@ pub fn check_condition(input: &ConditionInput, old: Option<&StoredItem>) -> Resu
     }
 }
 
+/// The item a write targets: the table's schema, the item's storage key and the item as it is, once
+/// the table takes writes here, the key fits the schema (exactly the key attributes when `key_only`)
+/// and the condition holds.
+fn target(
+    entry: &Entry,
+    table: &str,
+    attributes: &BTreeMap<String, v1::AttributeValue>,
+    key_only: bool,
+    condition: &ConditionInput,
+) -> Applied<(TableSchema, Vec<u8>, Option<StoredItem>)> {
+    let schema = entry.table(table)?;
+    check_writable(entry, table)?;
+    if key_only {
+        schema.check_key_only(attributes)?;
+    }
+    let key = schema.storage_key(attributes)?;
+    let old = entry.read_item(&key)?;
+    check_condition(condition, old.as_ref())?;
+    Ok((schema, key, old))
+}
+
 /// Plans a PutItem: its condition checked against the item as it is.
 pub fn plan_put(entry: &Entry, r: &PutItemRequest, version: &ItemVersion) -> Applied<PlannedWrite> {
-    let schema = entry.table(&r.table_name)?;
-    check_writable(entry, &r.table_name)?;
-    let key = schema.storage_key(&r.item)?;
-    let old = entry.read_item(&key)?;
-    check_condition(&r.condition(), old.as_ref())?;
+    let (_, key, old) = target(entry, &r.table_name, &r.item, false, &r.condition())?;
     let new = stored_item(r.item.clone(), version);
     Ok(PlannedWrite {
         table: r.table_name.clone(),
@@ -99,12 +117,7 @@ pub fn plan_put(entry: &Entry, r: &PutItemRequest, version: &ItemVersion) -> App
 
 /// Plans a DeleteItem: its condition checked against the item as it is.
 pub fn plan_delete(entry: &Entry, r: &DeleteItemRequest, version: &ItemVersion) -> Applied<PlannedWrite> {
-    let schema = entry.table(&r.table_name)?;
-    check_writable(entry, &r.table_name)?;
-    schema.check_key_only(&r.key)?;
-    let key = schema.storage_key(&r.key)?;
-    let old = entry.read_item(&key)?;
-    check_condition(&r.condition(), old.as_ref())?;
+    let (_, key, old) = target(entry, &r.table_name, &r.key, true, &r.condition())?;
     Ok(PlannedWrite {
         table: r.table_name.clone(),
         key,
@@ -119,12 +132,7 @@ pub fn plan_update(
     r: &UpdateItemRequest,
     version: &ItemVersion,
 ) -> Applied<(PlannedWrite, Vec<expression::DocumentPath>)> {
-    let schema = entry.table(&r.table_name)?;
-    check_writable(entry, &r.table_name)?;
-    schema.check_key_only(&r.key)?;
-    let key = schema.storage_key(&r.key)?;
-    let old = entry.read_item(&key)?;
-    check_condition(&r.condition(), old.as_ref())?;
+    let (schema, key, old) = target(entry, &r.table_name, &r.key, true, &r.condition())?;
     let values = item_from_wire(r.expression_attribute_values.clone())?;
     let mut item = match &old {
         Some(old) => domain(Some(old))?,
