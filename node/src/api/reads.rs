@@ -18,7 +18,6 @@ use crate::routing::forwarded;
 use crate::ttl;
 use tern_expression::ast::Condition;
 use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
-use tern_proto::internal::StoredTable;
 
 /// Most keys in one BatchGetItem, and actions in one TransactGetItems.
 pub const MAX_BATCH_GETS: usize = 100;
@@ -89,24 +88,6 @@ impl Shape {
 
 fn now_secs() -> u64 {
     crate::clock::now_micros() / 1_000_000
-}
-
-/// Drops items whose expiry has passed from a page, when the table hides them (a Tern option).
-fn hide_expired(table: &StoredTable, mut page: ItemPage) -> ItemPage {
-    let now = now_secs();
-    if !table.time_to_live.as_ref().is_some_and(|t| t.enabled && t.hide_expired_items) {
-        return page;
-    }
-    let versions = std::mem::take(&mut page.item_versions);
-    let items = std::mem::take(&mut page.items);
-    for (i, item) in items.into_iter().enumerate() {
-        if !ttl::hidden(table, &item.attributes, now) {
-            page.items.push(item);
-            page.item_versions.extend(versions.get(i).cloned());
-        }
-    }
-    page.count = page.items.len() as u32;
-    page
 }
 
 /// Resolves a projection's paths, rejecting overlapping ones.
@@ -311,7 +292,7 @@ impl TernService {
         let reader = &self.node.reader;
         self.node
             .read(is_forwarded, request.consistent_read, request, move |_| {
-                Ok(shape.apply(hide_expired(&table, reader.page(&schema, page)?))?)
+                Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
             })
             .await
     }
@@ -370,7 +351,7 @@ impl TernService {
         let reader = &self.node.reader;
         self.node
             .read(is_forwarded, request.consistent_read, request, move |_| {
-                Ok(shape.apply(hide_expired(&table, reader.page(&schema, page)?))?)
+                Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
             })
             .await
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tern_proto::internal::StoredTable;
 use tern_proto::v1::attribute_value::Value as Wire;
-use tern_proto::v1::{AttributeValue, Identity, TimeToLiveSpecification};
+use tern_proto::v1::{AttributeValue, Identity, ItemPage, TimeToLiveSpecification};
 use tern_proto::ApiError;
 
 /// Values this far (or further) in the past are not expiries: DynamoDB ignores them as malformed.
@@ -38,6 +38,23 @@ pub fn expiry(attributes: &BTreeMap<String, AttributeValue>, attribute: &str, no
 pub fn hidden(table: &StoredTable, attributes: &BTreeMap<String, AttributeValue>, now_secs: u64) -> bool {
     let Some(spec) = table.time_to_live.as_ref().filter(|t| t.enabled && t.hide_expired_items) else { return false };
     expiry(attributes, &spec.attribute_name, now_secs).is_some_and(|e| e <= now_secs)
+}
+
+/// Drops the items whose expiry has passed from a page, when the table hides them (a Tern option).
+pub fn hide_expired(table: &StoredTable, mut page: ItemPage, now_secs: u64) -> ItemPage {
+    if !table.time_to_live.as_ref().is_some_and(|t| t.enabled && t.hide_expired_items) {
+        return page;
+    }
+    let versions = std::mem::take(&mut page.item_versions);
+    let items = std::mem::take(&mut page.items);
+    for (i, item) in items.into_iter().enumerate() {
+        if !hidden(table, &item.attributes, now_secs) {
+            page.items.push(item);
+            page.item_versions.extend(versions.get(i).cloned());
+        }
+    }
+    page.count = page.items.len() as u32;
+    page
 }
 
 /// Checks a TimeToLiveSpecification against the table's current one, with DynamoDB's messages.
