@@ -393,3 +393,26 @@ fn the_clock_rises_in_log_order_and_follows_replicated_writes() {
     assert_eq!(machine.applier.clock(), 9_000_001, "a later local write wins over the replicated one");
     assert_eq!(crate::apply::clock(&machine.engine).unwrap(), 9_000_001, "the clock is replicated state");
 }
+
+/// A view whose every read fails, as a failing disk would.
+struct FailingDisk;
+
+impl crate::engine::ReadView for FailingDisk {
+    fn get(&self, _: Family, _: &[u8]) -> Result<Option<Vec<u8>>, engine::StorageError> {
+        Err(engine::StorageError::Engine("I/O error".into()))
+    }
+
+    fn scan<'a>(&'a self, _: Family, _: &[u8], _: Option<&[u8]>, _: Direction) -> engine::Scan<'a> {
+        Box::new(std::iter::once(Err(engine::StorageError::Engine("I/O error".into()))))
+    }
+}
+
+#[test]
+fn a_storage_failure_stops_the_apply_instead_of_becoming_an_outcome() {
+    let mut machine = Machine::new(Memory::new());
+    machine.ok(create_table(false));
+    let command = Command { op: Some(user_write(1, Some(1))), proposed_at_micros: 2_000_000, ..Default::default() };
+    let mut writes = WriteSet::default();
+    let failure = machine.applier.apply(&FailingDisk, &mut writes, 2, command).unwrap_err();
+    assert_eq!(failure, engine::StorageError::Engine("I/O error".into()));
+}
