@@ -7,7 +7,7 @@ use tern_proto::internal::{StoredItem, StoredTable};
 use tern_proto::v1::{Item, ItemPage, ItemVersion};
 use tern_proto::ApiError;
 
-use crate::engine::{self, Direction, Engine};
+use crate::engine::{self, Direction, Engine, ReadView};
 use crate::keyspace::{self, key_after, Family};
 use crate::schema::TableSchema;
 
@@ -43,14 +43,19 @@ impl Reader {
         Reader { engine }
     }
 
-    /// The node's storage engine.
-    pub fn engine(&self) -> &dyn Engine {
-        self.engine.as_ref()
+    /// Reads of the node's latest state.
+    pub fn latest(&self) -> &dyn ReadView {
+        self.engine.latest()
+    }
+
+    /// A consistent view of the node's state as it is now.
+    pub fn view(&self) -> Box<dyn ReadView + '_> {
+        self.engine.view()
     }
 
     /// A table's schema and stored definition.
     pub fn table(&self, name: &str) -> Result<(TableSchema, StoredTable), ApiError> {
-        let bytes = self.engine.get(Family::Tables, keyspace::table_key(name))?;
+        let bytes = self.engine.latest().get(Family::Tables, keyspace::table_key(name))?;
         let stored: StoredTable = engine::decode("table", &bytes.ok_or_else(|| ApiError::table_not_found(name))?)?;
         Ok((TableSchema::of(&stored)?, stored))
     }
@@ -59,7 +64,7 @@ impl Reader {
     pub fn list_tables(&self, start_after: &str, limit: usize) -> Result<(Vec<String>, Option<String>), ApiError> {
         let start = if start_after.is_empty() { Vec::new() } else { key_after(start_after.as_bytes()) };
         let mut names = Vec::new();
-        for item in self.engine.scan(Family::Tables, &start, None, Direction::Forward) {
+        for item in self.engine.latest().scan(Family::Tables, &start, None, Direction::Forward) {
             let (name, _) = item?;
             if names.len() == limit {
                 return Ok((names.clone(), names.last().cloned()));
@@ -71,7 +76,7 @@ impl Reader {
 
     /// The item stored under a storage key.
     pub fn item(&self, key: &[u8]) -> Result<Option<StoredItem>, ApiError> {
-        Ok(self.engine.get(Family::Items, key)?.map(|b| engine::decode("item", &b)).transpose()?)
+        Ok(self.engine.latest().get(Family::Items, key)?.map(|b| engine::decode("item", &b)).transpose()?)
     }
 
     /// Items under several storage keys, all read from one consistent view of the database.
@@ -94,7 +99,7 @@ impl Reader {
         };
         let mut page = ItemPage::default();
         let mut bytes = 0usize;
-        for entry in self.engine.scan(Family::Items, &lower, Some(&upper), direction) {
+        for entry in self.engine.latest().scan(Family::Items, &lower, Some(&upper), direction) {
             let (_, value) = entry?;
             let stored: StoredItem = engine::decode("item", &value)?;
             bytes += value.len();
@@ -115,5 +120,89 @@ impl Reader {
         }
         page.count = page.items.len() as u32;
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use prost::Message;
+    use tern_proto::v1::attribute_value::Value;
+    use tern_proto::v1::AttributeValue;
+
+    use super::*;
+    use crate::engine::{Memory, Rocks, WriteSet};
+    use crate::schema::KeyAttribute;
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            table_id: 7,
+            partition_key: KeyAttribute { name: "pk".into(), attribute_type: "S".into() },
+            sort_key: Some(KeyAttribute { name: "sk".into(), attribute_type: "N".into() }),
+        }
+    }
+
+    fn key(sk: u32) -> BTreeMap<String, AttributeValue> {
+        BTreeMap::from([
+            ("pk".to_string(), AttributeValue { value: Some(Value::S("p".into())) }),
+            ("sk".to_string(), AttributeValue { value: Some(Value::N(sk.to_string())) }),
+        ])
+    }
+
+    /// A reader over `engine` holding items `p/1` to `p/10` and one item of another partition.
+    fn reader(engine: Arc<dyn Engine>) -> Reader {
+        let mut writes = WriteSet::default();
+        for sk in 1..=10 {
+            let item = StoredItem { attributes: key(sk), ..Default::default() };
+            writes.put(Family::Items, schema().storage_key(&key(sk)).unwrap(), item.encode_to_vec());
+        }
+        let mut other = key(1);
+        other.insert("pk".into(), AttributeValue { value: Some(Value::S("q".into())) });
+        let item = StoredItem { attributes: other.clone(), ..Default::default() };
+        writes.put(Family::Items, schema().storage_key(&other).unwrap(), item.encode_to_vec());
+        engine.write(writes, false).unwrap();
+        Reader::new(engine)
+    }
+
+    /// The sort keys of a page of partition `p`, and its LastEvaluatedKey's sort key.
+    fn page(reader: &Reader, forward: bool, after: Option<u32>, limit: u32) -> (Vec<String>, Option<String>) {
+        let prefix = schema().partition_prefix(&key(1)["pk"]).unwrap();
+        let request = PageRequest {
+            range: KeyRange { upper: keyspace::prefix_end(&prefix), lower: prefix },
+            forward,
+            start_after: after.map(|sk| schema().storage_key(&key(sk)).unwrap()),
+            limit,
+            with_versions: false,
+        };
+        let page = reader.page(&schema(), request).unwrap();
+        let sk = |item: &BTreeMap<String, AttributeValue>| match item.get("sk").and_then(|v| v.value.clone()) {
+            Some(Value::N(n)) => n,
+            other => panic!("{other:?}"),
+        };
+        (page.items.iter().map(|i| sk(&i.attributes)).collect(), page.last_evaluated_key.map(|k| sk(&k.attributes)))
+    }
+
+    fn numbers(range: impl Iterator<Item = u32>) -> Vec<String> {
+        range.map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn pages_follow_the_exclusive_start_key_both_ways_on_every_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let engines: [Arc<dyn Engine>; 2] =
+            [Arc::new(Rocks::open(&dir.path().join("db")).unwrap()), Arc::new(Memory::new())];
+        for engine in engines {
+            let reader = reader(engine);
+            assert_eq!(page(&reader, true, None, 0), (numbers(1..=10), None));
+            assert_eq!(page(&reader, true, None, 3), (numbers(1..=3), Some("3".into())));
+            assert_eq!(page(&reader, true, Some(3), 3), (numbers(4..=6), Some("6".into())));
+            assert_eq!(page(&reader, true, Some(9), 3), (numbers(10..=10), None));
+            assert_eq!(page(&reader, true, Some(10), 0), (vec![], None));
+            assert_eq!(page(&reader, false, None, 0), (numbers((1..=10).rev()), None));
+            assert_eq!(page(&reader, false, Some(8), 2), (numbers([7, 6].into_iter()), Some("6".into())));
+            assert_eq!(page(&reader, false, Some(1), 0), (vec![], None));
+            assert_eq!(page(&reader, false, Some(2), 0), (numbers(1..=1), None));
+        }
     }
 }

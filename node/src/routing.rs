@@ -27,7 +27,7 @@ pub const FORWARDED_KEY: &str = "tern-forwarded";
 pub const MAX_API_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Where to serve a request that needs the leader.
-pub enum Route {
+enum Route {
     /// This node is the leader.
     Local,
     /// The leader is another node, reached through this channel.
@@ -149,8 +149,13 @@ impl RegionNode {
         .await
     }
 
+    /// Whether this node leads its region now (background work that proposes runs only there).
+    pub fn leads(&self) -> bool {
+        matches!(self.route(false), Ok(Route::Local))
+    }
+
     /// The leader as this node sees it: itself, another node, or none (an election is under way).
-    pub fn route(&self, forwarded: bool) -> Result<Route, ApiError> {
+    fn route(&self, forwarded: bool) -> Result<Route, ApiError> {
         let metrics = self.raft.metrics().borrow().clone();
         match metrics.current_leader {
             Some(leader) if leader == self.id => Ok(Route::Local),
@@ -163,12 +168,8 @@ impl RegionNode {
         }
     }
 
-    /// Proposes a write on this node, the leader, and waits for it to be applied here.
-    pub async fn propose(&self, op: command::Op) -> Result<command_outcome::Outcome, ApiError> {
-        self.propose_as(op, None).await
-    }
-
-    /// Proposes a write attributed to `identity` in stream records (a service; none for users).
+    /// Proposes a command on this node, the leader, and waits for it to be applied here; the command
+    /// is attributed to `identity` in stream records (a service; none for users).
     pub async fn propose_as(
         &self,
         op: command::Op,

@@ -6,8 +6,8 @@ use tern_proto::v1::AttributeValue;
 use tern_proto::ApiError;
 
 use crate::keyspace::item_key;
-use crate::keyspace::item_key::prefix_end;
 use crate::keyspace::key_after;
+use crate::keyspace::prefix_end;
 use crate::reader::KeyRange;
 use crate::schema::{check_key_value, TableSchema, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
 use tern_expression::ast::{Comparator, Condition, Function, Operand, Path};

@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::time::Instant;
 
-use tern_proto::internal::command;
 use tern_proto::v1::tern_server::Tern;
 use tern_proto::v1::*;
 use tern_proto::ApiError;
@@ -111,7 +110,7 @@ impl Tern for TernService {
                 .on_leader(is_forwarded, request, |request| async move {
                     if request.stream_specification.is_some() {
                         let stream_only = UpdateTableRequest { replica_updates: vec![], ..request.clone() };
-                        self.node.propose(command::Op::UpdateTable(stream_only)).await?;
+                        self.node.propose_request(stream_only, None).await?;
                     }
                     Ok(global::replicas::update_replicas(&self.node, request).await?)
                 })

@@ -10,10 +10,18 @@ use tern_proto::v1::{Identity, ItemVersion};
 use tern_proto::ApiError;
 
 use crate::engine::{self, ReadView, StorageError, WriteSet};
-use crate::keyspace::{self, Family};
+use crate::keyspace::{self, Family, Meta};
 use crate::schema::TableSchema;
 
 /// Why a command did not apply.
+///
+/// The policy: a refusal is decided from replicated state, so every replica decides it alike, and it
+/// is the entry's outcome (its writes so far still apply, as they always have: every refusal is
+/// decided before the write it refuses). Anything that fails in storage, a read error or data that
+/// does not decode, stops this node applying: a node that cannot read its state, or finds it damaged,
+/// must not carry on deciding unlike its peers. A stream record is never skipped for such a reason.
+/// After a storage failure the applier's clock and table definitions may be ahead of the engine;
+/// openraft stops the node on it, and a restart loads both from the engine again.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The command is refused, the same way on every replica: the refusal is the entry's outcome.
@@ -22,6 +30,11 @@ pub enum ApplyError {
     /// This node could not read its state: it stops applying rather than decide unlike its peers.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// The region's clock as `view` holds it: the last write timestamp assigned (microseconds).
+pub fn clock(view: &dyn ReadView) -> Result<u64, StorageError> {
+    Ok(keyspace::decode_u64(view.get(Family::Meta, Meta::Clock.key())?.as_deref()))
 }
 
 /// The outcome of an apply step.

@@ -1,11 +1,17 @@
 //! The apply path: every replica runs [`Applier::apply`] for every entry, in log order, so it reads
 //! only replicated state and the entry itself. It assigns the entry's timestamp (the region's hybrid
 //! logical clock), dispatches the command to the concern that owns it, and commits item changes
-//! through [`commit`], which calls each concern's hook. It knows the engine only as a
+//! through [`commit::commit`], which calls each concern's hook. It knows the engine only as a
 //! [`ReadView`] and a [`WriteSet`], so it runs the same over RocksDB and in memory.
+//!
+//! Who commits: `apply`'s own handlers (items, transactions) commit their writes; the other
+//! concerns' handlers (`ttl`'s expiries, `global`'s replicated writes) return the writes they
+//! decided and the dispatch commits them, so `commit` is never called from a concern it calls back.
 
 pub mod commit;
 pub mod entry;
+
+pub use entry::clock;
 pub mod items;
 pub mod tables;
 pub mod transaction;
@@ -40,11 +46,6 @@ pub fn error_outcome(e: ApiError) -> command_outcome::Outcome {
         message: e.message,
         details: e.details.map(|d| *d),
     })
-}
-
-/// The region's clock as `view` holds it.
-pub fn clock(view: &dyn ReadView) -> Result<u64, StorageError> {
-    Ok(keyspace::decode_u64(view.get(Family::Meta, Meta::Clock.key())?.as_deref()))
 }
 
 impl Applier {

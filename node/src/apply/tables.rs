@@ -59,7 +59,7 @@ pub fn delete_table(entry: &mut Entry, request: DeleteTableRequest) -> Applied<D
     }
     let (start, end) = keyspace::table_range(schema.table_id);
     entry.writes.delete_range(Family::Items, &start, &end);
-    global::apply::drop_state(entry, schema.table_id);
+    global::state::drop_state(entry, schema.table_id);
     entry.writes.delete(Family::Tables, keyspace::table_key(&request.table_name));
     let stored: StoredTable = entry.tables.remove(&request.table_name).unwrap_or_default();
     let mut description = stored.description.unwrap_or_default();

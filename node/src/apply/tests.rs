@@ -10,18 +10,18 @@ use tern_proto::v1::attribute_value::Value;
 use tern_proto::v1::{self, ItemVersion, ReplicationCheckpoint, StreamRecord};
 
 use super::Applier;
-use crate::engine::{self, Direction, Engine, Memory, Rocks, WriteSet};
+use crate::engine::{self, Direction, Engine, Memory, ReadView, Rocks, WriteSet};
 use crate::global::{Phase, ReplicaStatus};
 use crate::keyspace::{self, Family, Seq};
 
 /// A state machine's apply path over an engine, fed one command per entry.
-struct Machine<E: Engine> {
+struct Machine<E: Engine + ReadView> {
     engine: E,
     applier: Applier,
     index: u64,
 }
 
-impl<E: Engine> Machine<E> {
+impl<E: Engine + ReadView> Machine<E> {
     fn new(engine: E) -> Self {
         let applier = Applier::load(&engine, "here").expect("an empty engine loads");
         Machine { engine, applier, index: 0 }
@@ -71,7 +71,7 @@ fn create_table(stream: bool) -> command::Op {
 }
 
 /// Makes "things" a global table with replicas here and in `others`.
-fn make_global(machine: &mut Machine<impl Engine>, others: &[&str]) {
+fn make_global(machine: &mut Machine<impl Engine + ReadView>, others: &[&str]) {
     let replicas = std::iter::once("here")
         .chain(others.iter().copied())
         .map(|r| v1::ReplicaDescription {
@@ -117,9 +117,10 @@ fn replicated(change: &Change, checkpoint: Option<ReplicationCheckpoint>) -> com
     })
 }
 
-/// Applies replicated writes, one entry each; returns the live items as key -> (value, timestamp, origin).
-fn apply_all(changes: &[Change]) -> BTreeMap<String, (String, u64, String)> {
-    let mut machine = Machine::new(Memory::new());
+/// Applies replicated writes, one entry each, over `engine`; returns the live items as
+/// key -> (value, timestamp, origin).
+fn apply_all(changes: &[Change], engine: impl Engine + ReadView) -> BTreeMap<String, (String, u64, String)> {
+    let mut machine = Machine::new(engine);
     machine.ok(create_table(false));
     make_global(&mut machine, &REGIONS);
     for change in changes {
@@ -161,7 +162,7 @@ fn unique_versions(mut changes: Vec<Change>) -> Vec<Change> {
 }
 
 /// The tombstones of "things" (table id 1) as (key, timestamp).
-fn tombstones(machine: &Machine<impl Engine>) -> BTreeSet<(u8, u64)> {
+fn tombstones(machine: &Machine<impl Engine + ReadView>) -> BTreeSet<(u8, u64)> {
     machine
         .family(Family::Tombstones)
         .into_iter()
@@ -212,7 +213,7 @@ fn user_batch(writes: &BTreeMap<u8, Option<u8>>) -> command::Op {
 }
 
 /// The stream's records with their positions.
-fn stream(machine: &Machine<impl Engine>) -> Vec<(Seq, StreamRecord)> {
+fn stream(machine: &Machine<impl Engine + ReadView>) -> Vec<(Seq, StreamRecord)> {
     machine
         .family(Family::StreamRecords)
         .into_iter()
@@ -228,7 +229,7 @@ fn entries() -> impl Strategy<Value = Vec<BTreeMap<u8, Option<u8>>>> {
     proptest::collection::vec(proptest::collection::btree_map(0u8..5, proptest::option::of(0u8..3), 1..4), 1..12)
 }
 
-fn apply_entries(machine: &mut Machine<impl Engine>, entries: &[BTreeMap<u8, Option<u8>>]) {
+fn apply_entries(machine: &mut Machine<impl Engine + ReadView>, entries: &[BTreeMap<u8, Option<u8>>]) {
     machine.ok(create_table(true));
     for writes in entries {
         let op = match writes.len() {
@@ -255,9 +256,11 @@ proptest! {
         .prop_map(unique_versions)
         .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
     ) {
-        let in_order = apply_all(&changes);
-        prop_assert_eq!(&in_order, &apply_all(&shuffled));
+        let in_order = apply_all(&changes, Memory::new());
+        prop_assert_eq!(&in_order, &apply_all(&shuffled, Memory::new()));
         prop_assert_eq!(&in_order, &model(&changes));
+        let dir = tempfile::tempdir().unwrap();
+        prop_assert_eq!(&apply_all(&shuffled, Rocks::open(&dir.path().join("db")).unwrap()), &in_order);
     }
 
     /// A tombstone goes only when it is older than the safe point: the least of every source's
@@ -363,7 +366,7 @@ proptest! {
 #[test]
 fn a_refused_command_is_the_entry_outcome_and_changes_no_item() {
     let mut machine = Machine::new(Memory::new());
-    machine.ok(create_table(false));
+    machine.ok(create_table(true));
     machine.ok(user_write(1, Some(1)));
     let conditional = v1::PutItemRequest {
         table_name: "things".into(),
@@ -378,6 +381,8 @@ fn a_refused_command_is_the_entry_outcome_and_changes_no_item() {
     assert_eq!(items.len(), 1);
     let item: StoredItem = engine::decode("item", &items[0].1).unwrap();
     assert_eq!(item.attributes.get("val"), Some(&s("v1")));
+    let events: Vec<String> = stream(&machine).into_iter().map(|(_, r)| r.event_name).collect();
+    assert_eq!(events, vec!["INSERT".to_string()], "the refused put writes no record");
 }
 
 #[test]
@@ -397,7 +402,7 @@ fn the_clock_rises_in_log_order_and_follows_replicated_writes() {
 /// A view whose every read fails, as a failing disk would.
 struct FailingDisk;
 
-impl crate::engine::ReadView for FailingDisk {
+impl ReadView for FailingDisk {
     fn get(&self, _: Family, _: &[u8]) -> Result<Option<Vec<u8>>, engine::StorageError> {
         Err(engine::StorageError::Engine("I/O error".into()))
     }

@@ -77,7 +77,7 @@ fn remembered(entry: &Entry, token: &str) -> Result<Option<IdempotencyRecord>, S
 /// Drops tokens older than the window, oldest first, a bounded number per transaction.
 fn forget_expired_tokens(entry: &mut Entry, now: u64) -> Result<(), StorageError> {
     let cutoff = now.saturating_sub(IDEMPOTENCY_WINDOW_MICROS);
-    let prefix_end = keyspace::item_key::prefix_end(keyspace::TOKEN_EXPIRY_PREFIX);
+    let prefix_end = keyspace::prefix_end(keyspace::TOKEN_EXPIRY_PREFIX);
     let queue = entry.view.scan(Family::Meta, keyspace::TOKEN_EXPIRY_PREFIX, Some(&prefix_end), Direction::Forward);
     for item in queue.take(16) {
         let (key, _) = item?;

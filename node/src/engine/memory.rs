@@ -69,11 +69,20 @@ impl ReadView for Memory {
 }
 
 impl Engine for Memory {
+    fn latest(&self) -> &dyn ReadView {
+        self
+    }
+
     fn view(&self) -> Box<dyn ReadView + '_> {
         Box::new(View(self.current()))
     }
 
     fn write(&self, writes: WriteSet, _durable: bool) -> Result<(), StorageError> {
+        // As RocksDB does: a range whose end comes before its start fails the whole write.
+        let inverted = writes.writes().iter().any(|w| matches!(w, Write::DeleteRange { from, to, .. } if from > to));
+        if inverted {
+            return Err(StorageError::Engine("Invalid argument: end key comes before start key".into()));
+        }
         let mut guard = self.families.write().expect("memory engine lock");
         let families = Arc::make_mut(&mut guard);
         for write in writes.into_writes() {
@@ -85,6 +94,9 @@ impl Engine for Memory {
                     families.entry(family).or_default().remove(&key);
                 }
                 Write::DeleteRange { family, from, to } => {
+                    if from >= to {
+                        continue; // Empty.
+                    }
                     let keys = families.entry(family).or_default();
                     let doomed: Vec<Vec<u8>> = keys.range(from..to).map(|(k, _)| k.clone()).collect();
                     for key in doomed {

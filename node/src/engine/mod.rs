@@ -74,7 +74,10 @@ pub trait ReadView {
 }
 
 /// A storage engine: reads, consistent views, and atomic writes.
-pub trait Engine: ReadView + Send + Sync {
+pub trait Engine: Send + Sync {
+    /// Reads of the latest state (each read sees every write before it).
+    fn latest(&self) -> &dyn ReadView;
+
     /// A consistent view of the engine as it is now; later writes do not show in it.
     fn view(&self) -> Box<dyn ReadView + '_>;
 
@@ -133,6 +136,11 @@ impl WriteSet {
 
     pub fn len(&self) -> usize {
         self.writes.len()
+    }
+
+    /// The writes, in order.
+    pub fn writes(&self) -> &[Write] {
+        &self.writes
     }
 
     /// The writes, in order.

@@ -122,6 +122,10 @@ impl ReadView for Rocks {
 }
 
 impl Engine for Rocks {
+    fn latest(&self) -> &dyn ReadView {
+        self
+    }
+
     fn view(&self) -> Box<dyn ReadView + '_> {
         Box::new(View { rocks: self, snapshot: self.db.snapshot() })
     }

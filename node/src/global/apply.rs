@@ -16,7 +16,7 @@ use super::{
     is_global, state, wins, ReplicaStatus, FUTURE_TOLERANCE_MICROS, GLOBAL_TABLE_VERSION, REPLICATION_VIEW_TYPE,
 };
 use crate::apply::entry::{stored_item, version_of, Applied, Entry, ItemChange, PlannedWrite};
-use crate::keyspace::{self, Family};
+use crate::keyspace::{self, Family, Seq};
 use crate::schema::TableSchema;
 
 /// Refuses a user's write to a table whose replica in this region is being deleted: its last
@@ -48,19 +48,20 @@ pub fn track_tombstone(entry: &mut Entry, schema: &TableSchema, write: &PlannedW
     }
 }
 
-/// Drops a table's tombstones and checkpoints (the table is deleted, or no longer global).
-pub fn drop_state(entry: &mut Entry, table_id: u64) {
-    let (start, end) = keyspace::table_range(table_id);
-    entry.writes.delete_range(Family::Tombstones, &start, &end);
-    entry.writes.delete_range(Family::Replication, &start, &end);
-}
-
 /// Decides a page of another region's changes, each only if its version wins, and saves the
 /// checkpoint in the entry. Returns the writes to commit.
 pub fn apply_replicated(
     entry: &mut Entry,
     r: ApplyReplicatedRequest,
 ) -> Applied<(ApplyReplicatedResponse, Vec<PlannedWrite>)> {
+    // Each change writes at most one stream record, and an entry has room for Seq::PER_ENTRY.
+    if r.changes.len() as u64 >= Seq::PER_ENTRY {
+        return Err(ApiError::validation(format!(
+            "A page of replicated changes holds at most {} changes",
+            Seq::PER_ENTRY - 1
+        ))
+        .into());
+    }
     let stored = entry.stored_table(&r.table_name)?;
     let replicas = stored.description.as_ref().map(|d| d.replicas.clone()).unwrap_or_default();
     if !replicas.iter().any(|replica| replica.region_name == r.source_region) {

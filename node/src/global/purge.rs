@@ -8,25 +8,25 @@ use tern_proto::internal::{command, command_outcome, PurgeTombstones, StoredTabl
 use tern_proto::v1::GetReplicationStateRequest;
 
 use super::{is_global, state, ReplicaStatus};
-use crate::routing::{RegionNode, Route};
+use crate::routing::RegionNode;
 
 /// On the leader, every `every`: purges each global table's tombstones behind its safe point.
 pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
-        if !matches!(node.route(false), Ok(Route::Local)) {
+        if !node.leads() {
             continue;
         }
         let Ok((names, _)) = node.reader.list_tables("", usize::MAX) else { continue };
         for name in names {
             let Ok((_, stored)) = node.reader.table(&name) else { continue };
-            if !is_global(&stored) || state::tombstone_count(node.reader.engine(), stored.table_id) == 0 {
+            if !is_global(&stored) || state::tombstone_count(node.reader.latest(), stored.table_id) == 0 {
                 continue;
             }
             let Some(others) = other_regions_safe_point(&node, &stored).await else { continue };
             let purge = PurgeTombstones { table_name: name.clone(), other_regions_safe_point_micros: others };
-            match node.propose(command::Op::PurgeTombstones(purge)).await {
+            match node.propose_as(command::Op::PurgeTombstones(purge), None).await {
                 Ok(command_outcome::Outcome::PurgeTombstones(outcome)) if outcome.purged > 0 => {
                     tracing::info!(table = %name, purged = outcome.purged, safe_point = outcome.safe_point_micros, "purged tombstones");
                 }

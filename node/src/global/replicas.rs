@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use tern_proto::internal::{command, command_outcome};
 use tern_proto::v1::*;
 use tern_proto::ApiError;
 
@@ -96,10 +95,7 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
         create: None,
         time_to_live: None,
     };
-    let outcome = node.propose(command::Op::SetReplicas(local)).await?;
-    let command_outcome::Outcome::SetReplicas(response) = outcome else {
-        return Err(ApiError::internal("unexpected outcome of SetReplicas"));
-    };
+    let response = node.propose_request(local, None).await.map_err(|status| ApiError::from(&status))?;
     for replica in &replicas {
         if replica.region_name == node.region {
             continue;

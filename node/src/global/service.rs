@@ -58,14 +58,14 @@ impl Replication for ReplicationService {
         let read = |request: GetReplicationStateRequest| {
             let table_name = request.table_name;
             let (_, stored) = node.reader.table(&table_name)?;
-            let engine = node.reader.engine();
-            let checkpoints = state::checkpoints(engine, stored.table_id)?.into_values().collect();
+            let state = node.reader.latest();
+            let checkpoints = state::checkpoints(state, stored.table_id)?.into_values().collect();
             Ok(ReplicationState {
                 table_name,
                 region: node.region.clone(),
                 checkpoints,
-                safe_point_micros: state::safe_point(engine, &stored, &node.region)?,
-                tombstones: state::tombstone_count(engine, stored.table_id),
+                safe_point_micros: state::safe_point(state, &stored, &node.region)?,
+                tombstones: state::tombstone_count(state, stored.table_id),
                 replicas: stored.description.map(|d| d.replicas).unwrap_or_default(),
             })
         };
@@ -83,8 +83,8 @@ impl Replication for ReplicationService {
                 0 => MAX_VERSIONS_PAGE,
                 n => n.min(MAX_VERSIONS_PAGE),
             };
-            let engine = node.reader.engine();
-            Ok(state::versions_page(engine, &schema, &stored, &request.exclusive_start_key, limit)?)
+            let view = node.reader.view();
+            Ok(state::versions_page(view.as_ref(), &schema, &stored, &request.exclusive_start_key, limit)?)
         };
         node.read(forwarded(&request), true, request.into_inner(), read).await.map(Response::new)
     }

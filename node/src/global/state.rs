@@ -9,8 +9,8 @@ use tern_proto::v1::{Item, ReadTableVersionsResponse, ReplicationCheckpoint, Ver
 use tern_proto::ApiError;
 
 use super::Phase;
-use crate::apply::entry::version_of;
-use crate::engine::{self, Direction, Engine, ReadView, StorageError};
+use crate::apply::entry::{version_of, Entry};
+use crate::engine::{self, Direction, ReadView, StorageError};
 use crate::keyspace::{self, Family, Seq};
 use crate::reader::MAX_PAGE_BYTES;
 use crate::schema::TableSchema;
@@ -73,17 +73,23 @@ pub fn tombstone_count(view: &dyn ReadView, table_id: u64) -> u64 {
     view.scan(Family::Tombstones, &start, Some(&end), Direction::Forward).map_while(Result::ok).count() as u64
 }
 
+/// Drops a table's tombstones and checkpoints (the table is deleted, or no longer global).
+pub fn drop_state(entry: &mut Entry, table_id: u64) {
+    let (start, end) = keyspace::table_range(table_id);
+    entry.writes.delete_range(Family::Tombstones, &start, &end);
+    entry.writes.delete_range(Family::Replication, &start, &end);
+}
+
 /// A page of a table's items and tombstones with their versions, in storage-key order, all read from
-/// one view of the engine together with the stream position they stand at and the clock: a copy
+/// one consistent view (`view`) together with the stream position they stand at and the clock: a copy
 /// that applies the page and then follows the stream from that position misses nothing.
 pub fn versions_page(
-    engine: &dyn Engine,
+    view: &dyn ReadView,
     schema: &TableSchema,
     stored: &StoredTable,
     start_after: &[u8],
     limit: usize,
 ) -> Result<ReadTableVersionsResponse, ApiError> {
-    let view = engine.view();
     let (table_start, table_end) = keyspace::table_range(stored.table_id);
     let lower = if start_after.is_empty() { table_start } else { keyspace::key_after(start_after) };
     let read_family = |family: Family, what: &'static str| -> Result<Vec<(Vec<u8>, StoredItem)>, StorageError> {
@@ -121,15 +127,15 @@ pub fn versions_page(
             item: live.then_some(Item { attributes: stored_item.attributes }),
         })
         .collect();
-    let clock = crate::apply::clock(view.as_ref())?;
+    let clock = crate::apply::entry::clock(view)?;
     let mut stream_arn = String::new();
     let mut stream_sequence_number = String::new();
     let mut last_record_sequence_number = String::new();
     if stored.stream_id != 0 {
-        let last = stream::last_record(view.as_ref(), stored.stream_id)?;
+        let last = stream::last_record(view, stored.stream_id)?;
         // With no record left (none yet, or all trimmed), the position is the last one the applied log
         // could have written: following from it still notices a later trim.
-        let applied = crate::raft::meta::applied_index(view.as_ref())?;
+        let applied = crate::raft::meta::applied_index(view)?;
         stream_sequence_number = last.unwrap_or(Seq::last_of(applied)).text();
         last_record_sequence_number = last.map(Seq::text).unwrap_or_default();
         stream_arn = stored.description.as_ref().map(|d| d.latest_stream_arn.clone()).unwrap_or_default();

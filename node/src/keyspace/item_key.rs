@@ -44,19 +44,6 @@ pub fn partition_prefix(table_id: u64, partition_value: &AttributeValue) -> Resu
     Ok(prefix)
 }
 
-/// The smallest key greater than every key that starts with `prefix`. Storage keys begin with a
-/// table id, a log index far below `0xFF…`, so a key prefix is never all `0xFF` bytes.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    unreachable!("storage key prefixes start with a table id below 0xFF…")
-}
-
 /// Appends one key value (S, N or B) in its order-preserving, self-delimiting form.
 pub fn encode_key_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), ApiError> {
     match &value.value {
@@ -176,12 +163,6 @@ mod tests {
 
     fn number(text: &str) -> Vec<u8> {
         encoded(Wire::N(text.into()))
-    }
-
-    #[test]
-    fn prefix_end_is_past_every_extension() {
-        assert_eq!(prefix_end(&[1, 2, 3]), vec![1, 2, 4]);
-        assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
     }
 
     #[test]

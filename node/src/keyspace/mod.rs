@@ -163,6 +163,19 @@ pub fn key_after(key: &[u8]) -> Vec<u8> {
     next
 }
 
+/// The smallest key greater than every key that starts with `prefix`. Every prefix Tern scans by
+/// starts with a table id, a stream id or a fixed name, so it is never all `0xFF` bytes.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    unreachable!("key prefixes start with an id or a name below 0xFF…")
+}
+
 /// The TTL index key of an item expiring at `expiry` (epoch seconds): table id, expiry, storage key.
 pub fn ttl_key(table_id: u64, expiry: u64, storage_key: &[u8]) -> Vec<u8> {
     [&table_id.to_be_bytes()[..], &expiry.to_be_bytes()[..], storage_key].concat()
@@ -315,6 +328,12 @@ mod tests {
         assert!(is_stream_key(&stream_key(5)));
         assert!(!is_stream_key(&consumer_key(5, "billing")));
         assert!(consumer_key(5, "").as_slice() > stream_key(5).as_slice(), "consumers sort after their stream");
+    }
+
+    #[test]
+    fn prefix_end_is_past_every_extension() {
+        assert_eq!(prefix_end(&[1, 2, 3]), vec![1, 2, 4]);
+        assert_eq!(prefix_end(&[1, 0xFF]), vec![2]);
     }
 
     #[test]

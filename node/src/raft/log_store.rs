@@ -23,7 +23,8 @@ impl LogStore {
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: RaftKey) -> Result<Option<T>, StorageError> {
-        let bytes = self.engine.get(Family::Raft, key.key()).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+        let bytes =
+            self.engine.latest().get(Family::Raft, key.key()).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
         bytes.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())).transpose()
     }
 
@@ -51,8 +52,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => None,
         };
         let mut entries = Vec::new();
-        let scan =
-            self.engine.scan(Family::Log, &keyspace::log_key(start), end.as_ref().map(|e| &e[..]), Direction::Forward);
+        let scan = self.engine.latest().scan(
+            Family::Log,
+            &keyspace::log_key(start),
+            end.as_ref().map(|e| &e[..]),
+            Direction::Forward,
+        );
         for item in scan {
             let (key, value) = item.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
             let index = keyspace::log_index(&key).expect("log keys are 8 bytes");
@@ -70,7 +75,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.get_meta(RaftKey::LastPurged)?;
-        let last = self.engine.first(Family::Log, &[], None, Direction::Reverse);
+        let last = self.engine.latest().first(Family::Log, &[], None, Direction::Reverse);
         let last_log_id = match last.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))? {
             Some((_, value)) => {
                 let entry: Entry =

@@ -7,7 +7,8 @@ use super::types::{LogId, StorageError, StoredMembership};
 use crate::engine::ReadView;
 use crate::keyspace::{Family, Meta};
 
-fn read_error(e: impl std::error::Error + 'static) -> StorageError {
+/// A failed read of the state machine, as openraft wants it.
+pub fn read_error(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::read_state_machine(AnyError::new(&e)).into()
 }
 

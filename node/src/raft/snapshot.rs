@@ -103,7 +103,7 @@ fn make_current(engine: &dyn Engine, dir: &Path, meta: &SnapshotMeta, path: &Pat
 
 /// The current snapshot, if one was built or installed.
 pub async fn current(engine: &dyn Engine, dir: &Path) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-    let Some(bytes) = engine.get(Family::Raft, RaftKey::CurrentSnapshot.key()).map_err(snapshot_error)? else {
+    let Some(bytes) = engine.latest().get(Family::Raft, RaftKey::CurrentSnapshot.key()).map_err(snapshot_error)? else {
         return Ok(None);
     };
     let current: CurrentSnapshot = bincode::deserialize(&bytes).map_err(snapshot_error)?;

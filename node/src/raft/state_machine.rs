@@ -9,7 +9,7 @@ use openraft::{AnyError, EntryPayload, OptionalSend, RaftLogId, StorageIOError};
 use prost::Message;
 use tern_proto::internal::{command_outcome, Command, CommandOutcome};
 
-use super::meta::applied_state;
+use super::meta::{applied_state, read_error};
 use super::snapshot::{self, SnapshotBuilder};
 use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::apply::Applier;
@@ -27,10 +27,6 @@ pub struct StateMachine {
     applier: Applier,
 }
 
-fn read_error(e: impl std::error::Error + 'static) -> StorageError {
-    StorageIOError::read_state_machine(AnyError::new(&e)).into()
-}
-
 fn write_error(e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::write_state_machine(AnyError::new(&e)).into()
 }
@@ -39,15 +35,15 @@ impl StateMachine {
     /// Opens the state machine over `engine`, keeping snapshots in `snapshot_dir`.
     pub fn open(engine: Arc<dyn Engine>, snapshot_dir: PathBuf, region: &str) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&snapshot_dir).map_err(write_error)?;
-        let (applied, membership) = applied_state(engine.as_ref())?;
-        let applier = Applier::load(engine.as_ref(), region).map_err(read_error)?;
+        let (applied, membership) = applied_state(engine.latest())?;
+        let applier = Applier::load(engine.latest(), region).map_err(read_error)?;
         Ok(StateMachine { engine, snapshot_dir, region: region.to_string(), applied, membership, applier })
     }
 
     /// Reloads the in-memory view (applied id, membership, clock, tables) from the engine.
     fn load(&mut self) -> Result<(), StorageError> {
-        (self.applied, self.membership) = applied_state(self.engine.as_ref())?;
-        self.applier = Applier::load(self.engine.as_ref(), &self.region).map_err(read_error)?;
+        (self.applied, self.membership) = applied_state(self.engine.latest())?;
+        self.applier = Applier::load(self.engine.latest(), &self.region).map_err(read_error)?;
         Ok(())
     }
 
@@ -69,7 +65,7 @@ impl StateMachine {
                 let command = Command::decode(proposal.0.as_slice())
                     .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
                 self.applier
-                    .apply(self.engine.as_ref(), &mut writes, log_id.index, command)
+                    .apply(self.engine.latest(), &mut writes, log_id.index, command)
                     .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?
             }
         };

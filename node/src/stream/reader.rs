@@ -25,15 +25,15 @@ impl StreamReader {
 
     /// Every stream this node knows, oldest first.
     pub fn streams(&self) -> Result<Vec<StoredStream>, ApiError> {
-        Ok(super::definitions(self.engine.as_ref())?)
+        Ok(super::definitions(self.engine.latest())?)
     }
 
     /// A stream's named consumers and their positions.
     pub fn consumers(&self, stream_id: u64) -> Result<Vec<Consumer>, ApiError> {
         let prefix = keyspace::consumer_key(stream_id, "");
-        let end = keyspace::item_key::prefix_end(&prefix);
+        let end = keyspace::prefix_end(&prefix);
         let mut consumers = Vec::new();
-        for entry in self.engine.scan(Family::Streams, &prefix, Some(&end), Direction::Forward) {
+        for entry in self.engine.latest().scan(Family::Streams, &prefix, Some(&end), Direction::Forward) {
             consumers.push(engine::decode("consumer", &entry?.1)?);
         }
         Ok(consumers)
@@ -48,7 +48,7 @@ impl StreamReader {
     }
 
     pub fn stream_by_id(&self, stream_id: u64) -> Result<StoredStream, ApiError> {
-        super::read_stream(self.engine.as_ref(), stream_id)?
+        super::read_stream(self.engine.latest(), stream_id)?
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
     }
 
@@ -59,12 +59,13 @@ impl StreamReader {
 
     /// The first and last positions a stream holds here, if any.
     pub fn bounds(&self, stream_id: u64) -> Result<Option<(Seq, Seq)>, ApiError> {
+        let view = self.engine.view();
         let (start, end) = (keyspace::record_key(stream_id, Seq::first_of(0)), keyspace::records_end(stream_id));
-        let Some((first, _)) = self.engine.first(Family::StreamRecords, &start, Some(&end), Direction::Forward)? else {
+        let Some((first, _)) = view.first(Family::StreamRecords, &start, Some(&end), Direction::Forward)? else {
             return Ok(None);
         };
         let first = keyspace::parse_record_key(&first).map(|(_, seq)| seq).expect("16-byte record keys");
-        let last = super::last_record(self.engine.as_ref(), stream_id)?.unwrap_or(first);
+        let last = super::last_record(view.as_ref(), stream_id)?.unwrap_or(first);
         Ok(Some((first, last)))
     }
 
@@ -73,7 +74,7 @@ impl StreamReader {
         let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
         let mut records = Vec::new();
         let mut bytes = 0;
-        for entry in self.engine.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+        for entry in self.engine.latest().scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
             if records.len() >= limit || bytes >= MAX_RECORDS_BYTES {
                 break;
             }
@@ -87,7 +88,7 @@ impl StreamReader {
 
     /// The region's clock as this node has applied it (microseconds).
     pub fn clock(&self) -> Result<u64, ApiError> {
-        Ok(crate::apply::clock(self.engine.as_ref())?)
+        Ok(crate::apply::entry::clock(self.engine.latest())?)
     }
 
     /// How many records a stream holds from `from` on, counting up to `cap` (a read pays for what it
@@ -95,7 +96,7 @@ impl StreamReader {
     pub fn count_from(&self, stream_id: u64, from: Seq, cap: u64) -> Result<u64, ApiError> {
         let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
         let mut count = 0;
-        for entry in self.engine.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+        for entry in self.engine.latest().scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
             if count >= cap {
                 break;
             }
@@ -132,7 +133,7 @@ impl StreamReader {
 
     /// The last position trimmed from a stream on this node (none when nothing was).
     pub fn trimmed_through(&self, stream_id: u64) -> Result<Option<Seq>, ApiError> {
-        let bytes = self.engine.get(Family::Raft, &keyspace::trimmed_key(stream_id))?;
+        let bytes = self.engine.latest().get(Family::Raft, &keyspace::trimmed_key(stream_id))?;
         Ok(Some(keyspace::decode_u64(bytes.as_deref())).filter(|&n| n != 0).map(Seq::from_number))
     }
 }

@@ -26,7 +26,8 @@ pub fn record_change(
     let identity = entry.identity.clone();
     if let Some(record) = record(&stream, schema, seq, entry.region, old, new, &write.version, identity, global) {
         entry.writes.put(Family::StreamRecords, keyspace::record_key(stream.stream_id, seq), record.encode_to_vec());
-        entry.records += 1;
+        // Commands that commit many changes are capped below Seq::PER_ENTRY records.
+        entry.records = entry.records.checked_add(1).expect("an entry writes fewer than 65,536 stream records");
         metrics::counter!("tern_stream_records_written_total").increment(1);
     }
     Ok(())

@@ -19,7 +19,7 @@ const BATCHES_PER_SWEEP: usize = 20;
 pub async fn sweep_forever(node: RegionNode, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        if node.raft.metrics().borrow().current_leader != Some(node.id) {
+        if !node.leads() {
             continue;
         }
         if let Err(e) = sweep(&node).await {
@@ -44,7 +44,7 @@ async fn sweep(node: &RegionNode) -> Result<(), tern_proto::ApiError> {
             let end = keyspace::ttl_key(table.table_id, now + 1, &[]);
             let index_keys: Vec<Vec<u8>> = node
                 .reader
-                .engine()
+                .latest()
                 .scan(Family::TtlIndex, &start, Some(&end), Direction::Forward)
                 .map_while(|entry| entry.ok())
                 .map(|(key, _)| key)
