@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building Tern needs and is missing: a Rust toolchain check, and libclang (RocksDB's
-# bindings are generated with it). Safe to run again; it only installs what is absent.
+# Installs what building and testing Tern needs and is missing: a Rust toolchain check, libclang
+# (RocksDB's bindings are generated with it) and python3 (the test suite's import check). Safe to run
+# again; it only installs what is absent.
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -19,15 +20,18 @@ have_libclang() {
     compgen -G "/usr/lib/llvm-*/lib/clang/*/include/stdbool.h" >/dev/null
 }
 
-if ! have_libclang; then
+missing=()
+have_libclang || missing+=(libclang-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    say "installing libclang-dev (needed to build RocksDB's bindings)"
+    say "installing ${missing[*]} (libclang builds RocksDB's bindings; python3 runs the import check)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libclang-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    say "libclang is missing and apt-get is not available: install libclang (clang's headers included) and run this again"
+    say "missing: ${missing[*]}, and apt-get is not available: install them (libclang with clang's headers) and run this again"
     exit 1
   fi
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and property tests, openraft's storage suite, and the
+# The whole test suite: formatting, import cycles, lints, unit and property tests, openraft's storage suite, and the
 # end-to-end tests that start real `tern node` processes. Installs what the build needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ trap 'rm -f "$log"' EXIT
 tests() { "$@" 2>&1 | tee -a "$log"; }
 
 cargo fmt --all -- --check
+# No two source files of the node import each other (docs/architecture.md).
+scripts/import-cycles.py node/src
 cargo build --workspace --all-targets
 cargo clippy --workspace --all-targets -- -D warnings
 tests cargo test --workspace --exclude tern-tests
