@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Compares two builds of `tern` on this machine in one run: each gets a fresh three-node playground
+# and the same puts, gets and 50/50 mix, alternating A, B, A, B, so that the machine's drift hits both.
+# Prints one JSON line per measurement; compare the ratios, not single figures.
+# Usage: scripts/bench-compare.sh TERN_A TERN_B [DURATION_SECS] [CONCURRENCY]
+# e.g. build a baseline from another commit into /tmp/tern-base, then
+#      scripts/bench-compare.sh /tmp/tern-base "$CARGO_TARGET_DIR/debug/tern" 10 16
+set -euo pipefail
+a="$1" b="$2" duration="${3:-10}" concurrency="${4:-16}"
+
+measure() {
+  local label="$1" bin="$2" data_dir
+  data_dir="$(mktemp -d /tmp/tern-compare-XXXXXX)"
+  "$bin" playground --data-dir "$data_dir" --base-port 7601 >"$data_dir/playground.out" 2>&1 &
+  local playground=$!
+  for _ in $(seq 1 100); do
+    grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  for mix in 0.0 1.0 0.5; do
+    printf '{"build":"%s","read_ratio":%s,"result":' "$label" "$mix"
+    TERN_ENDPOINT=127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603 "$bin" bench --json --read-ratio "$mix" \
+      --concurrency "$concurrency" --duration "$duration" --keys 10000 --item-size 100 | tr -d '\n '
+    echo "}"
+  done
+  kill -TERM "$playground" 2>/dev/null || true
+  wait "$playground" 2>/dev/null || true
+  rm -rf "$data_dir"
+}
+
+for round in 1 2; do
+  measure "A$round" "$a"
+  measure "B$round" "$b"
+done
