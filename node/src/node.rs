@@ -48,7 +48,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     };
     let streams = StreamReader::new(engine.clone());
     let trim_every = Duration::from_secs(1).min(stream_settings.retention / 4).max(Duration::from_millis(100));
-    tokio::spawn(trim_forever(streams.clone(), stream_settings.clone(), trim_every));
+    tokio::spawn(trim_forever(node.clone(), streams.clone(), stream_settings.clone(), trim_every));
     tokio::spawn(crate::ttl::sweeper::sweep_forever(node.clone(), Duration::from_millis(config.ttl_sweep_interval_ms)));
     tokio::spawn(crate::global::purge::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
     let listener =

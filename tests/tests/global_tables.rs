@@ -581,6 +581,53 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
     assert!(log.contains("resynchronising the table"), "the replicator did not resync: {log}");
 }
 
+/// A region that was away longer than the retention keeps every change it receives on its return in
+/// its own stream for the retention: a record's retention counts from when it reached this region's
+/// stream, not from the write's (older) version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retention() {
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "4"]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    create_table(&east, "profiles", "pk:S", None).await.unwrap();
+    let request = UpdateTableRequest {
+        table_name: "profiles".into(),
+        replica_updates: create(&["eu-west"]),
+        ..Default::default()
+    };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    deployment.kill_replicator("eu-west").unwrap();
+    for i in 0..5 {
+        put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
+    }
+    // Longer than the retention: those writes are older than it when eu-west receives them.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    deployment.start_replicator("eu-west").unwrap();
+    deployment.wait_converged("profiles", Duration::from_secs(60)).await.unwrap();
+    // Longer than a trim pass, shorter than the retention.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let west = deployment.client("eu-west").await.unwrap();
+    deployment.regions["eu-west"].settle().await.unwrap();
+    let (stream_arn, shard_id) = west.table_stream("profiles").await.unwrap();
+    let records: Vec<_> = {
+        use futures::StreamExt;
+        let poll = Duration::from_millis(50);
+        west.consume(stream_arn, shard_id, StartingPosition::TrimHorizon, false, poll).collect::<Vec<_>>().await
+    };
+    let mut received = Vec::new();
+    for record in records {
+        let data = record.unwrap().dynamodb.unwrap();
+        match data.keys.unwrap().attributes["pk"].value.clone() {
+            Some(tern_client::v1::attribute_value::Value::S(pk)) => received.push(pk),
+            other => panic!("unexpected key {other:?}"),
+        }
+    }
+    received.sort();
+    let expected: Vec<String> = (0..5).map(|i| format!("user-{i}")).collect();
+    assert_eq!(received, expected, "eu-west's stream lost changes it received");
+}
+
 /// TTL on a global table: the setting reaches every region, the item expires everywhere, its REMOVE
 /// record carries the TTL identity where it was deleted, and no region deletes it twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

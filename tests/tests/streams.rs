@@ -375,3 +375,60 @@ async fn named_consumers_resume_from_their_saved_position() -> anyhow::Result<()
     assert_eq!(error(client.put_consumer_position(save).await).0, "ValidationException");
     Ok(())
 }
+
+/// The trim horizon is replicated state: a follower wiped and re-added, which catches up from the
+/// leader's snapshot, refuses a position the leader trimmed (TrimmedDataAccessException) instead of
+/// serving the records after the gap, and starts TRIM_HORIZON where the leader does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_a_snapshot_keeps_the_trim_horizon() -> anyhow::Result<()> {
+    let args = ["--stream-retention-secs", "4", "--snapshot-every", "20", "--keep-logs", "5"];
+    let mut region = Region::start(3, &args).await?;
+    let client = region.client().await?;
+    client.create_table(stream_table("events", "KEYS_ONLY", 0)).await?;
+    let put = |i: usize| PutItemRequest {
+        table_name: "events".into(),
+        item: wire(&format!(r#"{{"pk":{{"S":"{i}"}}}}"#)),
+        ..Default::default()
+    };
+    for i in 0..3 {
+        client.put_item_request(put(i)).await?;
+    }
+    region.settle().await?;
+    let oldest = all_records(&client, "events").await?[0].dynamodb.as_ref().unwrap().sequence_number.clone();
+    let leader = region.wait_for_leader(Duration::from_secs(10)).await?;
+    let follower = *region.nodes.keys().filter(|id| **id != leader).max().unwrap();
+    region.kill(follower)?;
+    std::fs::remove_dir_all(&region.nodes[&follower].data_dir)?;
+
+    // Past the retention the first records are trimmed; then enough writes that the log behind the
+    // leader's snapshot is purged, so the wiped node can only catch up from a snapshot.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for i in 3..60 {
+        client.put_item_request(put(i)).await?;
+    }
+    region.restart(follower)?;
+    region.settle().await?;
+    assert!(region.log(follower).contains("installed snapshot"), "the wiped node did not install a snapshot");
+
+    let (arn, shard) = client.table_stream("events").await?;
+    let iterator = |kind: &str, sequence: &str| GetShardIteratorRequest {
+        stream_arn: arn.clone(),
+        shard_id: shard.clone(),
+        shard_iterator_type: kind.into(),
+        sequence_number: sequence.into(),
+        replication: false,
+    };
+    let restored = region.node_client(follower).await?;
+    let (name, _) = error(restored.get_shard_iterator(iterator("AT_SEQUENCE_NUMBER", &oldest)).await);
+    assert_eq!(name, "TrimmedDataAccessException", "the restored node served records after a gap");
+    let first = |node: Client| {
+        let request = iterator("TRIM_HORIZON", "");
+        async move {
+            let shard_iterator = node.get_shard_iterator(request).await?.shard_iterator;
+            let page = node.get_records(GetRecordsRequest { shard_iterator, ..Default::default() }).await?;
+            anyhow::Ok(page.records[0].dynamodb.as_ref().unwrap().sequence_number.clone())
+        }
+    };
+    assert_eq!(first(restored).await?, first(region.node_client(leader).await?).await?);
+    Ok(())
+}

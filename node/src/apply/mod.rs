@@ -141,5 +141,6 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::SetReplicas(r) => Outcome::SetReplicas(global::apply::set_replicas(entry, r)?),
         command::Op::SetReplicaStatus(r) => Outcome::SetReplicas(global::apply::set_replica_status(entry, r)?),
         command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
+        command::Op::TrimStreams(r) => Outcome::TrimStreams(stream::trim(entry, r)?),
     })
 }

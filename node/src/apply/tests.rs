@@ -421,3 +421,51 @@ fn a_storage_failure_stops_the_apply_instead_of_becoming_an_outcome() {
     let failure = machine.applier.apply(&FailingDisk, &mut writes, 2, command).unwrap_err();
     assert_eq!(failure, engine::StorageError::Engine("I/O error".into()));
 }
+
+fn trim(stream_id: u64, through: Seq) -> command::Op {
+    command::Op::TrimStreams(tern_proto::internal::TrimStreams {
+        trims: vec![tern_proto::internal::StreamTrim { stream_id, through: through.number() }],
+    })
+}
+
+fn stream_definition(machine: &Machine<impl Engine + ReadView>) -> tern_proto::internal::StoredStream {
+    crate::stream::read_stream(&machine.engine, 1).unwrap().expect("the table's stream")
+}
+
+#[test]
+fn a_trim_is_replicated_state_that_every_node_applies_alike() {
+    let mut nodes = [Machine::new(Memory::new()), Machine::new(Memory::new())];
+    for node in &mut nodes {
+        node.ok(create_table(true)); // Entry 1: stream 1.
+        for key in 0..5 {
+            node.ok(user_write(key, Some(1))); // Entries 2 to 6: one record each.
+        }
+        // Through entry 4's record; a later trim asking for less moves nothing; one asking past the
+        // entry that carries it keeps what is not written yet out of reach.
+        node.ok(trim(1, Seq::first_of(4)));
+        node.ok(trim(1, Seq::first_of(3)));
+    }
+    let [first, second] = &nodes;
+    assert_eq!(first.family(Family::Streams), second.family(Family::Streams), "the same horizon on every node");
+    assert_eq!(first.family(Family::StreamRecords), second.family(Family::StreamRecords));
+    let positions: Vec<Seq> = stream(first).into_iter().map(|(seq, _)| seq).collect();
+    assert_eq!(positions, vec![Seq::first_of(5), Seq::first_of(6)]);
+    let definition = stream_definition(first);
+    assert_eq!(definition.trimmed_through, Seq::first_of(4).number());
+    let refused = crate::stream::check_not_trimmed(&definition, Seq::first_of(3)).unwrap_err();
+    assert_eq!(refused.kind, tern_proto::ErrorKind::TrimmedDataAccessException);
+    assert!(crate::stream::check_not_trimmed(&definition, Seq::first_of(5)).is_ok());
+
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(true));
+    node.ok(user_write(0, Some(1))); // Entry 2.
+    node.ok(trim(1, Seq::last_of(99))); // Entry 3 trims at most what entries before it wrote.
+    assert_eq!(stream_definition(&node).trimmed_through, Seq::last_of(2).number());
+    // Disabling a stream whose records are all trimmed ends it at its horizon, on every node alike.
+    node.ok(command::Op::UpdateTable(v1::UpdateTableRequest {
+        table_name: "things".into(),
+        stream_specification: Some(v1::StreamSpecification { stream_enabled: false, ..Default::default() }),
+        ..Default::default()
+    }));
+    assert_eq!(stream_definition(&node).last_sequence, Seq::last_of(2).number());
+}

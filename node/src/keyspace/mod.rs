@@ -275,11 +275,6 @@ pub fn parse_record_key(key: &[u8]) -> Option<(u64, Seq)> {
     Some((stream_id, Seq::from_number(number)))
 }
 
-/// Where a node notes how far it has trimmed a stream (in [`Family::Raft`]: its own state).
-pub fn trimmed_key(stream_id: u64) -> Vec<u8> {
-    [b"trimmed/".as_slice(), &stream_id.to_be_bytes()].concat()
-}
-
 /// The key of a transaction's ClientRequestToken record (in [`Family::Meta`]).
 pub fn token_key(token: &str) -> Vec<u8> {
     format!("txn-token/{token}").into_bytes()

@@ -9,7 +9,7 @@ pub mod service;
 pub mod trim;
 
 use prost::Message;
-use tern_proto::internal::{StoredStream, StoredTable};
+use tern_proto::internal::{StoredStream, StoredTable, TrimStreams, TrimStreamsOutcome};
 use tern_proto::v1::{self, KeySchemaElement, StreamSpecification};
 use tern_proto::ApiError;
 
@@ -50,6 +50,21 @@ impl StreamStatus {
 /// The shard of a stream (one per stream today).
 pub fn shard_id(stream_id: u64) -> String {
     format!("shardId-{stream_id:020}")
+}
+
+/// TrimmedDataAccessException when `position` lies at or before the stream's trim horizon (the same on
+/// every node: the horizon is replicated).
+pub fn check_not_trimmed(stream: &StoredStream, position: Seq) -> Result<(), ApiError> {
+    if stream.trimmed_through != 0 && position.number() <= stream.trimmed_through {
+        return Err(ApiError::new(
+            tern_proto::ErrorKind::TrimmedDataAccessException,
+            format!(
+                "The operation attempted to read past the oldest stream record in a shard: {} has been trimmed",
+                position.text()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The first position a stream's records can take: the entry that enabled it.
@@ -96,6 +111,7 @@ fn new_stream(
         retention_days: spec.retention_days,
         key_schema,
         last_sequence: 0,
+        trimmed_through: 0,
     }
 }
 
@@ -189,9 +205,31 @@ pub fn disable(entry: &mut Entry, stream_id: u64) -> Applied<()> {
     let Some(mut stream) = read_stream(entry.view, stream_id)? else { return Ok(()) };
     stream.stream_status = StreamStatus::Disabled.as_str().into();
     stream.disabled_at_micros = entry.timestamp;
-    stream.last_sequence = last_record(entry.view, stream_id)?.map_or(0, Seq::number);
+    // From replicated state only: the records every node holds, or the horizon when all were trimmed.
+    stream.last_sequence = last_record(entry.view, stream_id)?.map_or(0, Seq::number).max(stream.trimmed_through);
     save_stream(entry, &stream);
     Ok(())
+}
+
+/// Trims streams, on every node alike: each stream's records up to `through` go and `through` becomes
+/// its horizon. A position at or after this entry is never trimmed (nothing is there yet).
+pub fn trim(entry: &mut Entry, r: TrimStreams) -> Applied<TrimStreamsOutcome> {
+    let mut outcome = TrimStreamsOutcome::default();
+    let latest = Seq::last_of(entry.index.saturating_sub(1)).number();
+    for trim in r.trims {
+        let Some(mut stream) = read_stream(entry.view, trim.stream_id)? else { continue };
+        let through = trim.through.min(latest);
+        if through <= stream.trimmed_through {
+            continue;
+        }
+        let first = keyspace::record_key(stream.stream_id, Seq::first_of(0));
+        let past = keyspace::record_key(stream.stream_id, Seq::from_number(through).next());
+        entry.writes.delete_range(Family::StreamRecords, first, past);
+        stream.trimmed_through = through;
+        save_stream(entry, &stream);
+        outcome.trimmed += 1;
+    }
+    Ok(outcome)
 }
 
 /// Saves a named consumer's position in a long-retention stream.

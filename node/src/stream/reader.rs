@@ -1,4 +1,5 @@
-//! Reading change streams from a node's local state, and trimming records past their retention.
+//! Reading change streams from a node's local state: definitions and consumers, and records with the
+//! trim horizon read from one consistent view ([`StreamView`]).
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use tern_proto::internal::StoredStream;
 use tern_proto::v1::{Consumer, StreamRecord};
 use tern_proto::ApiError;
 
-use crate::engine::{self, Direction, Engine, WriteSet};
+use crate::engine::{self, Direction, Engine, ReadView};
 use crate::keyspace::{self, Family, Seq};
 
 /// Most bytes of records one GetRecords returns, as in DynamoDB.
@@ -21,6 +22,11 @@ pub struct StreamReader {
 impl StreamReader {
     pub fn new(engine: Arc<dyn Engine>) -> Self {
         StreamReader { engine }
+    }
+
+    /// Streams and records as they are at this moment, read from one view.
+    pub fn at_one_point(&self) -> StreamView<'_> {
+        StreamView { view: self.engine.view() }
     }
 
     /// Every stream this node knows, oldest first.
@@ -47,25 +53,32 @@ impl StreamReader {
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream: {arn} not found")))
     }
 
-    pub fn stream_by_id(&self, stream_id: u64) -> Result<StoredStream, ApiError> {
-        super::read_stream(self.engine.latest(), stream_id)?
-            .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
-    }
-
     /// The engine's estimate of the records held for all streams.
     pub fn estimated_records(&self) -> u64 {
         self.engine.estimated_keys(Family::StreamRecords)
     }
+}
 
-    /// The first and last positions a stream holds here, if any.
+/// Streams and their records at one moment: a definition (with its trim horizon) and the records
+/// read beside it always agree.
+pub struct StreamView<'a> {
+    view: Box<dyn ReadView + 'a>,
+}
+
+impl StreamView<'_> {
+    pub fn stream_by_id(&self, stream_id: u64) -> Result<StoredStream, ApiError> {
+        super::read_stream(self.view.as_ref(), stream_id)?
+            .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
+    }
+
+    /// The first and last positions a stream holds, if any.
     pub fn bounds(&self, stream_id: u64) -> Result<Option<(Seq, Seq)>, ApiError> {
-        let view = self.engine.view();
         let (start, end) = (keyspace::record_key(stream_id, Seq::first_of(0)), keyspace::records_end(stream_id));
-        let Some((first, _)) = view.first(Family::StreamRecords, &start, Some(&end), Direction::Forward)? else {
+        let Some((first, _)) = self.view.first(Family::StreamRecords, &start, Some(&end), Direction::Forward)? else {
             return Ok(None);
         };
         let first = keyspace::parse_record_key(&first).map(|(_, seq)| seq).expect("16-byte record keys");
-        let last = super::last_record(view.as_ref(), stream_id)?.unwrap_or(first);
+        let last = super::last_record(self.view.as_ref(), stream_id)?.unwrap_or(first);
         Ok(Some((first, last)))
     }
 
@@ -74,7 +87,7 @@ impl StreamReader {
         let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
         let mut records = Vec::new();
         let mut bytes = 0;
-        for entry in self.engine.latest().scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+        for entry in self.view.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
             if records.len() >= limit || bytes >= MAX_RECORDS_BYTES {
                 break;
             }
@@ -88,7 +101,7 @@ impl StreamReader {
 
     /// The region's clock as this node has applied it (microseconds).
     pub fn clock(&self) -> Result<u64, ApiError> {
-        Ok(crate::apply::entry::clock(self.engine.latest())?)
+        Ok(crate::apply::entry::clock(self.view.as_ref())?)
     }
 
     /// How many records a stream holds from `from` on, counting up to `cap` (a read pays for what it
@@ -96,7 +109,7 @@ impl StreamReader {
     pub fn count_from(&self, stream_id: u64, from: Seq, cap: u64) -> Result<u64, ApiError> {
         let (start, end) = (keyspace::record_key(stream_id, from), keyspace::records_end(stream_id));
         let mut count = 0;
-        for entry in self.engine.latest().scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
+        for entry in self.view.scan(Family::StreamRecords, &start, Some(&end), Direction::Forward) {
             if count >= cap {
                 break;
             }
@@ -106,34 +119,17 @@ impl StreamReader {
         Ok(count)
     }
 
-    /// Deletes the records of a stream created before `cutoff_secs`; returns how many.
-    pub fn trim(&self, stream_id: u64, cutoff_secs: f64) -> Result<usize, ApiError> {
-        let mut end = None;
-        let mut count = 0;
-        for (seq, record) in self.records(stream_id, Seq::first_of(0), usize::MAX)? {
-            let created = record.dynamodb.as_ref().map_or(0.0, |d| d.approximate_creation_date_time);
-            if created >= cutoff_secs {
+    /// Where to trim a stream for a retention cutoff: the last record appended before `cutoff_secs`
+    /// (within the first 1 MB of records), and how many records go with it.
+    pub fn trim_point(&self, stream_id: u64, cutoff_secs: f64) -> Result<Option<(Seq, usize)>, ApiError> {
+        let mut point = None;
+        for (count, (seq, record)) in self.records(stream_id, Seq::first_of(0), usize::MAX)?.into_iter().enumerate() {
+            let appended = record.dynamodb.as_ref().map_or(0.0, |d| d.approximate_creation_date_time);
+            if appended >= cutoff_secs {
                 break;
             }
-            end = Some(seq);
-            count += 1;
+            point = Some((seq, count + 1));
         }
-        if let Some(last) = end {
-            let mut writes = WriteSet::default();
-            writes.delete_range(
-                Family::StreamRecords,
-                keyspace::record_key(stream_id, Seq::first_of(0)),
-                keyspace::record_key(stream_id, last.next()),
-            );
-            writes.put(Family::Raft, keyspace::trimmed_key(stream_id), keyspace::encode_u64(last.number()));
-            self.engine.write(writes, false)?;
-        }
-        Ok(count)
-    }
-
-    /// The last position trimmed from a stream on this node (none when nothing was).
-    pub fn trimmed_through(&self, stream_id: u64) -> Result<Option<Seq>, ApiError> {
-        let bytes = self.engine.latest().get(Family::Raft, &keyspace::trimmed_key(stream_id))?;
-        Ok(Some(keyspace::decode_u64(bytes.as_deref())).filter(|&n| n != 0).map(Seq::from_number))
+        Ok(point)
     }
 }

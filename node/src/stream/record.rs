@@ -24,7 +24,10 @@ pub fn record_change(
     let seq = Seq { index: entry.index, n: entry.records };
     let (old, new) = (write.change.old.as_ref(), write.change.new.as_ref());
     let identity = entry.identity.clone();
-    if let Some(record) = record(&stream, schema, seq, entry.region, old, new, &write.version, identity, global) {
+    let appended_at = entry.timestamp;
+    if let Some(record) =
+        record(&stream, schema, seq, entry.region, old, new, &write.version, appended_at, identity, global)
+    {
         entry.writes.put(Family::StreamRecords, keyspace::record_key(stream.stream_id, seq), record.encode_to_vec());
         // Commands that commit many changes are capped below Seq::PER_ENTRY records.
         entry.records = entry.records.checked_add(1).expect("an entry writes fewer than 65,536 stream records");
@@ -47,6 +50,7 @@ fn record(
     old: Option<&StoredItem>,
     new: Option<&StoredItem>,
     version: &ItemVersion,
+    appended_at_micros: u64,
     identity: Option<Identity>,
     global: bool,
 ) -> Option<StreamRecord> {
@@ -81,7 +85,8 @@ fn record(
         user_identity: identity,
         table_name: stream.table_name.clone(),
         dynamodb: Some(StreamRecordData {
-            approximate_creation_date_time: (version.write_timestamp_micros / 1_000_000) as f64,
+            // When the change reached this region's stream (a replicated change too): retention counts from it.
+            approximate_creation_date_time: (appended_at_micros / 1_000_000) as f64,
             keys: Some(keys),
             new_image,
             old_image,

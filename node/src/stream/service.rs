@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 
 use super::reader::StreamReader;
 use super::trim::StreamSettings;
-use super::{first_position, shard_id, StreamStatus};
+use super::{check_not_trimmed, first_position, shard_id, StreamStatus};
 use crate::clock;
 use crate::keyspace::Seq;
 use crate::routing::{forwarded, RegionNode};
@@ -71,7 +71,7 @@ impl StreamsService {
 
     /// The position after which no record was trimmed on this node.
     fn trim_horizon(&self, stream: &StoredStream) -> Result<Seq, ApiError> {
-        Ok(match self.streams.bounds(stream.stream_id)? {
+        Ok(match self.streams.at_one_point().bounds(stream.stream_id)? {
             Some((first, _)) => first,
             None => self.next_position(stream),
         })
@@ -87,7 +87,7 @@ impl StreamsService {
     fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<Seq, ApiError> {
         match kind {
             "TRIM_HORIZON" => self.trim_horizon(stream),
-            "LATEST" => Ok(match self.streams.bounds(stream.stream_id)? {
+            "LATEST" => Ok(match self.streams.at_one_point().bounds(stream.stream_id)? {
                 Some((_, last)) => last.next().max(self.next_position(stream)),
                 None => self.next_position(stream),
             }),
@@ -96,28 +96,13 @@ impl StreamsService {
                 // Only records at or after the start matter: after a trimmed record whose successors
                 // are all still here, nothing is missing.
                 let start = if kind == "AFTER_SEQUENCE_NUMBER" { n.next() } else { n };
-                self.check_not_trimmed(stream, start)?;
+                check_not_trimmed(stream, start)?;
                 Ok(start)
             }
             other => Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_SEQUENCE_NUMBER, TRIM_HORIZON]"
             ))),
         }
-    }
-
-    /// TrimmedDataAccessException when `position` lies in what this node has trimmed.
-    fn check_not_trimmed(&self, stream: &StoredStream, position: Seq) -> Result<(), ApiError> {
-        let trimmed = self.streams.trimmed_through(stream.stream_id)?;
-        if trimmed.is_some_and(|trimmed| position <= trimmed) {
-            return Err(ApiError::new(
-                ErrorKind::TrimmedDataAccessException,
-                format!(
-                    "The operation attempted to read past the oldest stream record in a shard: {} has been trimmed",
-                    position.text()
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Counts a reader of a 24-hour stream; a third one at once is refused.
@@ -145,7 +130,7 @@ impl StreamsService {
     fn describe(&self, stream: &StoredStream) -> Result<StreamDescription, ApiError> {
         let ending = (StreamStatus::of(stream) == StreamStatus::Disabled)
             .then(|| Seq::from_number(stream.last_sequence).max(first_position(stream)).text());
-        let starting = match self.streams.bounds(stream.stream_id)? {
+        let starting = match self.streams.at_one_point().bounds(stream.stream_id)? {
             Some((first, _)) => first,
             None => first_position(stream),
         };
@@ -186,18 +171,20 @@ impl StreamsService {
                 request.limit
             )));
         }
-        let stream = self.streams.stream_by_id(token.stream_id)?;
+        // The horizon, the records and the clock from one view: a trim cannot fall between them.
+        let view = self.streams.at_one_point();
+        let stream = view.stream_by_id(token.stream_id)?;
         if !token.replication {
             self.check_reader(&stream, token.reader_id)?;
         }
         let from = Seq::from_number(token.position);
-        self.check_not_trimmed(&stream, from)?;
+        check_not_trimmed(&stream, from)?;
         let limit = if request.limit == 0 { 1000 } else { request.limit as usize };
-        // Read before the records: every change applied after this has a later timestamp.
-        let clock = self.streams.clock()?;
-        let records = self.streams.records(stream.stream_id, from, limit)?;
+        // The clock at this view: every change applied after it has a later timestamp.
+        let clock = view.clock()?;
+        let records = view.records(stream.stream_id, from, limit)?;
         let position = records.last().map_or(from, |(seq, _)| seq.next());
-        let records_behind = self.streams.count_from(stream.stream_id, position, MAX_COUNTED_BEHIND)?;
+        let records_behind = view.count_from(stream.stream_id, position, MAX_COUNTED_BEHIND)?;
         let closed = StreamStatus::of(&stream) == StreamStatus::Disabled && position.number() > stream.last_sequence;
         let next = ShardIteratorToken { position: position.number(), issued_at_micros: clock::now_micros(), ..token };
         Ok(GetRecordsResponse {
@@ -319,7 +306,13 @@ impl Streams for StreamsService {
         let stream_id = stream.stream_id;
         tokio::spawn(async move {
             loop {
-                let records = match reader.records(stream_id, position, 1000) {
+                // Every step checks the horizon against the records it reads, from one view.
+                let step = || {
+                    let view = reader.at_one_point();
+                    check_not_trimmed(&view.stream_by_id(stream_id)?, position)?;
+                    view.records(stream_id, position, 1000)
+                };
+                let records = match step() {
                     Ok(records) => records,
                     Err(e) => {
                         let _ = sender.send(Err(e.into())).await;
