@@ -97,6 +97,17 @@ impl TableSchema {
         item_key::partition_prefix(self.table_id, partition_value)
     }
 
+    /// The key attributes a storage key of this table holds.
+    pub fn key_of_storage_key(&self, key: &[u8]) -> Option<BTreeMap<String, AttributeValue>> {
+        let sort_type = self.sort_key.as_ref().map(|k| k.attribute_type.as_str());
+        let (partition, sort) = item_key::decode_storage_key(key, &self.partition_key.attribute_type, sort_type)?;
+        let mut attributes = BTreeMap::from([(self.partition_key.name.clone(), partition)]);
+        if let (Some(attribute), Some(value)) = (&self.sort_key, sort) {
+            attributes.insert(attribute.name.clone(), value);
+        }
+        Some(attributes)
+    }
+
     /// Checks that `key` holds exactly the key attributes (GetItem, DeleteItem, ExclusiveStartKey).
     pub fn check_key_only(&self, key: &BTreeMap<String, AttributeValue>) -> Result<(), ApiError> {
         let expected = self.key_attributes().count();

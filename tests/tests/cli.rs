@@ -174,7 +174,9 @@ async fn item_verbs_through_the_cli() -> anyhow::Result<()> {
             r#"{":a":{"N":"3"}}"#,
         ],
     );
-    ok(&region, &["delete-item", "--table-name", "orders", "--key", r#"{"c":{"S":"c2"},"o":{"N":"1"}}"#]);
+    let deleted = ok(&region, &["delete-item", "--table-name", "orders", "--key", r#"{"c":{"S":"c2"},"o":{"N":"1"}}"#]);
+    assert_eq!(deleted["ItemVersion"]["OriginRegion"], "e2e", "a delete prints its version: {deleted}");
+    assert!(deleted["ItemVersion"]["WriteTimestampMicros"].as_str().is_some_and(|t| t.parse::<u64>().is_ok()));
     let output = Command::new(tern_binary())
         .args(["streams", "tail", "--table-name", "orders", "--from", "trim-horizon"])
         .env("TERN_ENDPOINT", region.endpoints().join(","))

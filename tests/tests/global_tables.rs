@@ -628,6 +628,37 @@ async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retent
     assert_eq!(received, expected, "eu-west's stream lost changes it received");
 }
 
+/// A delete in one region of an item that region does not hold yet (it was put in another region during
+/// a cut) still wins by its version: after the heal the item is absent everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_of_an_item_not_yet_replicated_wins_after_the_heal() {
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    create_table(&east, "profiles", "pk:S", None).await.unwrap();
+    let request = UpdateTableRequest {
+        table_name: "profiles".into(),
+        replica_updates: create(&["eu-west"]),
+        ..Default::default()
+    };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    deployment.kill_replicator("eu-west").unwrap();
+    deployment.kill_replicator("us-east").unwrap();
+    let put_version = put(&east, "profiles", "k", "written in us-east").await.unwrap();
+    let deleted = delete(&west, "profiles", "k").await.unwrap();
+    assert!(
+        (deleted.write_timestamp_micros, &deleted.origin_region)
+            > (put_version.write_timestamp_micros, &put_version.origin_region),
+        "the later delete has the greater version"
+    );
+    deployment.start_replicator("eu-west").unwrap();
+    deployment.start_replicator("us-east").unwrap();
+    deployment.wait_converged("profiles", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(value(&east, "profiles", "k").await, None, "the delete reached us-east");
+    assert_eq!(value(&west, "profiles", "k").await, None, "the older put did not bring it back");
+}
+
 /// TTL on a global table: the setting reaches every region, the item expires everywhere, its REMOVE
 /// record carries the TTL identity where it was deleted, and no region deletes it twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

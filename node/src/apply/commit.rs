@@ -5,32 +5,47 @@ use prost::Message;
 use tern_proto::internal::StoredItem;
 
 use super::entry::{Applied, Entry, PlannedWrite};
+use crate::engine::StorageError;
 use crate::keyspace::Family;
 use crate::schema::TableSchema;
 use crate::{global, stream, ttl};
 
 /// Adds a planned write to the entry's writes, with what it implies for the table's stream,
-/// tombstones, TTL index and statistics. A delete of an item that is not there changes nothing.
+/// tombstones, TTL index and statistics. A delete of an item that is not there changes nothing, except
+/// on a global table: there it still leaves a tombstone and a REMOVE record with its version, so that
+/// the delete replicates and wins over any older write of the item from another region.
 pub fn commit(entry: &mut Entry, write: &PlannedWrite) -> Applied<()> {
-    let Some(any) = write.change.new.as_ref().or(write.change.old.as_ref()) else { return Ok(()) };
-    match &write.change.new {
-        Some(item) => entry.writes.put(Family::Items, &write.key, item.encode_to_vec()),
-        None => entry.writes.delete(Family::Items, &write.key),
-    }
     let Some(mut stored) = entry.tables.get(&write.table).cloned() else { return Ok(()) };
     let global = global::is_global(&stored);
+    let changed = write.change.new.is_some() || write.change.old.is_some();
+    if !changed && !global {
+        return Ok(());
+    }
+    match &write.change.new {
+        Some(item) => entry.writes.put(Family::Items, &write.key, item.encode_to_vec()),
+        None if changed => entry.writes.delete(Family::Items, &write.key),
+        None => {}
+    }
     if global || stored.stream_id != 0 {
-        match TableSchema::of(&stored) {
-            Ok(schema) => {
-                if global {
-                    global::apply::track_tombstone(entry, &schema, write, any);
-                }
-                if stored.stream_id != 0 {
-                    stream::record::record_change(entry, &stored, &schema, write, global)?;
-                }
-            }
-            Err(error) => tracing::error!(table = %write.table, %error, "a table without a usable schema"),
+        // A stored table without a usable key schema is damaged state, not a refusal.
+        let schema = TableSchema::of(&stored)
+            .map_err(|e| StorageError::Corrupt { what: "table", why: format!("{}: {}", write.table, e.message) })?;
+        let key_attributes = match write.change.new.as_ref().or(write.change.old.as_ref()) {
+            Some(item) => schema.key_of(&item.attributes),
+            None => schema.key_of_storage_key(&write.key).ok_or(StorageError::Corrupt {
+                what: "storage key",
+                why: format!("{:?} does not decode", write.key),
+            })?,
+        };
+        if global {
+            global::apply::track_tombstone(entry, write, &key_attributes);
         }
+        if stored.stream_id != 0 {
+            stream::record::record_change(entry, &stored, key_attributes, write, global)?;
+        }
+    }
+    if !changed {
+        return Ok(());
     }
     ttl::apply::index_change(entry, &stored, write);
     let size = |item: &Option<StoredItem>| item.as_ref().map_or(0, |i| i.encoded_len() as u64);

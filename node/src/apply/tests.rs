@@ -469,3 +469,29 @@ fn a_trim_is_replicated_state_that_every_node_applies_alike() {
     }));
     assert_eq!(stream_definition(&node).last_sequence, Seq::last_of(2).number());
 }
+
+#[test]
+fn a_global_tables_delete_of_an_absent_item_leaves_a_tombstone_and_a_record() {
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(true));
+    node.ok(user_write(1, None)); // A regional table: nothing at all.
+    assert!(stream(&node).is_empty());
+    assert!(tombstones(&node).is_empty());
+    make_global(&mut node, &["a"]);
+    let outcome = node.ok(user_write(1, None));
+    let command_outcome::Outcome::DeleteItem(response) = outcome else { panic!("{outcome:?}") };
+    let version = response.item_version.expect("a delete's version");
+    assert_eq!(tombstones(&node), BTreeSet::from([(1, version.write_timestamp_micros)]));
+    let records = stream(&node);
+    assert_eq!(records.len(), 1);
+    let data = records[0].1.dynamodb.clone().unwrap();
+    assert_eq!(records[0].1.event_name, "REMOVE");
+    assert_eq!(data.keys.unwrap().attributes, key_attributes(1));
+    assert_eq!((data.item_version, data.old_image), (Some(version.clone()), None));
+    // An older write of the item from another region does not bring it back.
+    let older = (1, version.write_timestamp_micros - 1, 0, Some(7));
+    let outcome = node.ok(replicated(&older, None));
+    let command_outcome::Outcome::ApplyReplicated(applied) = outcome else { panic!("{outcome:?}") };
+    assert_eq!((applied.applied, applied.skipped), (0, 1));
+    assert!(node.family(Family::Items).is_empty());
+}

@@ -59,14 +59,7 @@ impl UpdateItem {
                 .unwrap_or_default(),
         };
         let response = client.update_item(request).await?;
-        let mut out = Map::new();
-        if let Some(attributes) = &response.attributes {
-            out.insert("Attributes".into(), output::item(attributes));
-        }
-        if let Some(version) = &response.item_version {
-            out.insert("ItemVersion".into(), output::version(version));
-        }
-        Ok(Json::Object(out))
+        Ok(output::write_result(response.attributes.as_ref(), response.item_version.as_ref()))
     }
 }
 

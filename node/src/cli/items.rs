@@ -82,14 +82,7 @@ impl PutItem {
                 .unwrap_or_default(),
         };
         let response = client.put_item_request(request).await?;
-        let mut out = Map::new();
-        if let Some(old) = &response.attributes {
-            out.insert("Attributes".into(), output::item(old));
-        }
-        if let Some(version) = &response.item_version {
-            out.insert("ItemVersion".into(), output::version(version));
-        }
-        Ok(Json::Object(out))
+        Ok(output::write_result(response.attributes.as_ref(), response.item_version.as_ref()))
     }
 }
 
@@ -182,11 +175,7 @@ impl DeleteItem {
                 .unwrap_or_default(),
         };
         let response = client.delete_item_request(request).await?;
-        let mut out = Map::new();
-        if let Some(old) = &response.attributes {
-            out.insert("Attributes".into(), output::item(old));
-        }
-        Ok(Json::Object(out))
+        Ok(output::write_result(response.attributes.as_ref(), response.item_version.as_ref()))
     }
 }
 

@@ -17,6 +17,18 @@ pub fn version(version: &ItemVersion) -> Json {
     json!({ "WriteTimestampMicros": version.write_timestamp_micros.to_string(), "OriginRegion": version.origin_region })
 }
 
+/// What a single-item write prints: its ReturnValues attributes, if any, and the version it gave.
+pub fn write_result(attributes: Option<&Item>, item_version: Option<&ItemVersion>) -> Json {
+    let mut out = Map::new();
+    if let Some(attributes) = attributes {
+        out.insert("Attributes".into(), item(attributes));
+    }
+    if let Some(item_version) = item_version {
+        out.insert("ItemVersion".into(), version(item_version));
+    }
+    Json::Object(out)
+}
+
 /// A table description with DynamoDB's field names.
 pub fn table(table: &TableDescription) -> Json {
     json!({

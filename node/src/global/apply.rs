@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
-use tern_proto::internal::{PurgeTombstones, PurgeTombstonesOutcome, StoredItem, StoredTable};
+use tern_proto::internal::{PurgeTombstones, PurgeTombstonesOutcome, StoredTable};
 use tern_proto::v1::{
     self, ApplyReplicatedRequest, ApplyReplicatedResponse, SetReplicaStatusRequest, SetReplicasRequest,
     SetReplicasResponse, StreamSpecification,
@@ -17,7 +17,6 @@ use super::{
 };
 use crate::apply::entry::{stored_item, version_of, Applied, Entry, ItemChange, PlannedWrite};
 use crate::keyspace::{self, Family, Seq};
-use crate::schema::TableSchema;
 
 /// Refuses a user's write to a table whose replica in this region is being deleted: its last
 /// changes are being drained to the other regions.
@@ -37,12 +36,13 @@ pub fn check_writable(entry: &Entry, table: &str) -> Result<(), ApiError> {
 }
 
 /// Keeps a global table's tombstones in step with a committed write: a delete leaves one (the key
-/// attributes with the delete's version), a put removes it.
-pub fn track_tombstone(entry: &mut Entry, schema: &TableSchema, write: &PlannedWrite, any: &StoredItem) {
+/// attributes with the delete's version), even of an item this region does not hold, so that an older
+/// write from another region cannot bring it back; a put removes it.
+pub fn track_tombstone(entry: &mut Entry, write: &PlannedWrite, key_attributes: &BTreeMap<String, v1::AttributeValue>) {
     match &write.change.new {
         Some(_) => entry.writes.delete(Family::Tombstones, &write.key),
         None => {
-            let tombstone = stored_item(schema.key_of(&any.attributes), &write.version);
+            let tombstone = stored_item(key_attributes.clone(), &write.version);
             entry.writes.put(Family::Tombstones, &write.key, tombstone.encode_to_vec());
         }
     }

@@ -44,6 +44,20 @@ pub fn partition_prefix(table_id: u64, partition_value: &AttributeValue) -> Resu
     Ok(prefix)
 }
 
+/// The key values a storage key holds, given the types of the partition key and the sort key.
+pub fn decode_storage_key(
+    key: &[u8],
+    partition_type: &str,
+    sort_type: Option<&str>,
+) -> Option<(AttributeValue, Option<AttributeValue>)> {
+    let (partition, rest) = decode_key_value(key.get(10..)?, partition_type)?;
+    let sort = match sort_type {
+        Some(sort_type) => Some(decode_key_value(rest, sort_type)?.0),
+        None => None,
+    };
+    Some((partition, sort))
+}
+
 /// Appends one key value (S, N or B) in its order-preserving, self-delimiting form.
 pub fn encode_key_value(out: &mut Vec<u8>, value: &AttributeValue) -> Result<(), ApiError> {
     match &value.value {

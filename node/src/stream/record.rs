@@ -1,32 +1,35 @@
 //! The stream's apply hook: the record of each committed item change, written in the entry's write
 //! set at the entry's next position, so records are ordered and gap-free in log order on every node.
 
+use std::collections::BTreeMap;
+
 use prost::Message;
 use tern_proto::internal::{StoredItem, StoredStream, StoredTable};
-use tern_proto::v1::{Identity, Item, ItemVersion, StreamRecord, StreamRecordData};
+use tern_proto::v1::{AttributeValue, Identity, Item, ItemVersion, StreamRecord, StreamRecordData};
 
 use crate::apply::entry::{Applied, Entry, PlannedWrite};
+use crate::engine::StorageError;
 use crate::keyspace::{self, Family, Seq};
-use crate::schema::TableSchema;
 
 /// Writes the record of a committed change to the table's stream (none when it changed nothing).
 pub fn record_change(
     entry: &mut Entry,
     stored: &StoredTable,
-    schema: &TableSchema,
+    keys: BTreeMap<String, AttributeValue>,
     write: &PlannedWrite,
     global: bool,
 ) -> Applied<()> {
-    let Some(stream) = super::read_stream(entry.view, stored.stream_id)? else {
-        tracing::error!(table = %write.table, stream = stored.stream_id, "table names a stream that does not exist");
-        return Ok(());
-    };
+    // A table naming a stream that does not exist is damaged state: stop rather than skip a record.
+    let stream = super::read_stream(entry.view, stored.stream_id)?.ok_or_else(|| StorageError::Corrupt {
+        what: "table",
+        why: format!("table {} names stream {}, which does not exist", write.table, stored.stream_id),
+    })?;
     let seq = Seq { index: entry.index, n: entry.records };
     let (old, new) = (write.change.old.as_ref(), write.change.new.as_ref());
     let identity = entry.identity.clone();
     let appended_at = entry.timestamp;
     if let Some(record) =
-        record(&stream, schema, seq, entry.region, old, new, &write.version, appended_at, identity, global)
+        record(&stream, keys, seq, entry.region, old, new, &write.version, appended_at, identity, global)
     {
         entry.writes.put(Family::StreamRecords, keyspace::record_key(stream.stream_id, seq), record.encode_to_vec());
         // Commands that commit many changes are capped below Seq::PER_ENTRY records.
@@ -44,7 +47,7 @@ fn version_changed(old: &StoredItem, new: &StoredItem) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn record(
     stream: &StoredStream,
-    schema: &TableSchema,
+    keys: BTreeMap<String, AttributeValue>,
     seq: Seq,
     region: &str,
     old: Option<&StoredItem>,
@@ -62,10 +65,11 @@ fn record(
         (Some(o), Some(n)) if o.attributes == n.attributes && !(global && version_changed(o, n)) => return None,
         (Some(_), Some(_)) => "MODIFY",
         (Some(_), None) => "REMOVE",
+        // A global table's delete of an item this region does not hold still replicates.
+        (None, None) if global => "REMOVE",
         (None, None) => return None,
     };
-    let any = new.or(old).expect("one side exists");
-    let keys = Item { attributes: schema.key_of(&any.attributes) };
+    let keys = Item { attributes: keys };
     let view = stream.stream_view_type.as_str();
     let new_image = new
         .filter(|_| matches!(view, "NEW_IMAGE" | "NEW_AND_OLD_IMAGES"))
