@@ -106,6 +106,20 @@ impl RegionNode {
         self.write_as(forwarded, request, None).await
     }
 
+    /// [`RegionNode::write`] for a request whose checks need the table: `check` runs on the leader
+    /// (after forwarding, never on a follower that may not have applied the table yet), then the write.
+    pub async fn write_checked<R, C>(&self, forwarded: bool, request: R, check: C) -> Result<R::Response, Status>
+    where
+        R: Proposed,
+        C: FnOnce(&mut R) -> Result<(), ApiError> + Send,
+    {
+        self.on_leader(forwarded, request, |mut request| async move {
+            check(&mut request)?;
+            self.propose_request(request, None).await
+        })
+        .await
+    }
+
     /// [`RegionNode::write`], attributed to `identity` in stream records (a service; none for users).
     pub async fn write_as<R: Proposed>(
         &self,

@@ -204,6 +204,22 @@ impl Region {
         Ok(())
     }
 
+    /// Pauses a node (SIGSTOP), as a VM or GC pause would: it holds its sockets and answers nothing.
+    pub fn pause(&self, id: u64) -> anyhow::Result<()> {
+        self.signal(id, nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// Resumes a paused node (SIGCONT).
+    pub fn resume(&self, id: u64) -> anyhow::Result<()> {
+        self.signal(id, nix::sys::signal::Signal::SIGCONT)
+    }
+
+    fn signal(&self, id: u64, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let child = self.nodes.get(&id).and_then(|n| n.child.as_ref()).context("no such running node")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal)?;
+        Ok(())
+    }
+
     /// Starts a stopped node again on its data directory.
     pub fn restart(&mut self, id: u64) -> anyhow::Result<()> {
         self.spawn(id)

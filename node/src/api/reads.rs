@@ -129,29 +129,37 @@ fn projected(item: Item, paths: &Option<Vec<DocumentPath>>) -> Result<Item, ApiE
 impl TernService {
     pub async fn get(&self, request: Request<GetItemRequest>) -> Result<GetItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
+        let request = request.into_inner();
+        let consistent = request.consistent_read;
+        // A strongly consistent read resolves the table on the leader, after the read barrier.
+        self.node.read(is_forwarded, consistent, request, |request| self.get_here(request)).await
+    }
+
+    fn get_here(&self, mut request: GetItemRequest) -> Result<GetItemResponse, Status> {
         request.key = canonical(std::mem::take(&mut request.key))?;
         let paths = projection_only(&request.expression_attribute_names, &request.projection_expression)?;
         let (schema, table) = self.node.reader.table(&request.table_name)?;
         schema.check_key_only(&request.key)?;
         let key = schema.storage_key(&request.key)?;
         let reader = &self.node.reader;
-        self.node
-            .read(is_forwarded, request.consistent_read, request, move |request| {
-                let stored = reader.item(&key)?.filter(|s| !ttl::hidden(&table, &s.attributes, now_secs()));
-                let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
-                    write_timestamp_micros: s.write_timestamp_micros,
-                    origin_region: s.origin_region.clone(),
-                });
-                let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
-                Ok(GetItemResponse { item, item_version })
-            })
-            .await
+        let stored = reader.item(&key)?.filter(|s| !ttl::hidden(&table, &s.attributes, now_secs()));
+        let item_version = stored.as_ref().filter(|_| request.return_item_version).map(|s| ItemVersion {
+            write_timestamp_micros: s.write_timestamp_micros,
+            origin_region: s.origin_region.clone(),
+        });
+        let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
+        Ok(GetItemResponse { item, item_version })
     }
 
     pub async fn batch_get(&self, request: Request<BatchGetItemRequest>) -> Result<BatchGetItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
+        let request = request.into_inner();
+        let consistent = request.request_items.values().any(|k| k.consistent_read);
+        // A strongly consistent read resolves the table on the leader, after the read barrier.
+        self.node.read(is_forwarded, consistent, request, |request| self.batch_get_here(request)).await
+    }
+
+    fn batch_get_here(&self, mut request: BatchGetItemRequest) -> Result<BatchGetItemResponse, Status> {
         if request.request_items.is_empty() {
             return Err(ApiError::validation("The requestItems parameter is required for BatchGetItem").into());
         }
@@ -180,22 +188,17 @@ impl TernService {
                 reads.push((table.clone(), storage_key, paths.clone(), stored_table.clone()));
             }
         }
-        let consistent = request.request_items.values().any(|k| k.consistent_read);
         let reader = &self.node.reader;
-        self.node
-            .read(is_forwarded, consistent, request, move |_| {
-                let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
-                let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
-                let now = now_secs();
-                for ((table, _, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
-                    let list = responses.entry(table.clone()).or_default();
-                    if let Some(stored) = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now)) {
-                        list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
-                    }
-                }
-                Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
-            })
-            .await
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
+        let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
+        let now = now_secs();
+        for ((table, _, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
+            let list = responses.entry(table.clone()).or_default();
+            if let Some(stored) = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now)) {
+                list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
+            }
+        }
+        Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
     }
 
     pub async fn transact_get(
@@ -203,7 +206,13 @@ impl TernService {
         request: Request<TransactGetItemsRequest>,
     ) -> Result<TransactGetItemsResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
+        let request = request.into_inner();
+        let consistent = true;
+        // A strongly consistent read resolves the table on the leader, after the read barrier.
+        self.node.read(is_forwarded, consistent, request, |request| self.transact_get_here(request)).await
+    }
+
+    fn transact_get_here(&self, mut request: TransactGetItemsRequest) -> Result<TransactGetItemsResponse, Status> {
         let count = request.transact_items.len();
         if count == 0 || count > MAX_BATCH_GETS {
             return Err(ApiError::validation(format!(
@@ -229,24 +238,26 @@ impl TernService {
         }
         // All items from one point of the log: a read-index barrier, then one consistent view.
         let reader = &self.node.reader;
-        self.node
-            .read(is_forwarded, true, request, move |_| {
-                let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _, _)| k.clone()).collect();
-                let mut responses = Vec::new();
-                let now = now_secs();
-                for ((_, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
-                    let stored = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now));
-                    let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
-                    responses.push(ItemResponse { item });
-                }
-                Ok(TransactGetItemsResponse { responses })
-            })
-            .await
+        let keys: Vec<Vec<u8>> = reads.iter().map(|(k, _, _)| k.clone()).collect();
+        let mut responses = Vec::new();
+        let now = now_secs();
+        for ((_, paths, stored_table), stored) in reads.iter().zip(reader.items_at_one_point(&keys)?) {
+            let stored = stored.filter(|s| !ttl::hidden(stored_table, &s.attributes, now));
+            let item = stored.map(|s| projected(Item { attributes: s.attributes }, paths)).transpose()?;
+            responses.push(ItemResponse { item });
+        }
+        Ok(TransactGetItemsResponse { responses })
     }
 
     pub async fn query_page(&self, request: Request<QueryRequest>) -> Result<ItemPage, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
+        let request = request.into_inner();
+        let consistent = request.consistent_read;
+        // A strongly consistent read resolves the table on the leader, after the read barrier.
+        self.node.read(is_forwarded, consistent, request, |request| self.query_page_here(request)).await
+    }
+
+    fn query_page_here(&self, mut request: QueryRequest) -> Result<ItemPage, Status> {
         if request.key_condition_expression.is_empty() {
             return Err(ApiError::validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
@@ -290,16 +301,18 @@ impl TernService {
             with_versions: request.return_item_versions,
         };
         let reader = &self.node.reader;
-        self.node
-            .read(is_forwarded, request.consistent_read, request, move |_| {
-                Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
-            })
-            .await
+        Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
     }
 
     pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
+        let request = request.into_inner();
+        let consistent = request.consistent_read;
+        // A strongly consistent read resolves the table on the leader, after the read barrier.
+        self.node.read(is_forwarded, consistent, request, |request| self.scan_page_here(request)).await
+    }
+
+    fn scan_page_here(&self, mut request: ScanRequest) -> Result<ItemPage, Status> {
         placeholders_need_expressions(
             &request.expression_attribute_names,
             &request.expression_attribute_values,
@@ -349,10 +362,6 @@ impl TernService {
             with_versions: request.return_item_versions,
         };
         let reader = &self.node.reader;
-        self.node
-            .read(is_forwarded, request.consistent_read, request, move |_| {
-                Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
-            })
-            .await
+        Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
     }
 }

@@ -127,16 +127,16 @@ impl Tern for TernService {
             let is_forwarded = forwarded(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            let (_, stored) = self.node.reader.table(&request.table_name)?;
-            let stored_name = request.table_name.clone();
             let wanted = request
                 .time_to_live_specification
-                .as_ref()
+                .clone()
                 .ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
-            ttl::check_change(stored.time_to_live.as_ref(), wanted)?;
-            let wanted = wanted.clone();
             self.node
                 .on_leader(is_forwarded, request, |request| async move {
+                    // On the leader: the table as the region has it.
+                    let (_, stored) = self.node.reader.table(&request.table_name)?;
+                    ttl::check_change(stored.time_to_live.as_ref(), &wanted)?;
+                    let stored_name = request.table_name.clone();
                     let response = self.node.propose_request(request, None).await?;
                     let replicas = stored.description.map(|d| d.replicas).unwrap_or_default();
                     global::replicas::share_time_to_live(&self.node, &stored_name, &replicas, &wanted).await?;

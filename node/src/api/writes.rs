@@ -131,65 +131,100 @@ fn check_condition_check(node: &RegionNode, c: &mut ConditionCheck) -> Result<Ve
     schema.storage_key(&c.key)
 }
 
+/// A BatchWriteItem's checks: sizes, each request against its table's schema, no key twice.
+fn check_batch_write(node: &RegionNode, request: &mut BatchWriteItemRequest) -> Result<(), ApiError> {
+    let total: usize = request.request_items.values().map(|l| l.requests.len()).sum();
+    if request.request_items.is_empty() {
+        return Err(ApiError::validation("The requestItems parameter is required for BatchWriteItem"));
+    }
+    if total == 0 || total > MAX_BATCH_WRITES {
+        return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
+            )));
+    }
+    for (table, list) in request.request_items.iter_mut() {
+        let (schema, _) = node.reader.table(table)?;
+        let mut keys = BTreeSet::new();
+        for write in &mut list.requests {
+            let key = match &mut write.request {
+                Some(write_request::Request::PutRequest(put)) => {
+                    put.item = canonical(std::mem::take(&mut put.item))?;
+                    schema.storage_key(&put.item)?
+                }
+                Some(write_request::Request::DeleteRequest(delete)) => {
+                    delete.key = canonical(std::mem::take(&mut delete.key))?;
+                    schema.check_key_only(&delete.key)?;
+                    schema.storage_key(&delete.key)?
+                }
+                None => {
+                    return Err(ApiError::validation("A WriteRequest needs a PutRequest or a DeleteRequest"));
+                }
+            };
+            if !keys.insert(key) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A TransactWriteItems' checks: sizes, the token, each action against its table, no item twice.
+fn check_transact_write(node: &RegionNode, request: &mut TransactWriteItemsRequest) -> Result<(), ApiError> {
+    let count = request.transact_items.len();
+    if count == 0 {
+        return Err(ApiError::validation(
+                "1 validation error detected: Value '[]' at 'transactItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+    }
+    if count > MAX_TRANSACTION_ACTIONS {
+        return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}"
+            )));
+    }
+    if request.client_request_token.len() > 36 {
+        return Err(ApiError::validation(
+                "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
+            ));
+    }
+    let mut items = BTreeSet::new();
+    for item in &mut request.transact_items {
+        let (table, key) = match &mut item.action {
+            Some(transact_write_item::Action::ConditionCheck(c)) => {
+                (c.table_name.clone(), check_condition_check(node, c)?)
+            }
+            Some(transact_write_item::Action::Put(p)) => (p.table_name.clone(), check_put(node, p)?),
+            Some(transact_write_item::Action::Update(u)) => (u.table_name.clone(), check_update(node, u)?),
+            Some(transact_write_item::Action::Delete(d)) => (d.table_name.clone(), check_delete(node, d)?),
+            None => {
+                return Err(ApiError::validation("TransactItems can only contain one of Check, Put, Update or Delete"));
+            }
+        };
+        if !items.insert((table, key)) {
+            return Err(ApiError::validation("Transaction request cannot include multiple operations on one item"));
+        }
+    }
+    Ok(())
+}
+
 impl TernService {
     pub async fn put(&self, request: Request<PutItemRequest>) -> Result<PutItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
-        check_put(&self.node, &mut request)?;
-        self.node.write(is_forwarded, request).await
+        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_put(&self.node, r).map(drop)).await
     }
 
     pub async fn delete(&self, request: Request<DeleteItemRequest>) -> Result<DeleteItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
-        check_delete(&self.node, &mut request)?;
-        self.node.write(is_forwarded, request).await
+        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_delete(&self.node, r).map(drop)).await
     }
 
     pub async fn update(&self, request: Request<UpdateItemRequest>) -> Result<UpdateItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
-        check_update(&self.node, &mut request)?;
-        self.node.write(is_forwarded, request).await
+        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_update(&self.node, r).map(drop)).await
     }
 
     pub async fn batch_write(&self, request: Request<BatchWriteItemRequest>) -> Result<BatchWriteItemResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
-        let total: usize = request.request_items.values().map(|l| l.requests.len()).sum();
-        if request.request_items.is_empty() {
-            return Err(ApiError::validation("The requestItems parameter is required for BatchWriteItem").into());
-        }
-        if total == 0 || total > MAX_BATCH_WRITES {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITES}, Member must have length greater than or equal to 1]"
-            ))
-            .into());
-        }
-        for (table, list) in request.request_items.iter_mut() {
-            let (schema, _) = self.node.reader.table(table)?;
-            let mut keys = BTreeSet::new();
-            for write in &mut list.requests {
-                let key = match &mut write.request {
-                    Some(write_request::Request::PutRequest(put)) => {
-                        put.item = canonical(std::mem::take(&mut put.item))?;
-                        schema.storage_key(&put.item)?
-                    }
-                    Some(write_request::Request::DeleteRequest(delete)) => {
-                        delete.key = canonical(std::mem::take(&mut delete.key))?;
-                        schema.check_key_only(&delete.key)?;
-                        schema.storage_key(&delete.key)?
-                    }
-                    None => {
-                        return Err(ApiError::validation("A WriteRequest needs a PutRequest or a DeleteRequest").into())
-                    }
-                };
-                if !keys.insert(key) {
-                    return Err(ApiError::validation("Provided list of item keys contains duplicates").into());
-                }
-            }
-        }
-        self.node.write(is_forwarded, request).await
+        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_batch_write(&self.node, r)).await
     }
 
     pub async fn transact_write(
@@ -197,48 +232,6 @@ impl TernService {
         request: Request<TransactWriteItemsRequest>,
     ) -> Result<TransactWriteItemsResponse, Status> {
         let is_forwarded = forwarded(&request);
-        let mut request = request.into_inner();
-        let count = request.transact_items.len();
-        if count == 0 {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value '[]' at 'transactItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
-            )
-            .into());
-        }
-        if count > MAX_TRANSACTION_ACTIONS {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACTION_ACTIONS}"
-            ))
-            .into());
-        }
-        if request.client_request_token.len() > 36 {
-            return Err(ApiError::validation(
-                "1 validation error detected: Value at 'clientRequestToken' failed to satisfy constraint: Member must have length less than or equal to 36",
-            )
-            .into());
-        }
-        let mut items = BTreeSet::new();
-        for item in &mut request.transact_items {
-            let (table, key) = match &mut item.action {
-                Some(transact_write_item::Action::ConditionCheck(c)) => {
-                    (c.table_name.clone(), check_condition_check(&self.node, c)?)
-                }
-                Some(transact_write_item::Action::Put(p)) => (p.table_name.clone(), check_put(&self.node, p)?),
-                Some(transact_write_item::Action::Update(u)) => (u.table_name.clone(), check_update(&self.node, u)?),
-                Some(transact_write_item::Action::Delete(d)) => (d.table_name.clone(), check_delete(&self.node, d)?),
-                None => {
-                    return Err(ApiError::validation(
-                        "TransactItems can only contain one of Check, Put, Update or Delete",
-                    )
-                    .into())
-                }
-            };
-            if !items.insert((table, key)) {
-                return Err(
-                    ApiError::validation("Transaction request cannot include multiple operations on one item").into()
-                );
-            }
-        }
-        self.node.write(is_forwarded, request).await
+        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_transact_write(&self.node, r)).await
     }
 }
