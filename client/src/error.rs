@@ -11,6 +11,10 @@ pub enum Error {
     /// The region stayed unavailable until the deadline; the last error seen.
     #[error("deadline of {deadline:?} exceeded after {attempts} attempts; last error: {last}")]
     DeadlineExceeded { deadline: std::time::Duration, attempts: u32, last: ApiError },
+    /// A write whose deadline passed after an attempt that may have been applied: whether it was is
+    /// unknown (read the item to find out). Never a guess.
+    #[error("outcome unknown: the deadline of {deadline:?} passed after {attempts} attempts, and one may have been applied; last error: {last}")]
+    OutcomeUnknown { deadline: std::time::Duration, attempts: u32, last: ApiError },
     /// An endpoint is not a valid address.
     #[error("invalid endpoint {0:?}")]
     InvalidEndpoint(String),
@@ -27,7 +31,7 @@ impl Error {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Api(e) => Some(e.kind),
-            Error::DeadlineExceeded { last, .. } => Some(last.kind),
+            Error::DeadlineExceeded { last, .. } | Error::OutcomeUnknown { last, .. } => Some(last.kind),
             _ => None,
         }
     }

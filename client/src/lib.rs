@@ -32,6 +32,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Response, Status};
 
 pub use error::Error;
+
+mod session;
 pub use retry::RetryPolicy;
 pub use serde_items::{from_item, to_item};
 pub use streams::StartingPosition;
@@ -52,6 +54,8 @@ struct Inner {
     leader: Mutex<Option<(String, Channel)>>,
     next: AtomicUsize,
     retry: RetryPolicy,
+    /// This client's session: its writes are applied once however often they are retried.
+    session: session::Session,
 }
 
 fn channel(address: &str) -> Result<Channel, Error> {
@@ -96,7 +100,15 @@ impl Client {
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
-        Ok(Client { inner: Arc::new(Inner { endpoints, leader: Mutex::new(None), next: AtomicUsize::new(0), retry }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoints,
+                leader: Mutex::new(None),
+                next: AtomicUsize::new(0),
+                retry,
+                session: session::Session::new(),
+            }),
+        })
     }
 
     /// The addresses this client was given.
@@ -215,6 +227,23 @@ macro_rules! operation {
     };
 }
 
+/// A write call of the client's session: every attempt carries the call's sequence number.
+macro_rules! write_operation {
+    ($(#[$doc:meta])* $name:ident => $rpc:ident, $request:ty, $response:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            let call = self.inner.session.begin();
+            let result = self
+                .call(Target::Leader, |mut client, timeout| {
+                    let request = call.request(message.clone(), timeout);
+                    async move { client.$rpc(request).await }
+                })
+                .await;
+            call.finish(result)
+        }
+    };
+}
+
 /// Strongly consistent reads go to the leader; others to any node.
 macro_rules! read_target {
     () => {
@@ -238,19 +267,19 @@ impl Client {
         describe_time_to_live => describe_time_to_live, DescribeTimeToLiveRequest, DescribeTimeToLiveResponse, |_| Target::AnyNode);
     operation!(/// DeleteTable.
         delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader);
-    operation!(/// PutItem.
-        put_item_request => put_item, PutItemRequest, PutItemResponse, |_| Target::Leader);
-    operation!(/// DeleteItem.
-        delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse, |_| Target::Leader);
-    operation!(/// UpdateItem.
-        update_item => update_item, UpdateItemRequest, UpdateItemResponse, |_| Target::Leader);
+    write_operation!(/// PutItem, applied once however often it is retried.
+        put_item_request => put_item, PutItemRequest, PutItemResponse);
+    write_operation!(/// DeleteItem, applied once however often it is retried.
+        delete_item_request => delete_item, DeleteItemRequest, DeleteItemResponse);
+    write_operation!(/// UpdateItem, applied once however often it is retried.
+        update_item => update_item, UpdateItemRequest, UpdateItemResponse);
     operation!(/// BatchGetItem; strongly consistent when any table asks for it.
         batch_get_item => batch_get_item, BatchGetItemRequest, BatchGetItemResponse,
         |m| if m.request_items.values().any(|k| k.consistent_read) { Target::Leader } else { Target::AnyNode });
-    operation!(/// BatchWriteItem.
-        batch_write_item => batch_write_item, BatchWriteItemRequest, BatchWriteItemResponse, |_| Target::Leader);
-    operation!(/// TransactWriteItems.
-        transact_write_items => transact_write_items, TransactWriteItemsRequest, TransactWriteItemsResponse, |_| Target::Leader);
+    write_operation!(/// BatchWriteItem, applied once however often it is retried.
+        batch_write_item => batch_write_item, BatchWriteItemRequest, BatchWriteItemResponse);
+    write_operation!(/// TransactWriteItems, applied once however often it is retried (see also `transact_write_items`).
+        transact_write_items_request => transact_write_items, TransactWriteItemsRequest, TransactWriteItemsResponse);
     operation!(/// TransactGetItems (all items from one point of the log).
         transact_get_items => transact_get_items, TransactGetItemsRequest, TransactGetItemsResponse, |_| Target::Leader);
     operation!(/// GetItem.
@@ -358,6 +387,18 @@ impl Client {
 
 /// Typed conveniences over the wire operations.
 impl Client {
+    /// TransactWriteItems. A transaction without a ClientRequestToken gets one, as AWS SDKs give it,
+    /// so that it is idempotent for ten minutes.
+    pub async fn transact_write_items(
+        &self,
+        mut message: TransactWriteItemsRequest,
+    ) -> Result<TransactWriteItemsResponse, Error> {
+        if message.client_request_token.is_empty() {
+            message.client_request_token = format!("{:032x}", rand::random::<u128>());
+        }
+        self.transact_write_items_request(message).await
+    }
+
     /// Puts an item; returns the version it was given.
     pub async fn put_item(&self, table: &str, item: Item) -> Result<ItemVersion, Error> {
         let response = self

@@ -25,6 +25,7 @@ pub mod raft;
 pub mod reader;
 pub mod routing;
 pub mod schema;
+pub mod sessions;
 pub mod stream;
 pub mod topology;
 pub mod ttl;

@@ -51,6 +51,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     tokio::spawn(trim_forever(node.clone(), streams.clone(), stream_settings.clone(), trim_every));
     tokio::spawn(crate::ttl::sweeper::sweep_forever(node.clone(), Duration::from_millis(config.ttl_sweep_interval_ms)));
     tokio::spawn(crate::global::purge::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
+    tokio::spawn(crate::sessions::forget_idle_forever(node.clone(), Duration::from_secs(60)));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");

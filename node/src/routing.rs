@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use prost::Message;
-use tern_proto::internal::{command, command_outcome, Command, CommandOutcome};
+use tern_proto::internal::{command, command_outcome, ClientSession, Command, CommandOutcome};
+use tern_proto::session;
 use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -89,33 +90,34 @@ impl RegionNode {
     /// Serves a request on the leader: `local` runs here when this node leads; otherwise the
     /// request goes to the leader, marked as forwarded (a forwarded request is never forwarded
     /// again: the caller retries).
-    pub async fn on_leader<R, F, Fut>(&self, forwarded: bool, request: R, local: F) -> Result<R::Response, Status>
+    pub async fn on_leader<R, F, Fut>(&self, caller: &Caller, request: R, local: F) -> Result<R::Response, Status>
     where
         R: OnLeader,
         F: FnOnce(R) -> Fut + Send,
         Fut: Future<Output = Result<R::Response, Status>> + Send,
     {
-        match self.route(forwarded)? {
+        match self.route(caller.forwarded)? {
             Route::Local => local(request).await,
-            Route::Leader(channel) => forward(channel, request).await,
+            Route::Leader(channel) => forward(channel, request, caller).await,
         }
     }
 
     /// Proposes a write as one command on the leader, and answers with its outcome.
-    pub async fn write<R: Proposed>(&self, forwarded: bool, request: R) -> Result<R::Response, Status> {
-        self.write_as(forwarded, request, None).await
+    pub async fn write<R: Proposed>(&self, caller: Caller, request: R) -> Result<R::Response, Status> {
+        self.write_as(caller, request, None).await
     }
 
     /// [`RegionNode::write`] for a request whose checks need the table: `check` runs on the leader
     /// (after forwarding, never on a follower that may not have applied the table yet), then the write.
-    pub async fn write_checked<R, C>(&self, forwarded: bool, request: R, check: C) -> Result<R::Response, Status>
+    pub async fn write_checked<R, C>(&self, caller: Caller, request: R, check: C) -> Result<R::Response, Status>
     where
         R: Proposed,
         C: FnOnce(&mut R) -> Result<(), ApiError> + Send,
     {
-        self.on_leader(forwarded, request, |mut request| async move {
+        let session = caller.session.clone();
+        self.on_leader(&caller, request, |mut request| async move {
             check(&mut request)?;
-            self.propose_request(request, None).await
+            self.propose_call(request, None, session).await
         })
         .await
     }
@@ -123,11 +125,12 @@ impl RegionNode {
     /// [`RegionNode::write`], attributed to `identity` in stream records (a service; none for users).
     pub async fn write_as<R: Proposed>(
         &self,
-        forwarded: bool,
+        caller: Caller,
         request: R,
         identity: Option<Identity>,
     ) -> Result<R::Response, Status> {
-        self.on_leader(forwarded, request, |request| self.propose_request(request, identity)).await
+        let session = caller.session.clone();
+        self.on_leader(&caller, request, |request| self.propose_call(request, identity, session)).await
     }
 
     /// Proposes a write on this node, the leader, and answers with its outcome.
@@ -136,7 +139,18 @@ impl RegionNode {
         request: R,
         identity: Option<Identity>,
     ) -> Result<R::Response, Status> {
-        let outcome = self.propose_as(request.into_op(), identity).await?;
+        self.propose_call(request, identity, None).await
+    }
+
+    /// Proposes a write as one call of a client's session: a retry of the call is answered with the
+    /// outcome of its first application.
+    async fn propose_call<R: Proposed>(
+        &self,
+        request: R,
+        identity: Option<Identity>,
+        session: Option<ClientSession>,
+    ) -> Result<R::Response, Status> {
+        let outcome = self.propose_command(request.into_op(), identity, session).await?;
         R::from_outcome(outcome).map_err(|other| ApiError::internal(format!("unexpected outcome {other:?}")).into())
     }
 
@@ -144,7 +158,7 @@ impl RegionNode {
     /// read-index barrier, so it sees every write acknowledged before it.
     pub async fn read<R, F>(
         &self,
-        forwarded: bool,
+        caller: Caller,
         consistent: bool,
         request: R,
         local: F,
@@ -156,7 +170,7 @@ impl RegionNode {
         if !consistent {
             return local(request);
         }
-        self.on_leader(forwarded, request, |request| async move {
+        self.on_leader(&caller, request, |request| async move {
             self.linearizable().await?;
             local(request)
         })
@@ -189,11 +203,21 @@ impl RegionNode {
         op: command::Op,
         identity: Option<tern_proto::v1::Identity>,
     ) -> Result<command_outcome::Outcome, ApiError> {
+        self.propose_command(op, identity, None).await
+    }
+
+    async fn propose_command(
+        &self,
+        op: command::Op,
+        identity: Option<tern_proto::v1::Identity>,
+        session: Option<ClientSession>,
+    ) -> Result<command_outcome::Outcome, ApiError> {
         let command = Command {
             proposed_at_micros: clock::now_micros(),
             origin_region: self.region.clone(),
             op: Some(op),
             identity,
+            session,
         };
         let response = self.raft.client_write(Proposal(command.encode_to_vec())).await.map_err(|e| match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
@@ -228,19 +252,57 @@ impl RegionNode {
     }
 }
 
-/// Whether a follower forwarded this request.
-pub fn forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_KEY)
+/// Who sent a request: whether a follower forwarded it, and the client session call it is, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub forwarded: bool,
+    pub session: Option<ClientSession>,
 }
 
-/// Sends a request to the leader through `channel`, marked as forwarded.
-async fn forward<R: OnLeader>(channel: Channel, request: R) -> Result<R::Response, Status> {
+impl Caller {
+    /// The caller of a request, from its metadata.
+    pub fn of<T>(request: &Request<T>) -> Caller {
+        let metadata = request.metadata();
+        let text = |key: &str| metadata.get(key).and_then(|v| v.to_str().ok());
+        let number = |key: &str| text(key).and_then(|v| v.parse::<u64>().ok());
+        let session = match (text(session::SESSION_KEY), number(session::SEQUENCE_KEY)) {
+            (Some(id), Some(sequence)) if valid_session_id(id) => Some(ClientSession {
+                id: id.to_string(),
+                sequence,
+                completed_below: number(session::COMPLETED_BELOW_KEY).unwrap_or(0).min(sequence),
+            }),
+            _ => None,
+        };
+        Caller { forwarded: metadata.contains_key(FORWARDED_KEY), session }
+    }
+}
+
+/// A session id as clients make them: 1 to 64 letters, digits, `-` and `_` (so that one session's keys
+/// never fall in another's range).
+fn valid_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Sends a request to the leader through `channel`, marked as forwarded, with the caller's session.
+async fn forward<R: OnLeader>(channel: Channel, request: R, caller: &Caller) -> Result<R::Response, Status> {
     let mut grpc = tonic::client::Grpc::new(channel)
         .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_API_MESSAGE_BYTES);
     grpc.ready().await.map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
     let mut request = Request::new(request);
     request.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
+    if let Some(call) = &caller.session {
+        let metadata = request.metadata_mut();
+        for (key, value) in [
+            (session::SESSION_KEY, call.id.clone()),
+            (session::SEQUENCE_KEY, call.sequence.to_string()),
+            (session::COMPLETED_BELOW_KEY, call.completed_below.to_string()),
+        ] {
+            if let Ok(value) = value.parse() {
+                metadata.insert(key, value);
+            }
+        }
+    }
     let codec = tonic_prost::ProstCodec::<R, R::Response>::default();
     Ok(grpc.unary(request, PathAndQuery::from_static(R::METHOD), codec).await?.into_inner())
 }

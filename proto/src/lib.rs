@@ -25,6 +25,7 @@ pub use generated::tern::internal::v1 as internal;
 
 pub mod error;
 pub mod json;
+pub mod session;
 pub mod value;
 
 pub use error::{ApiError, ErrorKind};

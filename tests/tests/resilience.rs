@@ -249,3 +249,70 @@ async fn a_lagging_follower_serves_a_table_it_has_not_applied_yet() -> anyhow::R
     assert_eq!(item.map(|i| i.attributes), Some(wire(&[("pk", "k"), ("value", "v")])));
     Ok(())
 }
+
+/// Exactly once under retries: four clients add 1 to one counter while the leader is killed with
+/// `kill -9` and restarted every 1.5 s, four times. A call whose leader died after committing it is retried, and the retry
+/// is answered with the first outcome, so the counter ends at the number of acknowledged calls, plus at
+/// most the calls whose outcome the client reports unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retried_adds_apply_once_while_the_leader_is_killed() -> anyhow::Result<()> {
+    use tern_client::v1::{AttributeValue as Wire, GetItemRequest, UpdateItemRequest};
+    use tern_client::Error;
+
+    let mut region = Region::start(3, &[]).await?;
+    region.client().await?.create_table(kv_table()).await?;
+    let key =
+        || [("pk".to_string(), Wire { value: Some(tern_client::v1::attribute_value::Value::S("n".into())) })].into();
+    let add = UpdateItemRequest {
+        table_name: "kvs".into(),
+        key: key(),
+        update_expression: "ADD n :one".into(),
+        expression_attribute_values: [(
+            ":one".to_string(),
+            Wire { value: Some(tern_client::v1::attribute_value::Value::N("1".into())) },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let counts = Arc::new(Mutex::new((0u64, 0u64))); // (acknowledged, unknown)
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let (client, counts, add, stop) = (region.client().await?, counts.clone(), add.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match client.update_item(add.clone()).await {
+                    Ok(_) => counts.lock().unwrap().0 += 1,
+                    Err(Error::OutcomeUnknown { .. }) => counts.lock().unwrap().1 += 1,
+                    Err(other) => panic!("a call failed without saying its outcome is unknown: {other}"),
+                }
+            }
+        }));
+    }
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let leader = region.wait_for_leader(Duration::from_secs(20)).await?;
+        region.kill(leader)?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        region.restart(leader)?;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await?;
+    }
+    let (acknowledged, unknown) = *counts.lock().unwrap();
+    let get = GetItemRequest { table_name: "kvs".into(), key: key(), consistent_read: true, ..Default::default() };
+    let item = region.client().await?.get_item_request(get).await?.item.expect("the counter");
+    let n: u64 = match item.attributes["n"].value.clone() {
+        Some(tern_client::v1::attribute_value::Value::N(n)) => n.parse()?,
+        other => panic!("{other:?}"),
+    };
+    eprintln!("counter {n}: {acknowledged} calls acknowledged, {unknown} with an unknown outcome");
+    assert!(acknowledged > 1000, "the load ran through the kills ({acknowledged} calls acknowledged)");
+    assert!(
+        acknowledged <= n && n <= acknowledged + unknown,
+        "the counter is {n}: {acknowledged} calls acknowledged, {unknown} with an unknown outcome"
+    );
+    Ok(())
+}

@@ -8,7 +8,7 @@ use tern_proto::v1::{AddNodeRequest, Member, MembershipResponse, NodeStatus, Nod
 use tern_proto::ApiError;
 use tonic::{Request, Response, Status};
 
-use crate::routing::{forwarded, RegionNode};
+use crate::routing::{Caller, RegionNode};
 
 /// Serves `tern.v1.Cluster` on one node.
 pub struct ClusterService {
@@ -59,20 +59,17 @@ impl Cluster for ClusterService {
     }
 
     async fn add_node(&self, request: Request<AddNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         if request.address.is_empty() {
             return Err(ApiError::validation("AddNode needs the new node's address").into());
         }
-        self.node.on_leader(is_forwarded, request, |request| self.add_here(request)).await.map(Response::new)
+        self.node.on_leader(&caller, request, |request| self.add_here(request)).await.map(Response::new)
     }
 
     async fn remove_node(&self, request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node
-            .on_leader(is_forwarded, request.into_inner(), |request| self.remove_here(request))
-            .await
-            .map(Response::new)
+        let caller = Caller::of(&request);
+        self.node.on_leader(&caller, request.into_inner(), |request| self.remove_here(request)).await.map(Response::new)
     }
 }
 

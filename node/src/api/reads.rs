@@ -14,7 +14,7 @@ use super::tern::TernService;
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions, Select};
 use crate::keyspace::item_key;
 use crate::reader::{KeyRange, PageRequest};
-use crate::routing::forwarded;
+use crate::routing::Caller;
 use crate::ttl;
 use tern_expression::ast::Condition;
 use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
@@ -128,11 +128,11 @@ fn projected(item: Item, paths: &Option<Vec<DocumentPath>>) -> Result<Item, ApiE
 
 impl TernService {
     pub async fn get(&self, request: Request<GetItemRequest>) -> Result<GetItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let consistent = request.consistent_read;
         // A strongly consistent read resolves the table on the leader, after the read barrier.
-        self.node.read(is_forwarded, consistent, request, |request| self.get_here(request)).await
+        self.node.read(caller, consistent, request, |request| self.get_here(request)).await
     }
 
     fn get_here(&self, mut request: GetItemRequest) -> Result<GetItemResponse, Status> {
@@ -152,11 +152,11 @@ impl TernService {
     }
 
     pub async fn batch_get(&self, request: Request<BatchGetItemRequest>) -> Result<BatchGetItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let consistent = request.request_items.values().any(|k| k.consistent_read);
         // A strongly consistent read resolves the table on the leader, after the read barrier.
-        self.node.read(is_forwarded, consistent, request, |request| self.batch_get_here(request)).await
+        self.node.read(caller, consistent, request, |request| self.batch_get_here(request)).await
     }
 
     fn batch_get_here(&self, mut request: BatchGetItemRequest) -> Result<BatchGetItemResponse, Status> {
@@ -205,11 +205,11 @@ impl TernService {
         &self,
         request: Request<TransactGetItemsRequest>,
     ) -> Result<TransactGetItemsResponse, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let consistent = true;
         // A strongly consistent read resolves the table on the leader, after the read barrier.
-        self.node.read(is_forwarded, consistent, request, |request| self.transact_get_here(request)).await
+        self.node.read(caller, consistent, request, |request| self.transact_get_here(request)).await
     }
 
     fn transact_get_here(&self, mut request: TransactGetItemsRequest) -> Result<TransactGetItemsResponse, Status> {
@@ -250,11 +250,11 @@ impl TernService {
     }
 
     pub async fn query_page(&self, request: Request<QueryRequest>) -> Result<ItemPage, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let consistent = request.consistent_read;
         // A strongly consistent read resolves the table on the leader, after the read barrier.
-        self.node.read(is_forwarded, consistent, request, |request| self.query_page_here(request)).await
+        self.node.read(caller, consistent, request, |request| self.query_page_here(request)).await
     }
 
     fn query_page_here(&self, mut request: QueryRequest) -> Result<ItemPage, Status> {
@@ -305,11 +305,11 @@ impl TernService {
     }
 
     pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
-        let is_forwarded = forwarded(&request);
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let consistent = request.consistent_read;
         // A strongly consistent read resolves the table on the leader, after the read barrier.
-        self.node.read(is_forwarded, consistent, request, |request| self.scan_page_here(request)).await
+        self.node.read(caller, consistent, request, |request| self.scan_page_here(request)).await
     }
 
     fn scan_page_here(&self, mut request: ScanRequest) -> Result<ItemPage, Status> {

@@ -9,7 +9,7 @@ use tern_proto::v1::*;
 use tern_proto::ApiError;
 use tonic::{Request, Response, Status};
 
-use crate::routing::{forwarded, RegionNode};
+use crate::routing::{Caller, RegionNode};
 use crate::schema::{check_create_table, check_table_name};
 use crate::{global, stream, ttl};
 
@@ -51,13 +51,13 @@ impl Tern for TernService {
         request: Request<CreateTableRequest>,
     ) -> Result<Response<CreateTableResponse>, Status> {
         observe("CreateTable", async {
-            let is_forwarded = forwarded(&request);
+            let caller = Caller::of(&request);
             let request = request.into_inner();
             check_create_table(&request)?;
             if let Some(spec) = &request.stream_specification {
                 stream::check_specification(spec)?;
             }
-            self.node.write(is_forwarded, request).await
+            self.node.write(caller, request).await
         })
         .await
     }
@@ -97,17 +97,17 @@ impl Tern for TernService {
         request: Request<UpdateTableRequest>,
     ) -> Result<Response<UpdateTableResponse>, Status> {
         observe("UpdateTable", async {
-            let is_forwarded = forwarded(&request);
+            let caller = Caller::of(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             if let Some(spec) = &request.stream_specification {
                 stream::check_specification(spec)?;
             }
             if request.replica_updates.is_empty() {
-                return self.node.write(is_forwarded, request).await;
+                return self.node.write(caller, request).await;
             }
             self.node
-                .on_leader(is_forwarded, request, |request| async move {
+                .on_leader(&caller, request, |request| async move {
                     if request.stream_specification.is_some() {
                         let stream_only = UpdateTableRequest { replica_updates: vec![], ..request.clone() };
                         self.node.propose_request(stream_only, None).await?;
@@ -124,7 +124,7 @@ impl Tern for TernService {
         request: Request<UpdateTimeToLiveRequest>,
     ) -> Result<Response<UpdateTimeToLiveResponse>, Status> {
         observe("UpdateTimeToLive", async {
-            let is_forwarded = forwarded(&request);
+            let caller = Caller::of(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let wanted = request
@@ -132,7 +132,7 @@ impl Tern for TernService {
                 .clone()
                 .ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
             self.node
-                .on_leader(is_forwarded, request, |request| async move {
+                .on_leader(&caller, request, |request| async move {
                     // On the leader: the table as the region has it.
                     let (_, stored) = self.node.reader.table(&request.table_name)?;
                     ttl::check_change(stored.time_to_live.as_ref(), &wanted)?;
@@ -173,10 +173,10 @@ impl Tern for TernService {
         request: Request<DeleteTableRequest>,
     ) -> Result<Response<DeleteTableResponse>, Status> {
         observe("DeleteTable", async {
-            let is_forwarded = forwarded(&request);
+            let caller = Caller::of(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            self.node.write(is_forwarded, request).await
+            self.node.write(caller, request).await
         })
         .await
     }

@@ -9,7 +9,7 @@ use tonic::{Request, Status};
 
 use super::tern::TernService;
 use super::validate::{self, canonical, expression_values, placeholders_need_expressions};
-use crate::routing::{forwarded, RegionNode};
+use crate::routing::{Caller, RegionNode};
 use crate::schema::TableSchema;
 use tern_expression::{self as expression, ExpressionKind, ExpressionSet, Placeholders};
 
@@ -208,30 +208,30 @@ fn check_transact_write(node: &RegionNode, request: &mut TransactWriteItemsReque
 
 impl TernService {
     pub async fn put(&self, request: Request<PutItemRequest>) -> Result<PutItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_put(&self.node, r).map(drop)).await
+        let caller = Caller::of(&request);
+        self.node.write_checked(caller, request.into_inner(), |r| check_put(&self.node, r).map(drop)).await
     }
 
     pub async fn delete(&self, request: Request<DeleteItemRequest>) -> Result<DeleteItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_delete(&self.node, r).map(drop)).await
+        let caller = Caller::of(&request);
+        self.node.write_checked(caller, request.into_inner(), |r| check_delete(&self.node, r).map(drop)).await
     }
 
     pub async fn update(&self, request: Request<UpdateItemRequest>) -> Result<UpdateItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_update(&self.node, r).map(drop)).await
+        let caller = Caller::of(&request);
+        self.node.write_checked(caller, request.into_inner(), |r| check_update(&self.node, r).map(drop)).await
     }
 
     pub async fn batch_write(&self, request: Request<BatchWriteItemRequest>) -> Result<BatchWriteItemResponse, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_batch_write(&self.node, r)).await
+        let caller = Caller::of(&request);
+        self.node.write_checked(caller, request.into_inner(), |r| check_batch_write(&self.node, r)).await
     }
 
     pub async fn transact_write(
         &self,
         request: Request<TransactWriteItemsRequest>,
     ) -> Result<TransactWriteItemsResponse, Status> {
-        let is_forwarded = forwarded(&request);
-        self.node.write_checked(is_forwarded, request.into_inner(), |r| check_transact_write(&self.node, r)).await
+        let caller = Caller::of(&request);
+        self.node.write_checked(caller, request.into_inner(), |r| check_transact_write(&self.node, r)).await
     }
 }

@@ -13,6 +13,7 @@ pub mod entry;
 
 pub use entry::clock;
 pub mod items;
+pub mod session;
 pub mod tables;
 pub mod transaction;
 
@@ -84,6 +85,13 @@ impl Applier {
             }
             _ => None,
         };
+        let session = command.session.clone().filter(|s| !s.id.is_empty());
+        if let Some(call) = &session {
+            if let Some(first) = session::admit(view, writes, call, self.clock)? {
+                metrics::counter!("tern_session_retries_answered_total").increment(1);
+                return Ok(first);
+            }
+        }
         let mut entry = Entry {
             view,
             writes,
@@ -99,6 +107,9 @@ impl Applier {
             Err(ApplyError::Refused(refusal)) => error_outcome(refusal),
             Err(ApplyError::Storage(failure)) => return Err(failure),
         };
+        if let Some(session) = &session {
+            session::remember(writes, session, &outcome, self.clock);
+        }
         if let Some(timestamp) = replicated {
             self.clock = self.clock.max(timestamp);
             writes.put(Family::Meta, Meta::Clock.key(), keyspace::encode_u64(self.clock));
@@ -142,5 +153,6 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::SetReplicaStatus(r) => Outcome::SetReplicas(global::apply::set_replica_status(entry, r)?),
         command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
         command::Op::TrimStreams(r) => Outcome::TrimStreams(stream::trim(entry, r)?),
+        command::Op::ForgetSessions(r) => Outcome::ForgetSessions(session::forget_sessions(entry, r)?),
     })
 }

@@ -37,6 +37,21 @@ impl<E: Engine + ReadView> Machine<E> {
         outcome
     }
 
+    /// Applies `op` as one call of a client session, proposed at `at` microseconds.
+    fn call(
+        &mut self,
+        op: command::Op,
+        session: tern_proto::internal::ClientSession,
+        at: u64,
+    ) -> command_outcome::Outcome {
+        self.index += 1;
+        let command = Command { op: Some(op), proposed_at_micros: at, session: Some(session), ..Default::default() };
+        let mut writes = WriteSet::default();
+        let outcome = self.applier.apply(&self.engine, &mut writes, self.index, command).expect("storage works");
+        self.engine.write(writes, false).expect("storage works");
+        outcome
+    }
+
     /// Applies `op` and expects it to succeed.
     fn ok(&mut self, op: command::Op) -> command_outcome::Outcome {
         let outcome = self.run(op);
@@ -494,4 +509,77 @@ fn a_global_tables_delete_of_an_absent_item_leaves_a_tombstone_and_a_record() {
     let command_outcome::Outcome::ApplyReplicated(applied) = outcome else { panic!("{outcome:?}") };
     assert_eq!((applied.applied, applied.skipped), (0, 1));
     assert!(node.family(Family::Items).is_empty());
+}
+
+fn add_one() -> command::Op {
+    command::Op::UpdateItem(v1::UpdateItemRequest {
+        table_name: "things".into(),
+        key: key_attributes(1),
+        update_expression: "ADD n :one".into(),
+        expression_attribute_values: BTreeMap::from([(
+            ":one".to_string(),
+            v1::AttributeValue { value: Some(Value::N("1".into())) },
+        )]),
+        return_values: "UPDATED_NEW".into(),
+        ..Default::default()
+    })
+}
+
+fn counter(machine: &Machine<impl Engine + ReadView>) -> Option<String> {
+    let items = machine.family(Family::Items);
+    let item: StoredItem = engine::decode("item", &items.first()?.1).unwrap();
+    match item.attributes.get("n").and_then(|v| v.value.clone()) {
+        Some(Value::N(n)) => Some(n),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_retried_session_call_is_answered_with_its_first_outcome_and_applied_once() {
+    use tern_proto::internal::ClientSession;
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(false));
+    let call = |sequence, completed_below| ClientSession { id: "s1".into(), sequence, completed_below };
+    let first = node.call(add_one(), call(1, 0), 2_000_000);
+    let retry = node.call(add_one(), call(1, 0), 2_000_100);
+    assert_eq!(retry, first, "the retry gets the first outcome");
+    assert_eq!(counter(&node).as_deref(), Some("1"), "and the ADD applied once");
+    // Another call of the session, and a call of another session, apply.
+    node.call(add_one(), call(2, 1), 2_000_200);
+    node.call(add_one(), ClientSession { id: "s2".into(), sequence: 1, completed_below: 0 }, 2_000_300);
+    assert_eq!(counter(&node).as_deref(), Some("3"));
+    // A refusal is remembered too: the retry of a call that failed its condition fails the same way.
+    let refused = command::Op::PutItem(v1::PutItemRequest {
+        table_name: "things".into(),
+        item: key_attributes(1),
+        condition_expression: "attribute_not_exists(pk)".into(),
+        ..Default::default()
+    });
+    let outcome = node.call(refused.clone(), call(3, 1), 2_000_400);
+    assert!(matches!(outcome, command_outcome::Outcome::Error(_)), "{outcome:?}");
+    assert_eq!(node.call(refused, call(3, 1), 2_000_500), outcome);
+
+    // Finished calls are forgotten: calls 1 and 2 go once the client says calls below 3 are done, and a
+    // retry of a forgotten call is refused rather than applied again.
+    let remembered = |node: &Machine<Memory>| {
+        node.family(Family::Meta).iter().filter(|(k, _)| k.starts_with(b"session/s1/")).count()
+    };
+    assert_eq!(remembered(&node), 3);
+    node.call(add_one(), call(4, 3), 2_000_600);
+    assert_eq!(remembered(&node), 2, "calls 3 and 4 remain");
+    let outcome = node.call(add_one(), call(1, 3), 2_000_650);
+    let command_outcome::Outcome::Error(error) = outcome else { panic!("{outcome:?}") };
+    assert!(error.message.contains("outcome is unknown"), "{}", error.message);
+    assert_eq!(counter(&node).as_deref(), Some("4"));
+    // A session idle for the window goes whole, on the leader's proposal.
+    let forget =
+        |before| command::Op::ForgetSessions(tern_proto::internal::ForgetSessions { idle_before_micros: before });
+    node.ok(forget(2_000_600));
+    assert_eq!(remembered(&node), 2, "s1's last call applied at the cutoff: kept");
+    node.ok(forget(2_000_601));
+    assert_eq!(remembered(&node), 0);
+    assert!(
+        node.family(Family::Meta).iter().all(|(k, _)| !k.starts_with(b"session")),
+        "nothing of any session is left"
+    );
 }

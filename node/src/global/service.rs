@@ -7,7 +7,7 @@ use tern_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::{replication_identity, state};
-use crate::routing::{forwarded, RegionNode};
+use crate::routing::{Caller, RegionNode};
 use crate::schema::check_table_name;
 
 /// Most items (and tombstones) in one page of ReadTableVersions.
@@ -31,8 +31,8 @@ impl Replication for ReplicationService {
         request: Request<ApplyReplicatedRequest>,
     ) -> Result<Response<ApplyReplicatedResponse>, Status> {
         let identity = Some(replication_identity(&request.get_ref().source_region));
-        let is_forwarded = forwarded(&request);
-        self.node.write_as(is_forwarded, request.into_inner(), identity).await.map(Response::new)
+        let caller = Caller::of(&request);
+        self.node.write_as(caller, request.into_inner(), identity).await.map(Response::new)
     }
 
     async fn set_replicas(
@@ -40,14 +40,14 @@ impl Replication for ReplicationService {
         request: Request<SetReplicasRequest>,
     ) -> Result<Response<SetReplicasResponse>, Status> {
         check_table_name(&request.get_ref().table_name)?;
-        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
+        self.node.write(Caller::of(&request), request.into_inner()).await.map(Response::new)
     }
 
     async fn set_replica_status(
         &self,
         request: Request<SetReplicaStatusRequest>,
     ) -> Result<Response<SetReplicasResponse>, Status> {
-        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
+        self.node.write(Caller::of(&request), request.into_inner()).await.map(Response::new)
     }
 
     async fn get_replication_state(
@@ -69,7 +69,7 @@ impl Replication for ReplicationService {
                 replicas: stored.description.map(|d| d.replicas).unwrap_or_default(),
             })
         };
-        node.read(forwarded(&request), true, request.into_inner(), read).await.map(Response::new)
+        node.read(Caller::of(&request), true, request.into_inner(), read).await.map(Response::new)
     }
 
     async fn read_table_versions(
@@ -86,6 +86,6 @@ impl Replication for ReplicationService {
             let view = node.reader.view();
             Ok(state::versions_page(view.as_ref(), &schema, &stored, &request.exclusive_start_key, limit)?)
         };
-        node.read(forwarded(&request), true, request.into_inner(), read).await.map(Response::new)
+        node.read(Caller::of(&request), true, request.into_inner(), read).await.map(Response::new)
     }
 }

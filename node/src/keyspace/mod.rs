@@ -295,6 +295,20 @@ pub fn parse_token_expiry_key(key: &[u8]) -> Option<(u64, &str)> {
     Some((at, std::str::from_utf8(&rest[8..]).ok()?))
 }
 
+/// The key of a client session call's remembered outcome (in [`Family::Meta`]): the session, then
+/// the call's sequence number, so a session's calls below a number are one range.
+pub fn session_key(session: &str, sequence: u64) -> Vec<u8> {
+    [b"session/".as_slice(), session.as_bytes(), b"/", &sequence.to_be_bytes()].concat()
+}
+
+/// The key of what the state machine keeps of a session (in [`Family::Meta`]).
+pub fn session_state_key(session: &str) -> Vec<u8> {
+    [SESSION_STATE_PREFIX, session.as_bytes()].concat()
+}
+
+/// The prefix of every session's state key.
+pub const SESSION_STATE_PREFIX: &[u8] = b"session-state/";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +333,7 @@ mod tests {
         assert_eq!(parse_ttl_key(&ttl_key(3, 10, b"key")), Some((10, b"key".as_slice())));
         assert_eq!(parse_record_key(&record_key(4, Seq { index: 9, n: 2 })), Some((4, Seq { index: 9, n: 2 })));
         assert_eq!(parse_token_expiry_key(&token_expiry_key(42, "t-1")), Some((42, "t-1")));
+        assert!(session_key("s", 1) < session_key("s", 2) && session_key("s", 255) < session_key("s", 256));
         assert_eq!(log_index(&log_key(12)), Some(12));
         assert!(is_stream_key(&stream_key(5)));
         assert!(!is_stream_key(&consumer_key(5, "billing")));

@@ -22,7 +22,7 @@ use super::trim::StreamSettings;
 use super::{check_not_trimmed, first_position, shard_id, StreamStatus};
 use crate::clock;
 use crate::keyspace::Seq;
-use crate::routing::{forwarded, RegionNode};
+use crate::routing::{Caller, RegionNode};
 
 /// Readers of a 24-hour stream's shard at once, as in DynamoDB Streams.
 pub const MAX_READERS_PER_SHARD: usize = 2;
@@ -286,7 +286,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<PutConsumerPositionRequest>,
     ) -> Result<Response<PutConsumerPositionResponse>, Status> {
-        self.node.write(forwarded(&request), request.into_inner()).await.map(Response::new)
+        self.node.write(Caller::of(&request), request.into_inner()).await.map(Response::new)
     }
 
     async fn list_consumers(
