@@ -31,7 +31,10 @@ impl Error {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Api(e) => Some(e.kind),
-            Error::DeadlineExceeded { last, .. } | Error::OutcomeUnknown { last, .. } => Some(last.kind),
+            Error::DeadlineExceeded { last, .. } => Some(last.kind),
+            // Not the last attempt's kind: an application that retries on ServiceUnavailable must not
+            // retry a write that may have been applied as a new call.
+            Error::OutcomeUnknown { .. } => None,
             _ => None,
         }
     }

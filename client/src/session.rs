@@ -4,7 +4,6 @@
 //! forget their outcomes.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,26 +14,38 @@ use crate::Error;
 /// One client's session.
 pub(crate) struct Session {
     id: String,
-    next: AtomicU64,
-    in_flight: Mutex<BTreeSet<u64>>,
+    /// The next sequence number and the calls in flight, together: a number is handed out and
+    /// counted in flight at once, so no call can be reported finished before it starts.
+    calls: Mutex<Calls>,
+}
+
+#[derive(Default)]
+struct Calls {
+    next: u64,
+    in_flight: BTreeSet<u64>,
 }
 
 impl Session {
     pub(crate) fn new() -> Session {
-        Session { id: format!("{:032x}", rand::random::<u128>()), next: AtomicU64::new(1), in_flight: Mutex::default() }
+        Session {
+            id: format!("{:032x}", rand::random::<u128>()),
+            calls: Mutex::new(Calls { next: 1, ..Default::default() }),
+        }
     }
 
     /// A new write call.
     pub(crate) fn begin(&self) -> Call<'_> {
-        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.lock().expect("session lock").insert(sequence);
+        let mut calls = self.calls.lock().expect("session lock");
+        let sequence = calls.next;
+        calls.next += 1;
+        calls.in_flight.insert(sequence);
         Call { session: self, sequence }
     }
 
     /// Every call below this one has finished.
     fn completed_below(&self) -> u64 {
-        let in_flight = self.in_flight.lock().expect("session lock");
-        in_flight.first().copied().unwrap_or_else(|| self.next.load(Ordering::Relaxed))
+        let calls = self.calls.lock().expect("session lock");
+        calls.in_flight.first().copied().unwrap_or(calls.next)
     }
 }
 
@@ -73,7 +84,7 @@ impl Call<'_> {
 
 impl Drop for Call<'_> {
     fn drop(&mut self) {
-        self.session.in_flight.lock().expect("session lock").remove(&self.sequence);
+        self.session.calls.lock().expect("session lock").in_flight.remove(&self.sequence);
     }
 }
 

@@ -112,11 +112,20 @@ impl RegionNode {
     pub async fn write_checked<R, C>(&self, caller: Caller, request: R, check: C) -> Result<R::Response, Status>
     where
         R: Proposed,
-        C: FnOnce(&mut R) -> Result<(), ApiError> + Send,
+        C: Fn(&mut R) -> Result<(), ApiError> + Send,
     {
         let session = caller.session.clone();
         self.on_leader(&caller, request, |mut request| async move {
-            check(&mut request)?;
+            if let Err(error) = check(&mut request) {
+                if error.kind != ErrorKind::ResourceNotFoundException {
+                    return Err(error.into());
+                }
+                // A new leader may not have applied its predecessor's last entries yet (a table
+                // created just before): after a read barrier it has, and the check (which only makes
+                // the request canonical, so runs twice alike) is final.
+                self.linearizable().await?;
+                check(&mut request)?;
+            }
             self.propose_call(request, None, session).await
         })
         .await

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use tern_proto::internal::{command, ForgetSessions};
+use tern_proto::internal::{command, command_outcome, ForgetSessions};
 
-use crate::apply::session::SESSION_WINDOW_MICROS;
+use crate::apply::session::{FORGOTTEN_PER_ENTRY, SESSION_WINDOW_MICROS};
 use crate::clock;
 use crate::routing::RegionNode;
 
@@ -18,9 +18,17 @@ pub async fn forget_idle_forever(node: RegionNode, every: Duration) {
             continue;
         }
         let idle_before_micros = clock::now_micros().saturating_sub(SESSION_WINDOW_MICROS);
-        let op = command::Op::ForgetSessions(ForgetSessions { idle_before_micros });
-        if let Err(error) = node.propose_as(op, None).await {
-            tracing::debug!(%error, "forgetting idle sessions");
+        loop {
+            let op = command::Op::ForgetSessions(ForgetSessions { idle_before_micros });
+            match node.propose_as(op, None).await {
+                Ok(command_outcome::Outcome::ForgetSessions(done))
+                    if done.forgotten as usize == FORGOTTEN_PER_ENTRY => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::debug!(%error, "forgetting idle sessions");
+                    break;
+                }
+            }
         }
     }
 }

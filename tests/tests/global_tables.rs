@@ -586,7 +586,7 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
 /// stream, not from the write's (older) version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retention() {
-    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "4"]).await.unwrap();
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "6"]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     create_table(&east, "profiles", "pk:S", None).await.unwrap();
     let request = UpdateTableRequest {
@@ -601,7 +601,7 @@ async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retent
         put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
     }
     // Longer than the retention: those writes are older than it when eu-west receives them.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
     deployment.start_replicator("eu-west").unwrap();
     deployment.wait_converged("profiles", Duration::from_secs(60)).await.unwrap();
     // Longer than a trim pass, shorter than the retention.

@@ -250,7 +250,7 @@ async fn a_lagging_follower_serves_a_table_it_has_not_applied_yet() -> anyhow::R
     Ok(())
 }
 
-/// Exactly once under retries: four clients add 1 to one counter while the leader is killed with
+/// Exactly once under retries: four writers (two clients, two writers each) add 1 to one counter while the leader is killed with
 /// `kill -9` and restarted every 1.5 s, four times. A call whose leader died after committing it is retried, and the retry
 /// is answered with the first outcome, so the counter ends at the number of acknowledged calls, plus at
 /// most the calls whose outcome the client reports unknown.
@@ -277,8 +277,10 @@ async fn retried_adds_apply_once_while_the_leader_is_killed() -> anyhow::Result<
     let counts = Arc::new(Mutex::new((0u64, 0u64))); // (acknowledged, unknown)
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
-    for _ in 0..4 {
-        let (client, counts, add, stop) = (region.client().await?, counts.clone(), add.clone(), stop.clone());
+    // Two clients, each shared by two writers: calls of one session in flight at once.
+    let clients = [region.client().await?, region.client().await?];
+    for writer in 0..4 {
+        let (client, counts, add, stop) = (clients[writer % 2].clone(), counts.clone(), add.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match client.update_item(add.clone()).await {

@@ -421,14 +421,13 @@ async fn a_node_restored_from_a_snapshot_keeps_the_trim_horizon() -> anyhow::Res
     let restored = region.node_client(follower).await?;
     let (name, _) = error(restored.get_shard_iterator(iterator("AT_SEQUENCE_NUMBER", &oldest)).await);
     assert_eq!(name, "TrimmedDataAccessException", "the restored node served records after a gap");
-    let first = |node: Client| {
-        let request = iterator("TRIM_HORIZON", "");
-        async move {
-            let shard_iterator = node.get_shard_iterator(request).await?.shard_iterator;
-            let page = node.get_records(GetRecordsRequest { shard_iterator, ..Default::default() }).await?;
-            anyhow::Ok(page.records[0].dynamodb.as_ref().unwrap().sequence_number.clone())
-        }
-    };
-    assert_eq!(first(restored).await?, first(region.node_client(leader).await?).await?);
+    // Its TRIM_HORIZON starts after the gap.
+    let shard_iterator = restored.get_shard_iterator(iterator("TRIM_HORIZON", "")).await?.shard_iterator;
+    let page = restored.get_records(GetRecordsRequest { shard_iterator, ..Default::default() }).await?;
+    let first = page.records.first().and_then(|r| r.dynamodb.as_ref()).map(|d| d.sequence_number.clone());
+    assert!(
+        first.as_ref().is_some_and(|first| *first > oldest),
+        "TRIM_HORIZON after the gap: {first:?}, oldest {oldest}"
+    );
     Ok(())
 }

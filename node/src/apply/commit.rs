@@ -15,7 +15,11 @@ use crate::{global, stream, ttl};
 /// on a global table: there it still leaves a tombstone and a REMOVE record with its version, so that
 /// the delete replicates and wins over any older write of the item from another region.
 pub fn commit(entry: &mut Entry, write: &PlannedWrite) -> Applied<()> {
-    let Some(mut stored) = entry.tables.get(&write.table).cloned() else { return Ok(()) };
+    let Some(mut stored) = entry.tables.get(&write.table).cloned() else {
+        // Every write is planned against its table: a missing one is damaged state.
+        let why = format!("a write to table {}, which is not there", write.table);
+        return Err(StorageError::Corrupt { what: "table", why }.into());
+    };
     let global = global::is_global(&stored);
     let changed = write.change.new.is_some() || write.change.old.is_some();
     if !changed && !global {

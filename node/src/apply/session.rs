@@ -16,8 +16,9 @@ use crate::keyspace::{self, Family};
 
 /// How long an idle session's outcomes are kept (microseconds of log time).
 pub const SESSION_WINDOW_MICROS: u64 = 10 * 60 * 1_000_000;
-/// Most sessions forgotten per entry, so one entry's work stays bounded.
-const FORGOTTEN_PER_ENTRY: usize = 1000;
+/// Most sessions forgotten per entry, so one entry's work stays bounded (the leader proposes again at
+/// once while an entry was full).
+pub const FORGOTTEN_PER_ENTRY: usize = 1000;
 
 fn state(view: &dyn ReadView, id: &str) -> Result<SessionState, StorageError> {
     let bytes = view.get(Family::Meta, &keyspace::session_state_key(id))?;
@@ -72,27 +73,29 @@ pub fn remember(writes: &mut WriteSet, call: &ClientSession, outcome: &command_o
     writes.put(Family::Meta, keyspace::session_key(&call.id, call.sequence), record.encode_to_vec());
 }
 
-/// Forgets every session whose last call applied before the cutoff: its state and its outcomes.
+/// Forgets every session whose last call applied before the cutoff, at most
+/// [`FORGOTTEN_PER_ENTRY`] of them: its state and its outcomes (point deletes of the calls from the
+/// session's `forgotten_below` on: the ones below were deleted as the client finished them).
 pub fn forget_sessions(entry: &mut Entry, r: ForgetSessions) -> Applied<ForgetSessionsOutcome> {
     let mut outcome = ForgetSessionsOutcome::default();
     let end = keyspace::prefix_end(keyspace::SESSION_STATE_PREFIX);
-    let idle: Vec<Vec<u8>> = entry
-        .view
-        .scan(Family::Meta, keyspace::SESSION_STATE_PREFIX, Some(&end), Direction::Forward)
-        .filter_map(|item| match item {
-            Ok((key, value)) => match engine::decode::<SessionState>("session state", &value) {
-                Ok(state) if state.last_applied_at_micros < r.idle_before_micros => Some(Ok(key)),
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            },
-            Err(e) => Some(Err(e)),
-        })
-        .take(FORGOTTEN_PER_ENTRY)
-        .collect::<Result<_, _>>()?;
-    for key in idle {
-        let id = std::str::from_utf8(&key[keyspace::SESSION_STATE_PREFIX.len()..]).unwrap_or_default().to_string();
-        entry.writes.delete_range(Family::Meta, keyspace::session_key(&id, 0), keyspace::session_key(&id, u64::MAX));
-        entry.writes.delete(Family::Meta, keyspace::session_key(&id, u64::MAX));
+    let mut idle = Vec::new();
+    for item in entry.view.scan(Family::Meta, keyspace::SESSION_STATE_PREFIX, Some(&end), Direction::Forward) {
+        let (key, value) = item?;
+        let state: SessionState = engine::decode("session state", &value)?;
+        if state.last_applied_at_micros < r.idle_before_micros {
+            idle.push((key, state));
+            if idle.len() == FORGOTTEN_PER_ENTRY {
+                break;
+            }
+        }
+    }
+    for (key, state) in idle {
+        let id = String::from_utf8_lossy(&key[keyspace::SESSION_STATE_PREFIX.len()..]).into_owned();
+        let (from, to) = (keyspace::session_key(&id, state.forgotten_below), keyspace::session_key(&id, u64::MAX));
+        for call in entry.view.scan(Family::Meta, &from, Some(&to), Direction::Forward) {
+            entry.writes.delete(Family::Meta, call?.0);
+        }
         entry.writes.delete(Family::Meta, &key);
         outcome.forgotten += 1;
     }

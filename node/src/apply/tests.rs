@@ -583,3 +583,45 @@ fn a_retried_session_call_is_answered_with_its_first_outcome_and_applied_once() 
         "nothing of any session is left"
     );
 }
+
+fn transaction(token: &str, op: command::Op) -> command::Op {
+    let command::Op::UpdateItem(update) = op else { panic!("an update") };
+    command::Op::TransactWriteItems(v1::TransactWriteItemsRequest {
+        transact_items: vec![v1::TransactWriteItem { action: Some(v1::transact_write_item::Action::Update(update)) }],
+        client_request_token: token.into(),
+    })
+}
+
+/// Runs `op` proposed at `at` microseconds, as the next entry.
+fn run_at(machine: &mut Machine<Memory>, op: command::Op, at: u64) -> command_outcome::Outcome {
+    machine.index += 1;
+    let command = Command { op: Some(op), proposed_at_micros: at, ..Default::default() };
+    let mut writes = WriteSet::default();
+    let outcome = machine.applier.apply(&machine.engine, &mut writes, machine.index, command).unwrap();
+    machine.engine.write(writes, false).unwrap();
+    outcome
+}
+
+#[test]
+fn a_reused_tokens_new_record_outlives_the_old_records_expiry() {
+    use crate::apply::transaction::IDEMPOTENCY_WINDOW_MICROS as WINDOW;
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(false));
+    // Seventeen tokens, "reused" the last: more expired tokens than one transaction forgets (16).
+    let start = 10_000_000;
+    for i in 0..16 {
+        run_at(&mut node, transaction(&format!("t{i:02}"), add_one()), start + i);
+    }
+    run_at(&mut node, transaction("reused", add_one()), start + 16);
+    assert_eq!(counter(&node).as_deref(), Some("17"));
+    // After the window the token is used again (a new transaction): it applies.
+    let later = start + WINDOW + 100;
+    run_at(&mut node, transaction("reused", add_one()), later);
+    assert_eq!(counter(&node).as_deref(), Some("18"));
+    // Another transaction forgets the old expiry entry of "reused"; its new record must stay.
+    run_at(&mut node, transaction("other", add_one()), later + 1_000_000);
+    assert_eq!(counter(&node).as_deref(), Some("19"));
+    // A retry of the second "reused" transaction within its window is answered, not applied again.
+    run_at(&mut node, transaction("reused", add_one()), later + 2_000_000);
+    assert_eq!(counter(&node).as_deref(), Some("19"), "the retry applied the transaction again");
+}

@@ -85,7 +85,10 @@ fn forget_expired_tokens(entry: &mut Entry, now: u64) -> Result<(), StorageError
         if at >= cutoff {
             break;
         }
-        entry.writes.delete(Family::Meta, keyspace::token_key(token));
+        // The token may have been used again since: its newer record stays.
+        if remembered(entry, token)?.is_some_and(|record| record.applied_at_micros == at) {
+            entry.writes.delete(Family::Meta, keyspace::token_key(token));
+        }
         entry.writes.delete(Family::Meta, &key);
     }
     Ok(())

@@ -40,7 +40,9 @@ pub fn check_writable(entry: &Entry, table: &str) -> Result<(), ApiError> {
 /// write from another region cannot bring it back; a put removes it.
 pub fn track_tombstone(entry: &mut Entry, write: &PlannedWrite, key_attributes: &BTreeMap<String, v1::AttributeValue>) {
     match &write.change.new {
-        Some(_) => entry.writes.delete(Family::Tombstones, &write.key),
+        // Only an item that was absent can have a tombstone.
+        Some(_) if write.change.old.is_none() => entry.writes.delete(Family::Tombstones, &write.key),
+        Some(_) => {}
         None => {
             let tombstone = stored_item(key_attributes.clone(), &write.version);
             entry.writes.put(Family::Tombstones, &write.key, tombstone.encode_to_vec());

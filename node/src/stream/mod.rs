@@ -222,7 +222,8 @@ pub fn trim(entry: &mut Entry, r: TrimStreams) -> Applied<TrimStreamsOutcome> {
         if through <= stream.trimmed_through {
             continue;
         }
-        let first = keyspace::record_key(stream.stream_id, Seq::first_of(0));
+        // From the old horizon on: earlier records are gone already.
+        let first = keyspace::record_key(stream.stream_id, Seq::from_number(stream.trimmed_through).next());
         let past = keyspace::record_key(stream.stream_id, Seq::from_number(through).next());
         entry.writes.delete_range(Family::StreamRecords, first, past);
         stream.trimmed_through = through;

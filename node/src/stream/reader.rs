@@ -12,6 +12,8 @@ use crate::keyspace::{self, Family, Seq};
 
 /// Most bytes of records one GetRecords returns, as in DynamoDB.
 pub const MAX_RECORDS_BYTES: usize = 1024 * 1024;
+/// Most records one trim entry drops per stream (the leader proposes again at once while a trim is full).
+pub const MAX_TRIMMED_PER_ENTRY: usize = 100_000;
 
 /// Reads streams and their records.
 #[derive(Clone)]
@@ -71,6 +73,17 @@ impl StreamView<'_> {
             .ok_or_else(|| ApiError::not_found(format!("Requested resource not found: Stream {stream_id} not found")))
     }
 
+    /// Where TRIM_HORIZON starts: the first record held, or (none held) the first position after the
+    /// trim horizon, never before the stream began. Read from this one view, so no record appended
+    /// meanwhile is skipped.
+    pub fn trim_horizon(&self, stream_id: u64) -> Result<Seq, ApiError> {
+        let stream = self.stream_by_id(stream_id)?;
+        Ok(match self.bounds(stream_id)? {
+            Some((first, _)) => first,
+            None => super::first_position(&stream).max(Seq::from_number(stream.trimmed_through).next()),
+        })
+    }
+
     /// The first and last positions a stream holds, if any.
     pub fn bounds(&self, stream_id: u64) -> Result<Option<(Seq, Seq)>, ApiError> {
         let (start, end) = (keyspace::record_key(stream_id, Seq::first_of(0)), keyspace::records_end(stream_id));
@@ -122,12 +135,25 @@ impl StreamView<'_> {
     /// Where to trim a stream for a retention cutoff: the last record appended before `cutoff_secs`
     /// (within the first 1 MB of records), and how many records go with it.
     pub fn trim_point(&self, stream_id: u64, cutoff_secs: f64) -> Result<Option<(Seq, usize)>, ApiError> {
+        // From the horizon on, one record at a time, stopping at the first one not due: the work is
+        // what is due (capped per proposal), never the whole stream.
+        let stream = self.stream_by_id(stream_id)?;
+        let from = keyspace::record_key(stream_id, Seq::from_number(stream.trimmed_through).next());
+        let end = keyspace::records_end(stream_id);
         let mut point = None;
-        for (count, (seq, record)) in self.records(stream_id, Seq::first_of(0), usize::MAX)?.into_iter().enumerate() {
+        for (count, entry) in self
+            .view
+            .scan(Family::StreamRecords, &from, Some(&end), Direction::Forward)
+            .take(MAX_TRIMMED_PER_ENTRY)
+            .enumerate()
+        {
+            let (key, value) = entry?;
+            let record: StreamRecord = engine::decode("stream record", &value)?;
             let appended = record.dynamodb.as_ref().map_or(0.0, |d| d.approximate_creation_date_time);
             if appended >= cutoff_secs {
                 break;
             }
+            let (_, seq) = keyspace::parse_record_key(&key).expect("16-byte record keys");
             point = Some((seq, count + 1));
         }
         Ok(point)

@@ -69,14 +69,6 @@ impl StreamsService {
         }
     }
 
-    /// The position after which no record was trimmed on this node.
-    fn trim_horizon(&self, stream: &StoredStream) -> Result<Seq, ApiError> {
-        Ok(match self.streams.at_one_point().bounds(stream.stream_id)? {
-            Some((first, _)) => first,
-            None => self.next_position(stream),
-        })
-    }
-
     /// The position just after everything applied so far.
     fn next_position(&self, stream: &StoredStream) -> Seq {
         let applied = self.node.raft.metrics().borrow().last_applied.map_or(0, |id| id.index);
@@ -86,7 +78,7 @@ impl StreamsService {
     /// Where an iterator of the given type starts.
     fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<Seq, ApiError> {
         match kind {
-            "TRIM_HORIZON" => self.trim_horizon(stream),
+            "TRIM_HORIZON" => self.streams.at_one_point().trim_horizon(stream.stream_id),
             "LATEST" => Ok(match self.streams.at_one_point().bounds(stream.stream_id)? {
                 Some((_, last)) => last.next().max(self.next_position(stream)),
                 None => self.next_position(stream),
@@ -130,10 +122,7 @@ impl StreamsService {
     fn describe(&self, stream: &StoredStream) -> Result<StreamDescription, ApiError> {
         let ending = (StreamStatus::of(stream) == StreamStatus::Disabled)
             .then(|| Seq::from_number(stream.last_sequence).max(first_position(stream)).text());
-        let starting = match self.streams.at_one_point().bounds(stream.stream_id)? {
-            Some((first, _)) => first,
-            None => first_position(stream),
-        };
+        let starting = self.streams.at_one_point().trim_horizon(stream.stream_id)?;
         Ok(StreamDescription {
             stream_arn: stream.stream_arn.clone(),
             stream_label: stream.stream_label.clone(),
