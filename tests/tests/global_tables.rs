@@ -47,6 +47,15 @@ async fn delete(client: &Client, table: &str, pk: &str) -> Result<ItemVersion, t
     Ok(client.delete_item_request(request).await?.item_version.expect("a delete returns its version"))
 }
 
+/// Creates `table` (key `pk:S`) in us-east with a replica in eu-west, and waits until it is ACTIVE.
+async fn global_table(deployment: &Deployment, east: &Client, table: &str) {
+    create_table(east, table, "pk:S", None).await.unwrap();
+    let request =
+        UpdateTableRequest { table_name: table.into(), replica_updates: create(&["eu-west"]), ..Default::default() };
+    east.update_table(request).await.unwrap();
+    deployment.wait_active(table, Duration::from_secs(30)).await.unwrap();
+}
+
 /// The value of `val` in a region, read on its leader.
 async fn value(client: &Client, table: &str, pk: &str) -> Option<String> {
     let request =
@@ -552,14 +561,7 @@ async fn a_replica_added_to_a_table_of_100k_items_gets_them_all() {
 async fn a_trimmed_checkpoint_leads_to_a_resync() {
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "2"]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
-    create_table(&east, "profiles", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest {
-        table_name: "profiles".into(),
-        replica_updates: create(&["eu-west"]),
-        ..Default::default()
-    };
-    east.update_table(request).await.unwrap();
-    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    global_table(&deployment, &east, "profiles").await;
     for i in 0..10 {
         put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
     }
@@ -588,14 +590,7 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
 async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retention() {
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "6"]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
-    create_table(&east, "profiles", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest {
-        table_name: "profiles".into(),
-        replica_updates: create(&["eu-west"]),
-        ..Default::default()
-    };
-    east.update_table(request).await.unwrap();
-    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    global_table(&deployment, &east, "profiles").await;
     deployment.kill_replicator("eu-west").unwrap();
     for i in 0..5 {
         put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
@@ -635,14 +630,7 @@ async fn a_delete_of_an_item_not_yet_replicated_wins_after_the_heal() {
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     let west = deployment.client("eu-west").await.unwrap();
-    create_table(&east, "profiles", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest {
-        table_name: "profiles".into(),
-        replica_updates: create(&["eu-west"]),
-        ..Default::default()
-    };
-    east.update_table(request).await.unwrap();
-    deployment.wait_active("profiles", Duration::from_secs(30)).await.unwrap();
+    global_table(&deployment, &east, "profiles").await;
     deployment.kill_replicator("eu-west").unwrap();
     deployment.kill_replicator("us-east").unwrap();
     let put_version = put(&east, "profiles", "k", "written in us-east").await.unwrap();
@@ -666,14 +654,7 @@ async fn a_global_table_replicates_the_ttl_delete() {
     let deployment = Deployment::start(&["eu-west", "us-east"], &[]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     let west = deployment.client("eu-west").await.unwrap();
-    create_table(&east, "sessions", "pk:S", None).await.unwrap();
-    let request = UpdateTableRequest {
-        table_name: "sessions".into(),
-        replica_updates: create(&["eu-west"]),
-        ..Default::default()
-    };
-    east.update_table(request).await.unwrap();
-    deployment.wait_active("sessions", Duration::from_secs(30)).await.unwrap();
+    global_table(&deployment, &east, "sessions").await;
     let ttl = UpdateTimeToLiveRequest {
         table_name: "sessions".into(),
         time_to_live_specification: Some(TimeToLiveSpecification {
