@@ -51,7 +51,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (meta, path) = tokio::task::spawn_blocking(move || write_snapshot(engine.as_ref(), &dir))
             .await
             .map_err(snapshot_error)??;
-        make_current(self.engine.as_ref(), &self.dir, &meta, &path)?;
+        if !make_current(self.engine.as_ref(), &self.dir, &meta, &path)? {
+            // A newer snapshot was installed while this one was written: that one stays current.
+            tracing::info!(snapshot = %meta.snapshot_id, "built snapshot superseded by an installed one");
+            return current(self.engine.as_ref(), &self.dir).await?.ok_or_else(|| snapshot_error(missing()));
+        }
         tracing::info!(snapshot = %meta.snapshot_id, "built snapshot");
         let file = tokio::fs::File::open(&path).await.map_err(snapshot_error)?;
         Ok(Snapshot { meta, snapshot: Box::new(file) })
@@ -86,9 +90,24 @@ fn write_snapshot(engine: &dyn Engine, dir: &Path) -> Result<(SnapshotMeta, Path
     Ok((SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id }, path))
 }
 
-/// Records `meta` as the current snapshot and removes every other snapshot file.
-fn make_current(engine: &dyn Engine, dir: &Path, meta: &SnapshotMeta, path: &Path) -> Result<(), StorageError> {
+fn missing() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, "no current snapshot")
+}
+
+/// Records `meta` as the current snapshot and removes every other snapshot file, unless the current
+/// snapshot is newer (a snapshot installed while this one was built): then this one's file goes and
+/// false is returned.
+fn make_current(engine: &dyn Engine, dir: &Path, meta: &SnapshotMeta, path: &Path) -> Result<bool, StorageError> {
+    if let Some(bytes) = engine.latest().get(Family::Raft, RaftKey::CurrentSnapshot.key()).map_err(snapshot_error)? {
+        let existing: CurrentSnapshot = bincode::deserialize(&bytes).map_err(snapshot_error)?;
+        if existing.meta.last_log_id > meta.last_log_id {
+            let _ = std::fs::remove_file(path);
+            return Ok(false);
+        }
+    }
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    // The file's name in its directory survives a crash before the pointer to it is written.
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(snapshot_error)?;
     let current = CurrentSnapshot { meta: meta.clone(), file: file.clone() };
     let mut writes = WriteSet::default();
     writes.put(Family::Raft, RaftKey::CurrentSnapshot.key(), bincode::serialize(&current).map_err(snapshot_error)?);
@@ -98,7 +117,7 @@ fn make_current(engine: &dyn Engine, dir: &Path, meta: &SnapshotMeta, path: &Pat
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The current snapshot, if one was built or installed.
@@ -130,7 +149,7 @@ pub async fn install(
     tokio::task::spawn_blocking(move || load(engine_for_load.as_ref(), &path_for_load))
         .await
         .map_err(snapshot_error)??;
-    make_current(engine.as_ref(), dir, meta, &path)
+    make_current(engine.as_ref(), dir, meta, &path).map(|_| ())
 }
 
 fn load(engine: &dyn Engine, path: &Path) -> Result<(), StorageError> {
@@ -163,4 +182,36 @@ fn load(engine: &dyn Engine, path: &Path) -> Result<(), StorageError> {
         writes.put(family, &parts[0], &parts[1]);
     }
     engine.write(writes, true).map_err(snapshot_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, LogId};
+
+    use super::*;
+    use crate::engine::Memory;
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: Default::default(),
+            snapshot_id: format!("1-{index}"),
+        }
+    }
+
+    #[test]
+    fn a_late_build_never_replaces_a_newer_installed_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Memory::new();
+        let (newer, older) = (dir.path().join("1-9.snap"), dir.path().join("1-5.snap"));
+        std::fs::write(&newer, b"installed").unwrap();
+        assert!(make_current(&engine, dir.path(), &meta(9), &newer).unwrap());
+        std::fs::write(&older, b"built from an older view").unwrap();
+        assert!(!make_current(&engine, dir.path(), &meta(5), &older).unwrap(), "the older one is refused");
+        let bytes = engine.latest().get(Family::Raft, RaftKey::CurrentSnapshot.key()).unwrap().unwrap();
+        let current: CurrentSnapshot = bincode::deserialize(&bytes).unwrap();
+        assert_eq!((current.meta.snapshot_id.as_str(), current.file.as_str()), ("1-9", "1-9.snap"));
+        assert!(newer.exists(), "the installed snapshot's file is kept");
+        assert!(!older.exists(), "the superseded build's file is removed");
+    }
 }
