@@ -25,6 +25,17 @@ fn stream_table(name: &str, view: &str, retention_days: u32) -> CreateTableReque
     }
 }
 
+/// A GetShardIterator request of a user's reader (not a replicator's).
+fn shard_iterator(arn: &str, shard: &str, kind: &str, sequence: &str) -> GetShardIteratorRequest {
+    GetShardIteratorRequest {
+        stream_arn: arn.into(),
+        shard_id: shard.into(),
+        shard_iterator_type: kind.into(),
+        sequence_number: sequence.into(),
+        replication: false,
+    }
+}
+
 async fn all_records(client: &Client, table: &str) -> anyhow::Result<Vec<StreamRecord>> {
     let (arn, shard) = client.table_stream(table).await?;
     let records: Vec<_> =
@@ -217,13 +228,7 @@ async fn trimming_expiry_reader_limit_and_a_stream_turned_off_and_on() -> anyhow
             .await?;
     }
     let (arn, shard) = client.table_stream("events").await?;
-    let iterator = |kind: &str, sequence: &str| GetShardIteratorRequest {
-        stream_arn: arn.clone(),
-        shard_id: shard.clone(),
-        shard_iterator_type: kind.into(),
-        sequence_number: sequence.into(),
-        replication: false,
-    };
+    let iterator = |kind: &str, sequence: &str| shard_iterator(&arn, &shard, kind, sequence);
 
     // Two readers at once are fine; a third is refused.
     let first = client.get_shard_iterator(iterator("TRIM_HORIZON", "")).await?.shard_iterator;
@@ -411,13 +416,7 @@ async fn a_node_restored_from_a_snapshot_keeps_the_trim_horizon() -> anyhow::Res
     assert!(region.log(follower).contains("installed snapshot"), "the wiped node did not install a snapshot");
 
     let (arn, shard) = client.table_stream("events").await?;
-    let iterator = |kind: &str, sequence: &str| GetShardIteratorRequest {
-        stream_arn: arn.clone(),
-        shard_id: shard.clone(),
-        shard_iterator_type: kind.into(),
-        sequence_number: sequence.into(),
-        replication: false,
-    };
+    let iterator = |kind: &str, sequence: &str| shard_iterator(&arn, &shard, kind, sequence);
     let restored = region.node_client(follower).await?;
     let (name, _) = error(restored.get_shard_iterator(iterator("AT_SEQUENCE_NUMBER", &oldest)).await);
     assert_eq!(name, "TrimmedDataAccessException", "the restored node served records after a gap");
