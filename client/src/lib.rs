@@ -1,6 +1,7 @@
 //! Rust client for Tern: connect to a region with some of its nodes' addresses, and call DynamoDB's
 //! operations. The client finds the leader, sends writes and strongly consistent reads to it, spreads
-//! other reads over the nodes, and retries through leader changes and unavailability until a deadline.
+//! other reads over the nodes, and retries through leader changes and unavailability until a deadline,
+//! each attempt with a timeout of its own, so a paused node holds a call up for one attempt only.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), tern_client::Error> {
@@ -13,14 +14,15 @@
 //! ```
 
 mod error;
+mod nodes;
 mod replication;
 mod retry;
 mod serde_items;
+mod session;
 mod streams;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tern_proto::v1::cluster_client::ClusterClient;
@@ -28,12 +30,12 @@ use tern_proto::v1::streams_client::StreamsClient;
 use tern_proto::v1::tern_client::TernClient;
 use tern_proto::v1::*;
 use tern_proto::value::{item_from_wire, item_to_wire};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Response, Status};
 
 pub use error::Error;
 
-mod session;
+use nodes::{Node, Nodes};
 pub use retry::RetryPolicy;
 pub use serde_items::{from_item, to_item};
 pub use streams::StartingPosition;
@@ -43,6 +45,15 @@ pub use tern_proto::{ApiError, AttributeValue, ErrorKind, Item, Number};
 
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long a node asked who leads may take to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// The same for a node that let an attempt time out lately.
+const SUSPECT_PROBE_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often the nodes are asked who leads while the leader they name is doubted.
+const ELECTION_POLL: Duration = Duration::from_millis(100);
+/// How long a node that let an attempt time out is asked last, as a multiple of the attempt timeout.
+const SUSPICION_ATTEMPTS: u32 = 5;
+
 /// A connection to one region.
 #[derive(Clone)]
 pub struct Client {
@@ -50,18 +61,10 @@ pub struct Client {
 }
 
 struct Inner {
-    endpoints: Vec<(String, Channel)>,
-    leader: Mutex<Option<(String, Channel)>>,
-    next: AtomicUsize,
+    nodes: Nodes,
     retry: RetryPolicy,
     /// This client's session: its writes are applied once however often they are retried.
     session: session::Session,
-}
-
-fn channel(address: &str) -> Result<Channel, Error> {
-    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-    let endpoint = Endpoint::from_shared(uri).map_err(|_| Error::InvalidEndpoint(address.to_string()))?;
-    Ok(endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true).connect_lazy())
 }
 
 fn retryable(error: &ApiError) -> bool {
@@ -72,7 +75,28 @@ fn retryable(error: &ApiError) -> bool {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
     Leader,
+    /// Any node; one that answers ResourceNotFoundException may not have applied the table or stream
+    /// yet, so the others are asked too before the answer stands.
     AnyNode,
+}
+
+/// How long one attempt of a call may take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// The policy's attempt timeout: item and stream calls, answered in milliseconds.
+    Attempt,
+    /// Up to the deadline: control-plane calls, which may wait for work in the region (a replica
+    /// drained) and are not all safe to send twice.
+    Deadline,
+}
+
+/// Who leads the region, as its nodes say.
+enum Leader {
+    Known(Node),
+    /// No node knows (an election is under way, or none answered).
+    Unknown,
+    /// The nodes name a leader that just let an attempt time out: wait for them to elect another.
+    Doubted,
 }
 
 impl Client {
@@ -95,66 +119,77 @@ impl Client {
             .into_iter()
             .flat_map(|e| e.as_ref().split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
             .filter(|e| !e.is_empty())
-            .map(|address| Ok((address.trim_start_matches("http://").to_string(), channel(&address)?)))
+            .map(|address| Node::at(&address))
             .collect::<Result<Vec<_>, Error>>()?;
         if endpoints.is_empty() {
             return Err(Error::NoEndpoints);
         }
+        let suspicion = retry.attempt_timeout * SUSPICION_ATTEMPTS;
         Ok(Client {
-            inner: Arc::new(Inner {
-                endpoints,
-                leader: Mutex::new(None),
-                next: AtomicUsize::new(0),
-                retry,
-                session: session::Session::new(),
-            }),
+            inner: Arc::new(Inner { nodes: Nodes::new(endpoints, suspicion), retry, session: session::Session::new() }),
         })
     }
 
     /// The addresses this client was given.
     pub fn endpoints(&self) -> Vec<String> {
-        self.inner.endpoints.iter().map(|(a, _)| a.clone()).collect()
+        self.inner.nodes.endpoints().iter().map(|n| n.address.clone()).collect()
     }
 
-    pub(crate) fn any_node(&self) -> Channel {
-        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.endpoints.len();
-        self.inner.endpoints[i].1.clone()
-    }
-
-    /// The leader's channel, asking the nodes who leads when it is not known.
-    async fn leader(&self) -> Option<Channel> {
-        if let Some((_, channel)) = self.inner.leader.lock().expect("leader lock").clone() {
-            return Some(channel);
+    /// Who leads, asking the nodes (the unsuspected first) when it is not known.
+    async fn leader(&self) -> Leader {
+        let nodes = &self.inner.nodes;
+        if let Some(leader) = nodes.leader() {
+            return Leader::Known(leader);
         }
-        for (_, node) in &self.inner.endpoints {
-            let mut client = ClusterClient::new(node.clone());
-            let mut request = tonic::Request::new(NodeStatusRequest {});
-            request.set_timeout(Duration::from_millis(500));
-            let Ok(status) = client.get_node_status(request).await else {
+        let mut doubted = false;
+        for node in nodes.by_trust() {
+            // A suspected node is asked last, and briefly: a live one answers its status at once.
+            let timeout =
+                if nodes.suspected(&node.address, nodes.suspicion()) { SUSPECT_PROBE_TIMEOUT } else { PROBE_TIMEOUT };
+            let mut client = ClusterClient::new(node.channel.clone());
+            let status =
+                match tokio::time::timeout(timeout, client.get_node_status(request(NodeStatusRequest {}, timeout)))
+                    .await
+                {
+                    Ok(Ok(status)) => status.into_inner(),
+                    Ok(Err(_)) => continue,
+                    Err(_) => {
+                        nodes.suspect(&node.address);
+                        continue;
+                    }
+                };
+            if status.leader_id.is_none() || status.leader_address.is_empty() {
                 continue;
-            };
-            let status = status.into_inner();
-            if status.leader_id.is_some() && !status.leader_address.is_empty() {
-                let leader = channel(&status.leader_address).ok()?;
-                *self.inner.leader.lock().expect("leader lock") = Some((status.leader_address, leader.clone()));
-                return Some(leader);
             }
+            // A leader that let an attempt time out may be paused while its followers have not yet
+            // noticed: doubted for one attempt's time, unless it answers itself that it leads (then
+            // only a reply was lost, or the call was slow).
+            if nodes.suspected(&status.leader_address, self.inner.retry.attempt_timeout) {
+                if status.leader_id != Some(status.node_id) {
+                    doubted = true;
+                    continue;
+                }
+                nodes.absolve(&status.leader_address);
+            }
+            let Ok(leader) = Node::at(&status.leader_address) else { continue };
+            nodes.set_leader(leader.clone());
+            return Leader::Known(leader);
         }
-        None
-    }
-
-    fn forget_leader(&self) {
-        *self.inner.leader.lock().expect("leader lock") = None;
+        if doubted {
+            Leader::Doubted
+        } else {
+            Leader::Unknown
+        }
     }
 
     /// Runs one call with the retry policy: leader calls go to the leader (any node forwards to it
-    /// when it is unknown), others round-robin; retryable failures back off and try again.
-    async fn call<T, F, Fut>(&self, target: Target, mut call: F) -> Result<T, Error>
+    /// when it is unknown), others to the nodes in turn; retryable failures back off and try again.
+    async fn call<T, F, Fut>(&self, target: Target, patience: Patience, mut call: F) -> Result<T, Error>
     where
         F: FnMut(TernClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        self.call_on(target, |channel, timeout| {
+        self.call_on(target, patience, |channel, timeout| {
             let client = TernClient::new(channel)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -163,35 +198,83 @@ impl Client {
         .await
     }
 
-    /// Like `call`, for any service: `call` gets the channel of the node to ask.
-    pub(crate) async fn call_on<T, F, Fut>(&self, target: Target, mut call: F) -> Result<T, Error>
+    /// Like `call`, for any service: `call` gets the channel of the node to ask and the attempt's timeout.
+    pub(crate) async fn call_on<T, F, Fut>(&self, target: Target, patience: Patience, mut call: F) -> Result<T, Error>
     where
         F: FnMut(Channel, Duration) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
+        let mut other_nodes = self.inner.nodes.endpoints().len().saturating_sub(1);
         loop {
             count += 1;
-            let channel = match target {
-                Target::Leader => self.leader().await.unwrap_or_else(|| self.any_node()),
-                Target::AnyNode => self.any_node(),
+            let node = match target {
+                Target::AnyNode => Some(self.inner.nodes.any()),
+                Target::Leader => match self.leader().await {
+                    Leader::Known(leader) => Some(leader),
+                    Leader::Unknown => Some(self.inner.nodes.any()),
+                    Leader::Doubted => None,
+                },
             };
-            let error = match call(channel, attempts.remaining()).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status) => ApiError::from(&status),
+            let error = match node {
+                Some(node) => {
+                    let timeout = match patience {
+                        Patience::Attempt => self.inner.retry.attempt_timeout.min(attempts.remaining()),
+                        Patience::Deadline => attempts.remaining(),
+                    };
+                    match self.attempt(&node, timeout, call(node.channel.clone(), timeout)).await {
+                        Ok(response) => return Ok(response),
+                        Err(error) => error,
+                    }
+                }
+                None => {
+                    // The region elects a new leader within about two seconds: ask again soon, without
+                    // growing the backoff.
+                    if attempts.remaining() > ELECTION_POLL {
+                        tokio::time::sleep(ELECTION_POLL).await;
+                        continue;
+                    }
+                    ApiError::unavailable("The leader did not answer in time and no other is elected yet")
+                }
             };
+            if target == Target::AnyNode && error.kind == ErrorKind::ResourceNotFoundException && other_nodes > 0 {
+                other_nodes -= 1;
+                continue;
+            }
             if !retryable(&error) {
                 return Err(Error::Api(error));
             }
             tracing::debug!(%error, attempt = count, "retrying");
-            self.forget_leader();
+            if target == Target::Leader {
+                self.inner.nodes.forget_leader();
+            }
             if !attempts.wait().await {
                 return Err(Error::DeadlineExceeded {
                     deadline: self.inner.retry.deadline,
                     attempts: count,
                     last: error,
                 });
+            }
+        }
+    }
+
+    /// One attempt on one node, cut off at `timeout` on this side: a paused node never answers, and
+    /// never enforces the timeout it was sent. A node that lets it pass is suspected.
+    async fn attempt<T>(
+        &self,
+        node: &Node,
+        timeout: Duration,
+        call: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, ApiError> {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            // tonic may end the call itself at the timeout it sends along ("Timeout expired").
+            Ok(Err(status)) if started.elapsed() < timeout => Err(ApiError::from(&status)),
+            _ => {
+                self.inner.nodes.suspect(&node.address);
+                Err(ApiError::unavailable(format!("{} did not answer within {timeout:?}", node.address)))
             }
         }
     }
@@ -214,11 +297,11 @@ pub fn item_from(attributes: std::collections::BTreeMap<String, v1::AttributeVal
 }
 
 macro_rules! operation {
-    ($(#[$doc:meta])* $name:ident => $rpc:ident, $request:ty, $response:ty, $target:expr) => {
+    ($(#[$doc:meta])* $name:ident => $rpc:ident, $request:ty, $response:ty, $target:expr, $patience:expr) => {
         $(#[$doc])*
         pub async fn $name(&self, message: $request) -> Result<$response, Error> {
             let target: fn(&$request) -> Target = $target;
-            self.call(target(&message), |mut client, timeout| {
+            self.call(target(&message), $patience, |mut client, timeout| {
                 let message = message.clone();
                 async move { client.$rpc(request(message, timeout)).await }
             })
@@ -234,7 +317,7 @@ macro_rules! write_operation {
         pub async fn $name(&self, message: $request) -> Result<$response, Error> {
             let call = self.inner.session.begin();
             let result = self
-                .call(Target::Leader, |mut client, timeout| {
+                .call(Target::Leader, Patience::Attempt, |mut client, timeout| {
                     let request = call.request(message.clone(), timeout);
                     async move { client.$rpc(request).await }
                 })
@@ -254,19 +337,19 @@ macro_rules! read_target {
 /// The operations in their wire form, as the API defines them.
 impl Client {
     operation!(/// CreateTable.
-        create_table => create_table, CreateTableRequest, CreateTableResponse, |_| Target::Leader);
+        create_table => create_table, CreateTableRequest, CreateTableResponse, |_| Target::Leader, Patience::Deadline);
     operation!(/// DescribeTable.
-        describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, |_| Target::AnyNode);
+        describe_table => describe_table, DescribeTableRequest, DescribeTableResponse, |_| Target::AnyNode, Patience::Attempt);
     operation!(/// ListTables (one page).
-        list_tables => list_tables, ListTablesRequest, ListTablesResponse, |_| Target::AnyNode);
-    operation!(/// UpdateTable (its StreamSpecification).
-        update_table => update_table, UpdateTableRequest, UpdateTableResponse, |_| Target::Leader);
+        list_tables => list_tables, ListTablesRequest, ListTablesResponse, |_| Target::AnyNode, Patience::Attempt);
+    operation!(/// UpdateTable (its StreamSpecification, its replicas).
+        update_table => update_table, UpdateTableRequest, UpdateTableResponse, |_| Target::Leader, Patience::Deadline);
     operation!(/// UpdateTimeToLive.
-        update_time_to_live => update_time_to_live, UpdateTimeToLiveRequest, UpdateTimeToLiveResponse, |_| Target::Leader);
+        update_time_to_live => update_time_to_live, UpdateTimeToLiveRequest, UpdateTimeToLiveResponse, |_| Target::Leader, Patience::Deadline);
     operation!(/// DescribeTimeToLive.
-        describe_time_to_live => describe_time_to_live, DescribeTimeToLiveRequest, DescribeTimeToLiveResponse, |_| Target::AnyNode);
+        describe_time_to_live => describe_time_to_live, DescribeTimeToLiveRequest, DescribeTimeToLiveResponse, |_| Target::AnyNode, Patience::Attempt);
     operation!(/// DeleteTable.
-        delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader);
+        delete_table => delete_table, DeleteTableRequest, DeleteTableResponse, |_| Target::Leader, Patience::Deadline);
     write_operation!(/// PutItem, applied once however often it is retried.
         put_item_request => put_item, PutItemRequest, PutItemResponse);
     write_operation!(/// DeleteItem, applied once however often it is retried.
@@ -275,19 +358,20 @@ impl Client {
         update_item => update_item, UpdateItemRequest, UpdateItemResponse);
     operation!(/// BatchGetItem; strongly consistent when any table asks for it.
         batch_get_item => batch_get_item, BatchGetItemRequest, BatchGetItemResponse,
-        |m| if m.request_items.values().any(|k| k.consistent_read) { Target::Leader } else { Target::AnyNode });
+        |m| if m.request_items.values().any(|k| k.consistent_read) { Target::Leader } else { Target::AnyNode },
+        Patience::Attempt);
     write_operation!(/// BatchWriteItem, applied once however often it is retried.
         batch_write_item => batch_write_item, BatchWriteItemRequest, BatchWriteItemResponse);
     write_operation!(/// TransactWriteItems, applied once however often it is retried (see also `transact_write_items`).
         transact_write_items_request => transact_write_items, TransactWriteItemsRequest, TransactWriteItemsResponse);
     operation!(/// TransactGetItems (all items from one point of the log).
-        transact_get_items => transact_get_items, TransactGetItemsRequest, TransactGetItemsResponse, |_| Target::Leader);
+        transact_get_items => transact_get_items, TransactGetItemsRequest, TransactGetItemsResponse, |_| Target::Leader, Patience::Attempt);
     operation!(/// GetItem.
-        get_item_request => get_item, GetItemRequest, GetItemResponse, read_target!());
+        get_item_request => get_item, GetItemRequest, GetItemResponse, read_target!(), Patience::Attempt);
     operation!(/// One page of a Query.
-        query => query, QueryRequest, ItemPage, read_target!());
+        query => query, QueryRequest, ItemPage, read_target!(), Patience::Attempt);
     operation!(/// One page of a Scan.
-        scan => scan, ScanRequest, ItemPage, read_target!());
+        scan => scan, ScanRequest, ItemPage, read_target!(), Patience::Attempt);
 
     /// Runs a Streams call on any node with the retry policy (records are the same on every node).
     pub(crate) async fn streams_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
@@ -295,47 +379,25 @@ impl Client {
         F: FnMut(StreamsClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        let mut attempts = self.inner.retry.attempts();
-        let mut count = 0;
-        let mut other_nodes = self.inner.endpoints.len().saturating_sub(1);
-        loop {
-            count += 1;
-            let client = StreamsClient::new(self.any_node()).max_decoding_message_size(MAX_MESSAGE_BYTES);
-            let error = match call(client, attempts.remaining()).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status) => ApiError::from(&status),
-            };
-            // A node that has not yet applied a new stream does not know it: ask the other nodes once.
-            if error.kind == ErrorKind::ResourceNotFoundException && other_nodes > 0 {
-                other_nodes -= 1;
-                continue;
-            }
-            if !retryable(&error) {
-                return Err(Error::Api(error));
-            }
-            if !attempts.wait().await {
-                return Err(Error::DeadlineExceeded {
-                    deadline: self.inner.retry.deadline,
-                    attempts: count,
-                    last: error,
-                });
-            }
-        }
+        self.call_on(Target::AnyNode, Patience::Attempt, |channel, timeout| {
+            call(StreamsClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES), timeout)
+        })
+        .await
     }
 
-    /// A node's own status (the first reachable of this client's endpoints, or `address`).
+    /// A node's own status (the first of this client's endpoints to answer, or `address`).
     pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {
-        let nodes: Vec<Channel> = match address {
-            Some(address) => vec![channel(address)?],
-            None => self.inner.endpoints.iter().map(|(_, c)| c.clone()).collect(),
+        let nodes = match address {
+            Some(address) => vec![Node::at(address)?],
+            None => self.inner.nodes.by_trust(),
         };
+        let timeout = self.inner.retry.attempt_timeout;
         let mut last = ApiError::unavailable("no endpoint answered");
         for node in nodes {
-            let mut request = tonic::Request::new(NodeStatusRequest {});
-            request.set_timeout(Duration::from_secs(2));
-            match ClusterClient::new(node).get_node_status(request).await {
-                Ok(status) => return Ok(status.into_inner()),
-                Err(status) => last = ApiError::from(&status),
+            let mut client = ClusterClient::new(node.channel.clone());
+            match self.attempt(&node, timeout, client.get_node_status(request(NodeStatusRequest {}, timeout))).await {
+                Ok(status) => return Ok(status),
+                Err(error) => last = error,
             }
         }
         Err(Error::Api(last))
@@ -344,44 +406,19 @@ impl Client {
     /// Adds a node to the region: it joins as a learner, catches up, then becomes a voter.
     pub async fn add_node(&self, node_id: u64, address: &str) -> Result<MembershipResponse, Error> {
         let message = AddNodeRequest { node_id, address: address.to_string() };
-        self.cluster_call(|mut client| {
+        self.call_on(Target::Leader, Patience::Deadline, |channel, timeout| {
             let message = message.clone();
-            async move { client.add_node(message).await }
+            async move { ClusterClient::new(channel).add_node(request(message, timeout)).await }
         })
         .await
     }
 
     /// Removes a node from the region.
     pub async fn remove_node(&self, node_id: u64) -> Result<MembershipResponse, Error> {
-        self.cluster_call(|mut client| async move { client.remove_node(RemoveNodeRequest { node_id }).await }).await
-    }
-
-    async fn cluster_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
-    where
-        F: FnMut(ClusterClient<Channel>) -> Fut,
-        Fut: Future<Output = Result<Response<T>, Status>>,
-    {
-        let mut attempts = self.inner.retry.attempts();
-        let mut count = 0;
-        loop {
-            count += 1;
-            let node = self.leader().await.unwrap_or_else(|| self.any_node());
-            let error = match call(ClusterClient::new(node)).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status) => ApiError::from(&status),
-            };
-            if !retryable(&error) {
-                return Err(Error::Api(error));
-            }
-            self.forget_leader();
-            if !attempts.wait().await {
-                return Err(Error::DeadlineExceeded {
-                    deadline: self.inner.retry.deadline,
-                    attempts: count,
-                    last: error,
-                });
-            }
-        }
+        self.call_on(Target::Leader, Patience::Deadline, |channel, timeout| async move {
+            ClusterClient::new(channel).remove_node(request(RemoveNodeRequest { node_id }, timeout)).await
+        })
+        .await
     }
 }
 

@@ -1,17 +1,18 @@
 //! Global tables' replication service: what replicators and regions call on one another. Every call
-//! goes to the region's leader.
+//! goes to the region's leader. Reads and applies of changes (idempotent: last writer wins by version)
+//! take an attempt's time; replica-list changes wait up to the deadline.
 
 use futures::Stream;
 use tern_proto::v1::replication_client::ReplicationClient;
 use tern_proto::v1::*;
 
-use crate::{request, Client, Error, Target, MAX_MESSAGE_BYTES};
+use crate::{request, Client, Error, Patience, Target, MAX_MESSAGE_BYTES};
 
 macro_rules! replication_operation {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty, $patience:expr) => {
         $(#[$doc])*
         pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            self.call_on(Target::Leader, |channel, timeout| {
+            self.call_on(Target::Leader, $patience, |channel, timeout| {
                 let message = message.clone();
                 async move {
                     ReplicationClient::new(channel)
@@ -28,15 +29,15 @@ macro_rules! replication_operation {
 
 impl Client {
     replication_operation!(/// Applies another region's changes (last writer wins) with the new checkpoint.
-        apply_replicated, ApplyReplicatedRequest, ApplyReplicatedResponse);
+        apply_replicated, ApplyReplicatedRequest, ApplyReplicatedResponse, Patience::Attempt);
     replication_operation!(/// A table's replication checkpoints, safe point and tombstones in this region.
-        get_replication_state, GetReplicationStateRequest, ReplicationState);
+        get_replication_state, GetReplicationStateRequest, ReplicationState, Patience::Attempt);
     replication_operation!(/// A page of a table's items and tombstones with their versions.
-        read_table_versions, ReadTableVersionsRequest, ReadTableVersionsResponse);
+        read_table_versions, ReadTableVersionsRequest, ReadTableVersionsResponse, Patience::Attempt);
     replication_operation!(/// Sets a table's replica list in this region (creating the table when asked).
-        set_replicas, SetReplicasRequest, SetReplicasResponse);
+        set_replicas, SetReplicasRequest, SetReplicasResponse, Patience::Deadline);
     replication_operation!(/// Sets one replica's status in this region's replica list.
-        set_replica_status, SetReplicaStatusRequest, SetReplicasResponse);
+        set_replica_status, SetReplicaStatusRequest, SetReplicasResponse, Patience::Deadline);
 
     /// Every page of a table's items and tombstones with their versions, in key order, each read on
     /// the leader; the first page also carries the stream position and the clock at its read.

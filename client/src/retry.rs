@@ -1,4 +1,5 @@
-//! The client's one retry policy: exponential backoff with jitter, bounded by a deadline.
+//! The client's one retry policy: exponential backoff with jitter, bounded by a deadline, and a timeout
+//! for each attempt well under the deadline.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,11 @@ pub struct RetryPolicy {
     pub min_delay: Duration,
     /// Longest delay between attempts.
     pub max_delay: Duration,
+    /// Longest wait for one attempt's answer (item and stream calls). A node that lets it pass (paused,
+    /// overloaded, cut off) is asked last for a while, and the call is retried on the others: a new
+    /// leader is elected in about two seconds. Writes stay exactly-once through the retries (the
+    /// client's session). Control-plane calls (tables, replicas, membership) wait up to the deadline.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -21,6 +27,7 @@ impl Default for RetryPolicy {
             deadline: Duration::from_secs(15),
             min_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(500),
+            attempt_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -52,7 +52,11 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
             Ok(())
         }
         command => {
-            let retry = RetryPolicy { deadline: Duration::from_secs(cli.deadline_secs), ..RetryPolicy::default() };
+            let retry = RetryPolicy {
+                deadline: Duration::from_secs(cli.deadline_secs),
+                attempt_timeout: Duration::from_millis(cli.attempt_timeout_ms),
+                ..RetryPolicy::default()
+            };
             let client = Client::connect_with([cli.endpoint.as_str()], retry).await.map_err(|e| fail(e.into()))?;
             let document = match command {
                 Command::Bench(args) => return tern_node::bench::run(args, client).await.map_err(fail),

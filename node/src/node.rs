@@ -40,7 +40,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
 
-    let mut node = RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(engine.clone()));
+    let clock = Arc::new(crate::clock::Monitor::new(config.id, Duration::from_millis(config.max_clock_offset_ms)));
+    tokio::spawn(crate::clock::watch_forever(clock.clone(), raft.clone(), config.id, config.peers.clone()));
+    let mut node =
+        RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(engine.clone()), clock.clone());
     node.topology = config.topology.clone().map(Arc::new);
     let stream_settings = StreamSettings {
         retention: Duration::from_secs(config.stream_retention_secs),
@@ -55,8 +58,6 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
-    initialize_if_first(&raft, &config).await?;
-
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(
@@ -80,7 +81,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal());
-    server.await.context("serving gRPC")?;
+    let initialize = initialize_if_first(&raft, &config, &clock);
+    let (served, initialized) = tokio::join!(server, initialize);
+    served.context("serving gRPC")?;
+    initialized?;
 
     tracing::info!("shutting down");
     raft.shutdown().await.map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
@@ -88,11 +92,23 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node with the lowest id initialises the region, once, when no state exists yet.
-async fn initialize_if_first(raft: &Raft, config: &NodeConfig) -> anyhow::Result<()> {
+/// The node with the lowest id initialises the region, once, when no state exists yet: when its clock
+/// agrees with its peers' (initialising elects it at once).
+async fn initialize_if_first(raft: &Raft, config: &NodeConfig, clock: &crate::clock::Monitor) -> anyhow::Result<()> {
     let lowest = config.peers.keys().next().copied();
     if lowest != Some(config.id) || raft.is_initialized().await? {
         return Ok(());
+    }
+    let mut said = None;
+    while let Some(reason) = clock.refusal() {
+        if said.as_ref() != Some(&reason) {
+            tracing::info!(%reason, "waiting to initialise the region");
+            said = Some(reason);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if raft.is_initialized().await? {
+            return Ok(());
+        }
     }
     let members = config
         .peers

@@ -42,6 +42,8 @@ pub struct RegionNode {
     pub region: String,
     pub raft: Raft,
     pub reader: Reader,
+    /// This node's clock against its region's: a node whose clock is off does not lead.
+    pub clock: Arc<clock::Monitor>,
     /// The deployment's regions, when the node was given a topology file.
     pub topology: Option<Arc<crate::topology::Topology>>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
@@ -54,8 +56,17 @@ fn no_leader() -> ApiError {
 }
 
 impl RegionNode {
-    pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader) -> Self {
-        RegionNode { id, region, raft, reader, topology: None, channels: Arc::default(), regions: Arc::default() }
+    pub fn new(id: NodeId, region: String, raft: Raft, reader: Reader, clock: Arc<clock::Monitor>) -> Self {
+        RegionNode {
+            id,
+            region,
+            raft,
+            reader,
+            clock,
+            topology: None,
+            channels: Arc::default(),
+            regions: Arc::default(),
+        }
     }
 
     /// A channel to a node's address, kept for reuse.
@@ -195,7 +206,14 @@ impl RegionNode {
     fn route(&self, forwarded: bool) -> Result<Route, ApiError> {
         let metrics = self.raft.metrics().borrow().clone();
         match metrics.current_leader {
-            Some(leader) if leader == self.id => Ok(Route::Local),
+            // A leader whose clock is off would stamp versions far from the region's time: it serves
+            // nothing while its followers, without its heartbeats, elect another.
+            Some(leader) if leader == self.id => match self.clock.refusal() {
+                None => Ok(Route::Local),
+                Some(reason) => {
+                    Err(ApiError::unavailable(format!("This node is giving up leadership ({reason}); retry")))
+                }
+            },
             _ if forwarded => Err(ApiError::unavailable("This node is no longer the leader; retry")),
             Some(leader) => {
                 let node = metrics.membership_config.membership().get_node(&leader).cloned().ok_or_else(no_leader)?;

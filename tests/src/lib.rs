@@ -27,6 +27,16 @@ pub fn tern_binary() -> PathBuf {
     binary
 }
 
+/// libfaketime, which `scripts/setup.sh` installs (Debian's `faketime`): preloaded into a node, it shifts
+/// the node's wall clock by what a file says.
+pub fn libfaketime() -> PathBuf {
+    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
+        .iter()
+        .map(|dir| Path::new(dir).join("faketime/libfaketime.so.1"))
+        .find(|path| path.exists())
+        .expect("libfaketime is missing: install Debian's faketime (scripts/setup.sh does)")
+}
+
 /// Loopback addresses on free ports for nodes 1..=count.
 pub fn free_addresses(count: u64) -> BTreeMap<u64, String> {
     (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect()
@@ -40,8 +50,13 @@ pub fn free_port() -> u16 {
 /// One node process.
 pub struct NodeProcess {
     pub id: u64,
+    /// Where the region's nodes and clients reach it.
     pub address: String,
+    /// Where it listens: its address, unless a proxy stands in front of it.
+    pub listen: String,
     pub data_dir: PathBuf,
+    /// Environment variables of its process beyond the test's own.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -66,6 +81,36 @@ impl Region {
         addresses: BTreeMap<u64, String>,
         extra_args: &[&str],
     ) -> anyhow::Result<Region> {
+        Self::launch(name, addresses.clone(), addresses, extra_args, |_| Vec::new()).await
+    }
+
+    /// Starts nodes that listen on `listen` but are reached (by one another and by clients) at
+    /// `fronts`, where proxies forward to them.
+    pub async fn start_behind(
+        listen: BTreeMap<u64, String>,
+        fronts: BTreeMap<u64, String>,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Region> {
+        Self::launch("e2e", listen, fronts, extra_args, |_| Vec::new()).await
+    }
+
+    /// Starts `count` nodes like [`Region::start`], each with the environment `env` gives its id.
+    pub async fn start_with_env(
+        count: u64,
+        extra_args: &[&str],
+        env: impl Fn(u64) -> Vec<(String, String)>,
+    ) -> anyhow::Result<Region> {
+        let addresses = free_addresses(count);
+        Self::launch("e2e", addresses.clone(), addresses, extra_args, env).await
+    }
+
+    async fn launch(
+        name: &str,
+        listen: BTreeMap<u64, String>,
+        addresses: BTreeMap<u64, String>,
+        extra_args: &[&str],
+        env: impl Fn(u64) -> Vec<(String, String)>,
+    ) -> anyhow::Result<Region> {
         let dir = tempfile::Builder::new().prefix("tern-e2e-").tempdir()?;
         let peers = addresses.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
         let mut region = Region {
@@ -77,7 +122,8 @@ impl Region {
         };
         for (id, address) in addresses {
             let data_dir = region.dir.path().join(format!("node-{id}"));
-            region.nodes.insert(id, NodeProcess { id, address, data_dir, child: None });
+            let listen = listen.get(&id).context("a listen address for every node")?.clone();
+            region.nodes.insert(id, NodeProcess { id, address, listen, data_dir, env: env(id), child: None });
             region.spawn(id)?;
         }
         region.wait_for_leader(Duration::from_secs(20)).await?;
@@ -89,10 +135,11 @@ impl Region {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let node = self.nodes.get_mut(&id).context("no such node")?;
         let child = Command::new(tern_binary())
-            .args(["node", "--id", &id.to_string(), "--region", &self.name, "--listen", &node.address])
+            .args(["node", "--id", &id.to_string(), "--region", &self.name, "--listen", &node.listen])
             .args(["--data-dir", &node.data_dir.to_string_lossy(), "--peers", &self.peers])
             .args(&self.extra_args)
             .env("TERN_LOG", "info,openraft=info")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
@@ -106,7 +153,8 @@ impl Region {
         let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
         let address = format!("127.0.0.1:{}", free_port());
         let data_dir = self.dir.path().join(format!("node-{id}"));
-        self.nodes.insert(id, NodeProcess { id, address, data_dir, child: None });
+        self.nodes
+            .insert(id, NodeProcess { id, listen: address.clone(), address, data_dir, env: Vec::new(), child: None });
         // It knows the region's nodes and itself; not being the lowest id, it waits to be added.
         self.peers = format!("{},{id}={}", self.peers, self.nodes[&id].address);
         self.spawn(id).map(|_| id)
@@ -248,6 +296,7 @@ impl Drop for Region {
 }
 
 pub mod global;
+pub mod lossy;
 pub mod proxy;
 
 /// Helpers for conformance tests: items written as DynamoDB JSON, tables created in one call.

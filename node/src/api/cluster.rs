@@ -55,6 +55,8 @@ impl Cluster for ClusterService {
             snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
             purged_index: metrics.purged.map_or(0, |id| id.index),
             members: self.members(),
+            clock_offset_micros: self.node.clock.verdict().map_or(0, |v| v.offset_micros),
+            leadership_refused: self.node.clock.refusal().unwrap_or_default(),
         }))
     }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod pause;
 mod replication;
 
 use clap::Args;
@@ -84,6 +85,13 @@ pub struct BenchArgs {
     /// How long the replicator is paused to build a backlog (replication workload); 0 skips it.
     #[arg(long, default_value_t = 60)]
     pub pause_secs: u64,
+    /// Pause the region's leader (`SIGSTOP`) for this many seconds during the run, `--pause-after-secs`
+    /// into it (needs `--playground`), and report what the clients saw meanwhile.
+    #[arg(long, requires = "playground")]
+    pub pause_leader_secs: Option<u64>,
+    /// When the leader is paused, in seconds from the start of the run.
+    #[arg(long, default_value_t = 5)]
+    pub pause_after_secs: u64,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -176,13 +184,18 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
     );
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let pause = args.pause_leader_secs.map(|secs| {
+        let (client, playground) = (client.clone(), args.playground.clone().unwrap_or_default());
+        let (after, length) = (Duration::from_secs(args.pause_after_secs), Duration::from_secs(secs));
+        tokio::spawn(async move { pause::pause_leader(client, &playground, after, length).await })
+    });
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (client, args, done, errors) = (client.clone(), args.clone(), done.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
-            let (mut reads, mut writes) = (histogram(), histogram());
+            let (mut reads, mut writes) = (Acks::default(), Acks::default());
             while Instant::now() < until {
                 let (k, is_read) = {
                     let mut rng = rand::rng();
@@ -215,10 +228,9 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
                 } else {
                     client.put_item(&args.table_name, item(k, args.item_size)).await.is_ok()
                 };
-                let micros = at.elapsed().as_micros() as u64;
                 if ok {
-                    let h = if is_read { &mut reads } else { &mut writes };
-                    h.saturating_record(micros.max(1));
+                    let acks = if is_read { &mut reads } else { &mut writes };
+                    acks.0.push((Instant::now(), at.elapsed().as_micros() as u64));
                     done.fetch_add(1, Ordering::Relaxed);
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -239,14 +251,19 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             }
         })
     };
-    let (mut reads, mut writes) = (histogram(), histogram());
+    let (mut read_acks, mut write_acks) = (Acks::default(), Acks::default());
     for worker in workers {
         let (r, w) = worker.await?;
-        reads.add(r)?;
-        writes.add(w)?;
+        read_acks.0.extend(r.0);
+        write_acks.0.extend(w.0);
     }
     progress.abort();
+    let pause = match pause {
+        Some(pause) => Some(pause.await??),
+        None => None,
+    };
     let elapsed = started.elapsed().as_secs_f64();
+    let (reads, writes) = (read_acks.histogram(|_| true), write_acks.histogram(|_| true));
     let summary = |h: &Histogram<u64>| {
         json!({
             "ops": h.len(),
@@ -257,6 +274,25 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             "max_ms": h.max() as f64 / 1000.0,
         })
     };
+    // What the clients saw while the leader was paused.
+    let paused = pause.map(|pause| {
+        let during = |acks: &Acks| {
+            let h = acks.histogram(|at| pause.contains(at));
+            json!({
+                "ops": h.len(),
+                "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
+                "max_ms": h.max() as f64 / 1000.0,
+            })
+        };
+        json!({
+            "node_id": pause.node_id,
+            "secs": (pause.until - pause.from).as_secs_f64(),
+            "longest_write_gap_ms": write_acks.longest_gap().as_secs_f64() * 1000.0,
+            "longest_read_gap_ms": read_acks.longest_gap().as_secs_f64() * 1000.0,
+            "writes": during(&write_acks),
+            "reads": during(&read_acks),
+        })
+    });
     let report = json!({
         "workload": format!("{:?}", args.workload),
         "duration_secs": elapsed,
@@ -267,6 +303,8 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         "errors": errors.load(Ordering::Relaxed),
         "get": summary(&reads),
         "put": summary(&writes),
+        "longest_write_gap_ms": write_acks.longest_gap().as_secs_f64() * 1000.0,
+        "paused_leader": paused.clone(),
     });
     let report = if args.workload != Workload::Kv {
         json!({
@@ -275,6 +313,8 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             "concurrency": args.concurrency,
             "errors": errors.load(Ordering::Relaxed),
             "requests": summary(&writes),
+            "longest_write_gap_ms": write_acks.longest_gap().as_secs_f64() * 1000.0,
+            "paused_leader": paused,
         })
     } else {
         report
@@ -311,8 +351,46 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
                 h.max() as f64 / 1000.0
             );
         }
+        println!("longest gap between acknowledged writes: {:.0} ms", report["longest_write_gap_ms"]);
+        if let Some(paused) = &report["paused_leader"].as_object() {
+            println!(
+                "while the leader (node {}) was paused for {:.1}s: {} writes, p99 {} ms, max {} ms; {} reads, p99 {} ms, max {} ms",
+                paused["node_id"],
+                paused["secs"].as_f64().unwrap_or_default(),
+                paused["writes"]["ops"],
+                paused["writes"]["p99_ms"],
+                paused["writes"]["max_ms"],
+                paused["reads"]["ops"],
+                paused["reads"]["p99_ms"],
+                paused["reads"]["max_ms"],
+            );
+        }
     }
     Ok(())
+}
+
+/// When each request of a run was acknowledged, and its latency in microseconds.
+#[derive(Default)]
+struct Acks(Vec<(Instant, u64)>);
+
+impl Acks {
+    /// The latencies of the requests acknowledged at instants `when` accepts.
+    fn histogram(&self, when: impl Fn(Instant) -> bool) -> Histogram<u64> {
+        let mut h = histogram();
+        for (at, micros) in &self.0 {
+            if when(*at) {
+                h.saturating_record((*micros).max(1));
+            }
+        }
+        h
+    }
+
+    /// The longest time between two acknowledgements.
+    fn longest_gap(&self) -> Duration {
+        let mut at: Vec<Instant> = self.0.iter().map(|(at, _)| *at).collect();
+        at.sort();
+        at.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+    }
 }
 
 /// Writes new keys for the duration while a Subscribe from LATEST follows the stream on one node, and

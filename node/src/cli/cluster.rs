@@ -42,6 +42,8 @@ fn node(status: &NodeStatus) -> Json {
         "AppliedIndex": status.last_applied_index,
         "SnapshotIndex": status.snapshot_index,
         "PurgedIndex": status.purged_index,
+        "ClockOffsetMillis": status.clock_offset_micros as f64 / 1000.0,
+        "LeadershipRefused": (!status.leadership_refused.is_empty()).then_some(&status.leadership_refused),
     })
 }
 

@@ -24,6 +24,10 @@ pub struct Cli {
     /// How long a client call may keep retrying, in seconds.
     #[arg(long, global = true, default_value_t = 15)]
     pub deadline_secs: u64,
+    /// How long one attempt of an item or stream call may wait for a node's answer before the call is
+    /// retried on another node (writes stay exactly-once), in milliseconds.
+    #[arg(long, global = true, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempt_timeout_ms: u64,
     #[command(subcommand)]
     pub command: Command,
 }

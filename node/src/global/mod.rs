@@ -18,8 +18,10 @@ use tern_proto::v1::{Identity, ItemVersion};
 pub const GLOBAL_TABLE_VERSION: &str = "2019.11.21";
 /// The stream view type a global table's stream must have.
 pub const REPLICATION_VIEW_TYPE: &str = "NEW_AND_OLD_IMAGES";
-/// A replicated timestamp this far ahead of the local clock is applied, but counted and logged.
-pub const FUTURE_TOLERANCE_MICROS: u64 = 60_000_000;
+/// A replicated timestamp this far ahead of the local clock is applied, but counted and logged: the
+/// default largest clock offset a leader may have (`--max-clock-offset-ms`), so such a version comes from
+/// a region whose clock is off.
+pub const FUTURE_TOLERANCE_MICROS: u64 = 500_000;
 
 /// A replica's status, as DynamoDB names it. It only moves forward: CREATING, ACTIVE, DELETING.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

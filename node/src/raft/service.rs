@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tern_proto::internal::raft_server;
-use tern_proto::internal::RaftPayload;
+use tern_proto::internal::{ClockReading, ClockRequest, RaftPayload};
 use tonic::{Request, Response, Status};
 
 use super::types::Raft;
@@ -41,5 +41,9 @@ impl raft_server::Raft for RaftService {
 
     async fn install_snapshot(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         encode(&self.raft.install_snapshot(decode(request)?).await)
+    }
+
+    async fn read_clock(&self, _: Request<ClockRequest>) -> Result<Response<ClockReading>, Status> {
+        Ok(Response::new(ClockReading { now_micros: crate::clock::now_micros() }))
     }
 }

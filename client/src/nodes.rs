@@ -1,0 +1,153 @@
+//! Which node of the region a call asks: the leader as last seen, the others in turn, and the nodes
+//! that let an attempt time out (paused, overloaded, cut off) asked last while the suspicion lasts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Error;
+
+/// One node: its address and a channel to it.
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub(crate) address: String,
+    pub(crate) channel: Channel,
+}
+
+impl Node {
+    /// A node at `address` (`host:port` or `http://host:port`), connected on first use.
+    pub(crate) fn at(address: &str) -> Result<Node, Error> {
+        let address = address.trim();
+        let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+        let endpoint = Endpoint::from_shared(uri).map_err(|_| Error::InvalidEndpoint(address.to_string()))?;
+        let channel = endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true).connect_lazy();
+        Ok(Node { address: address.trim_start_matches("http://").to_string(), channel })
+    }
+}
+
+/// A region's nodes as one client sees them.
+pub(crate) struct Nodes {
+    endpoints: Vec<Node>,
+    leader: Mutex<Option<Node>>,
+    next: AtomicUsize,
+    /// When each suspected node last let an attempt time out.
+    suspects: Mutex<HashMap<String, Instant>>,
+    /// How long a node that timed out is asked last (its leadership is doubted for less: see
+    /// [`Nodes::doubted`]).
+    suspicion: Duration,
+}
+
+impl Nodes {
+    pub(crate) fn new(endpoints: Vec<Node>, suspicion: Duration) -> Nodes {
+        Nodes { endpoints, leader: Mutex::new(None), next: AtomicUsize::new(0), suspects: Mutex::default(), suspicion }
+    }
+
+    pub(crate) fn endpoints(&self) -> &[Node] {
+        &self.endpoints
+    }
+
+    /// The next node in turn, passing over suspected ones while any other is left.
+    pub(crate) fn any(&self) -> Node {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.endpoints.len();
+        (0..count)
+            .map(|i| &self.endpoints[(start + i) % count])
+            .find(|node| !self.suspected(&node.address, self.suspicion))
+            .unwrap_or(&self.endpoints[start % count])
+            .clone()
+    }
+
+    /// Every endpoint, the unsuspected first.
+    pub(crate) fn by_trust(&self) -> Vec<Node> {
+        let mut nodes = self.endpoints.clone();
+        nodes.sort_by_key(|node| self.suspected(&node.address, self.suspicion));
+        nodes
+    }
+
+    pub(crate) fn leader(&self) -> Option<Node> {
+        self.leader.lock().expect("leader lock").clone()
+    }
+
+    pub(crate) fn set_leader(&self, leader: Node) {
+        *self.leader.lock().expect("leader lock") = Some(leader);
+    }
+
+    pub(crate) fn forget_leader(&self) {
+        *self.leader.lock().expect("leader lock") = None;
+    }
+
+    /// Notes that `address` let an attempt time out; if it was the leader, the leader is asked anew.
+    pub(crate) fn suspect(&self, address: &str) {
+        tracing::debug!(address, "node suspected: an attempt timed out");
+        self.suspects.lock().expect("suspects lock").insert(address.to_string(), Instant::now());
+        let mut leader = self.leader.lock().expect("leader lock");
+        if leader.as_ref().is_some_and(|l| l.address == address) {
+            *leader = None;
+        }
+    }
+
+    /// How long a node that timed out is asked last.
+    pub(crate) fn suspicion(&self) -> Duration {
+        self.suspicion
+    }
+
+    /// Clears the suspicion of `address`: it answered.
+    pub(crate) fn absolve(&self, address: &str) {
+        self.suspects.lock().expect("suspects lock").remove(address);
+    }
+
+    /// Whether `address` let an attempt time out less than `within` ago.
+    pub(crate) fn suspected(&self, address: &str, within: Duration) -> bool {
+        let mut suspects = self.suspects.lock().expect("suspects lock");
+        match suspects.get(address) {
+            Some(at) if at.elapsed() < within => true,
+            Some(at) if at.elapsed() >= self.suspicion => {
+                suspects.remove(address);
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Nodes {
+        let endpoints = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].map(|a| Node::at(a).unwrap()).to_vec();
+        Nodes::new(endpoints, Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_suspected_node_is_passed_over_and_asked_last() {
+        let nodes = nodes();
+        let turns: Vec<String> = (0..6).map(|_| nodes.any().address).collect();
+        assert_eq!(turns, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].repeat(2));
+        nodes.set_leader(Node::at("127.0.0.1:2").unwrap());
+        nodes.suspect("127.0.0.1:2");
+        assert!(nodes.leader().is_none(), "a suspected leader is forgotten");
+        let turns: Vec<String> = (0..4).map(|_| nodes.any().address).collect();
+        assert_eq!(turns, ["127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:3", "127.0.0.1:1"]);
+        let order: Vec<String> = nodes.by_trust().into_iter().map(|n| n.address).collect();
+        assert_eq!(order, ["127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:2"]);
+        assert!(nodes.suspected("127.0.0.1:2", Duration::from_secs(1)));
+        assert!(!nodes.suspected("127.0.0.1:2", Duration::ZERO), "doubt shorter than the suspicion has passed");
+        nodes.absolve("127.0.0.1:2");
+        assert!(!nodes.suspected("127.0.0.1:2", Duration::from_secs(1)));
+        assert_eq!(nodes.any().address, "127.0.0.1:2", "an absolved node takes its turn again");
+    }
+
+    #[tokio::test]
+    async fn with_every_node_suspected_they_are_still_asked_in_turn() {
+        let nodes = nodes();
+        for address in ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"] {
+            nodes.suspect(address);
+        }
+        let turns: Vec<String> = (0..3).map(|_| nodes.any().address).collect();
+        assert_eq!(turns, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
+    }
+}
