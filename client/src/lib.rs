@@ -85,6 +85,8 @@ pub(crate) enum Target {
 pub(crate) enum Patience {
     /// The policy's attempt timeout: item and stream calls, answered in milliseconds.
     Attempt,
+    /// The attempt timeout and the time the node may wait on purpose (a GetRecords long poll).
+    AttemptAnd(Duration),
     /// Up to the deadline: control-plane calls, which may wait for work in the region (a replica
     /// drained) and are not all safe to send twice.
     Deadline,
@@ -135,17 +137,24 @@ impl Client {
         self.inner.nodes.endpoints().iter().map(|n| n.address.clone()).collect()
     }
 
-    /// Who leads, asking the nodes (the unsuspected first) when it is not known.
-    async fn leader(&self) -> Leader {
+    /// Who leads, asking the nodes (the unsuspected first) when it is not known; within `remaining`.
+    async fn leader(&self, remaining: Duration) -> Leader {
         let nodes = &self.inner.nodes;
         if let Some(leader) = nodes.leader() {
             return Leader::Known(leader);
         }
+        let until = std::time::Instant::now() + remaining;
         let mut doubted = false;
         for node in nodes.by_trust() {
-            // A suspected node is asked last, and briefly: a live one answers its status at once.
-            let timeout =
-                if nodes.suspected(&node.address, nodes.suspicion()) { SUSPECT_PROBE_TIMEOUT } else { PROBE_TIMEOUT };
+            // A suspected node is asked last, and briefly: a live one answers its status at once. Its
+            // silence does not renew the suspicion (only an attempt's timeout does), so a leader slow to
+            // answer is still tried once the doubt has passed.
+            let suspected = nodes.suspected(&node.address, nodes.suspicion());
+            let timeout = if suspected { SUSPECT_PROBE_TIMEOUT } else { PROBE_TIMEOUT }
+                .min(until.saturating_duration_since(std::time::Instant::now()));
+            if timeout.is_zero() {
+                break;
+            }
             let mut client = ClusterClient::new(node.channel.clone());
             let status =
                 match tokio::time::timeout(timeout, client.get_node_status(request(NodeStatusRequest {}, timeout)))
@@ -154,7 +163,9 @@ impl Client {
                     Ok(Ok(status)) => status.into_inner(),
                     Ok(Err(_)) => continue,
                     Err(_) => {
-                        nodes.suspect(&node.address);
+                        if !suspected {
+                            nodes.suspect(&node.address);
+                        }
                         continue;
                     }
                 };
@@ -171,7 +182,7 @@ impl Client {
                 }
                 nodes.absolve(&status.leader_address);
             }
-            let Ok(leader) = Node::at(&status.leader_address) else { continue };
+            let Ok(leader) = nodes.node(&status.leader_address) else { continue };
             nodes.set_leader(leader.clone());
             return Leader::Known(leader);
         }
@@ -206,12 +217,17 @@ impl Client {
     {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
-        let mut other_nodes = self.inner.nodes.endpoints().len().saturating_sub(1);
+        // The nodes that answered ResourceNotFoundException: each of the others is asked once too.
+        let mut not_found: Vec<String> = Vec::new();
+        let mut last = ApiError::unavailable("no attempt was made before the deadline");
         loop {
+            if attempts.remaining().is_zero() {
+                break;
+            }
             count += 1;
             let node = match target {
-                Target::AnyNode => Some(self.inner.nodes.any()),
-                Target::Leader => match self.leader().await {
+                Target::AnyNode => Some(self.inner.nodes.any_except(&not_found)),
+                Target::Leader => match self.leader(attempts.remaining()).await {
                     Leader::Known(leader) => Some(leader),
                     Leader::Unknown => Some(self.inner.nodes.any()),
                     Leader::Doubted => None,
@@ -220,11 +236,22 @@ impl Client {
             let error = match node {
                 Some(node) => {
                     let timeout = match patience {
-                        Patience::Attempt => self.inner.retry.attempt_timeout.min(attempts.remaining()),
+                        Patience::Attempt => self.inner.retry.attempt_timeout,
+                        Patience::AttemptAnd(wait) => self.inner.retry.attempt_timeout + wait,
                         Patience::Deadline => attempts.remaining(),
-                    };
+                    }
+                    .min(attempts.remaining());
                     match self.attempt(&node, timeout, call(node.channel.clone(), timeout)).await {
                         Ok(response) => return Ok(response),
+                        Err(error)
+                            if error.kind == ErrorKind::ResourceNotFoundException && target == Target::AnyNode =>
+                        {
+                            not_found.push(node.address);
+                            if not_found.len() < self.inner.nodes.endpoints().len() {
+                                continue;
+                            }
+                            error
+                        }
                         Err(error) => error,
                     }
                 }
@@ -238,10 +265,6 @@ impl Client {
                     ApiError::unavailable("The leader did not answer in time and no other is elected yet")
                 }
             };
-            if target == Target::AnyNode && error.kind == ErrorKind::ResourceNotFoundException && other_nodes > 0 {
-                other_nodes -= 1;
-                continue;
-            }
             if !retryable(&error) {
                 return Err(Error::Api(error));
             }
@@ -249,14 +272,12 @@ impl Client {
             if target == Target::Leader {
                 self.inner.nodes.forget_leader();
             }
+            last = error;
             if !attempts.wait().await {
-                return Err(Error::DeadlineExceeded {
-                    deadline: self.inner.retry.deadline,
-                    attempts: count,
-                    last: error,
-                });
+                break;
             }
         }
+        Err(Error::DeadlineExceeded { deadline: self.inner.retry.deadline, attempts: count, last })
     }
 
     /// One attempt on one node, cut off at `timeout` on this side: a paused node never answers, and
@@ -374,12 +395,12 @@ impl Client {
         scan => scan, ScanRequest, ItemPage, read_target!(), Patience::Attempt);
 
     /// Runs a Streams call on any node with the retry policy (records are the same on every node).
-    pub(crate) async fn streams_call<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    pub(crate) async fn streams_call<T, F, Fut>(&self, patience: Patience, mut call: F) -> Result<T, Error>
     where
         F: FnMut(StreamsClient<Channel>, Duration) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        self.call_on(Target::AnyNode, Patience::Attempt, |channel, timeout| {
+        self.call_on(Target::AnyNode, patience, |channel, timeout| {
             call(StreamsClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES), timeout)
         })
         .await

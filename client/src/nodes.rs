@@ -60,6 +60,26 @@ impl Nodes {
             .clone()
     }
 
+    /// The next node in turn that is not in `asked`, passing over suspected ones while any other is left.
+    pub(crate) fn any_except(&self, asked: &[String]) -> Node {
+        if asked.is_empty() {
+            return self.any();
+        }
+        let mut left: Vec<Node> = self.by_trust().into_iter().filter(|n| !asked.contains(&n.address)).collect();
+        if left.is_empty() {
+            return self.any();
+        }
+        left.swap_remove(0)
+    }
+
+    /// A node at `address`: the endpoint's own channel when it is one of them, else a new one.
+    pub(crate) fn node(&self, address: &str) -> Result<Node, Error> {
+        match self.endpoints.iter().find(|n| n.address == address.trim_start_matches("http://")) {
+            Some(node) => Ok(node.clone()),
+            None => Node::at(address),
+        }
+    }
+
     /// Every endpoint, the unsuspected first.
     pub(crate) fn by_trust(&self) -> Vec<Node> {
         let mut nodes = self.endpoints.clone();
@@ -139,6 +159,11 @@ mod tests {
         nodes.absolve("127.0.0.1:2");
         assert!(!nodes.suspected("127.0.0.1:2", Duration::from_secs(1)));
         assert_eq!(nodes.any().address, "127.0.0.1:2", "an absolved node takes its turn again");
+        nodes.suspect("127.0.0.1:1");
+        nodes.suspect("127.0.0.1:3");
+        let asked = ["127.0.0.1:2".to_string()];
+        let next = nodes.any_except(&asked).address;
+        assert_ne!(next, "127.0.0.1:2", "a node already asked is not asked again while others are left");
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use futures::Stream;
 use tern_proto::v1::*;
 use tern_proto::ErrorKind;
 
-use crate::{request, Client, Error};
+use crate::{request, Client, Error, Patience};
 
 /// Where a consumer starts reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,11 @@ impl StartingPosition {
 }
 
 macro_rules! streams_operation {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty, $patience:expr) => {
         $(#[$doc])*
         pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            self.streams_call(|mut client, timeout| {
+            let patience: fn(&$request) -> Patience = $patience;
+            self.streams_call(patience(&message), |mut client, timeout| {
                 let message = message.clone();
                 async move { client.$name(request(message, timeout)).await }
             })
@@ -55,17 +56,18 @@ macro_rules! streams_operation {
 
 impl Client {
     streams_operation!(/// ListStreams.
-        list_streams, ListStreamsRequest, ListStreamsResponse);
+        list_streams, ListStreamsRequest, ListStreamsResponse, |_| Patience::Attempt);
     streams_operation!(/// DescribeStream.
-        describe_stream, DescribeStreamRequest, DescribeStreamResponse);
+        describe_stream, DescribeStreamRequest, DescribeStreamResponse, |_| Patience::Attempt);
     streams_operation!(/// GetShardIterator.
-        get_shard_iterator, GetShardIteratorRequest, GetShardIteratorResponse);
-    streams_operation!(/// GetRecords.
-        get_records, GetRecordsRequest, GetRecordsResponse);
+        get_shard_iterator, GetShardIteratorRequest, GetShardIteratorResponse, |_| Patience::Attempt);
+    streams_operation!(/// GetRecords; a long poll (`wait_millis`) gets that much longer to answer.
+        get_records, GetRecordsRequest, GetRecordsResponse,
+        |m| Patience::AttemptAnd(Duration::from_millis(m.wait_millis.into())));
     streams_operation!(/// Saves a named consumer's position (long-retention streams).
-        put_consumer_position, PutConsumerPositionRequest, PutConsumerPositionResponse);
+        put_consumer_position, PutConsumerPositionRequest, PutConsumerPositionResponse, |_| Patience::Attempt);
     streams_operation!(/// A stream's named consumers and their positions.
-        list_consumers, ListConsumersRequest, ListConsumersResponse);
+        list_consumers, ListConsumersRequest, ListConsumersResponse, |_| Patience::Attempt);
 
     /// Like [`Client::consume`], from a named consumer's saved position (the oldest record when it has
     /// none), saving its position durably in the region each time it fetches a new page: records

@@ -58,6 +58,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");
+    initialize_if_first(&raft, &config).await?;
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(
@@ -81,10 +82,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown_signal());
-    let initialize = initialize_if_first(&raft, &config, &clock);
-    let (served, initialized) = tokio::join!(server, initialize);
-    served.context("serving gRPC")?;
-    initialized?;
+    server.await.context("serving gRPC")?;
 
     tracing::info!("shutting down");
     raft.shutdown().await.map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
@@ -92,23 +90,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node with the lowest id initialises the region, once, when no state exists yet: when its clock
-/// agrees with its peers' (initialising elects it at once).
-async fn initialize_if_first(raft: &Raft, config: &NodeConfig, clock: &crate::clock::Monitor) -> anyhow::Result<()> {
+/// The node with the lowest id initialises the region, once, when no state exists yet. Initialising
+/// elects it at once, whatever its clock: if its clock is off, it serves nothing and, without its
+/// heartbeats, the others elect another within about two seconds.
+async fn initialize_if_first(raft: &Raft, config: &NodeConfig) -> anyhow::Result<()> {
     let lowest = config.peers.keys().next().copied();
     if lowest != Some(config.id) || raft.is_initialized().await? {
         return Ok(());
-    }
-    let mut said = None;
-    while let Some(reason) = clock.refusal() {
-        if said.as_ref() != Some(&reason) {
-            tracing::info!(%reason, "waiting to initialise the region");
-            said = Some(reason);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if raft.is_initialized().await? {
-            return Ok(());
-        }
     }
     let members = config
         .peers

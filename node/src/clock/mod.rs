@@ -25,8 +25,11 @@ const READ_EVERY: Duration = Duration::from_millis(500);
 /// This node's clock against its region's, shared by the reading loop, routing and the status call.
 pub struct Monitor {
     watch: Mutex<ClockWatch>,
-    verdict: Mutex<Option<Verdict>>,
+    verdict: Mutex<Option<(Verdict, Instant)>>,
 }
+
+/// A verdict older than this (the reading loop stalled) no longer lets the node lead.
+const VERDICT_FOR: Duration = Duration::from_secs(3);
 
 impl Monitor {
     pub fn new(id: NodeId, max_offset: Duration) -> Monitor {
@@ -35,20 +38,21 @@ impl Monitor {
 
     /// The last verdict; none before the peers' clocks were first read.
     pub fn verdict(&self) -> Option<Verdict> {
-        self.verdict.lock().expect("clock verdict lock").clone()
+        self.verdict.lock().expect("clock verdict lock").as_ref().map(|(verdict, _)| verdict.clone())
     }
 
     /// Why this node must not lead now, if it must not.
     pub fn refusal(&self) -> Option<String> {
-        match self.verdict() {
-            Some(verdict) => verdict.refusal,
+        match self.verdict.lock().expect("clock verdict lock").as_ref() {
+            Some((verdict, at)) if at.elapsed() < VERDICT_FOR => verdict.refusal.clone(),
+            Some(_) => Some("its clock has not been compared with its region's lately".into()),
             None => Some("its clock has not yet been compared with its region's".into()),
         }
     }
 
     fn judge(&self, voters: &BTreeSet<NodeId>) -> Verdict {
         let verdict = self.watch.lock().expect("clock watch lock").verdict(voters, Instant::now());
-        *self.verdict.lock().expect("clock verdict lock") = Some(verdict.clone());
+        *self.verdict.lock().expect("clock verdict lock") = Some((verdict.clone(), Instant::now()));
         verdict
     }
 }
@@ -113,14 +117,13 @@ pub async fn watch_forever(
 
 /// One reading of a peer's clock, or none when it did not answer within a second.
 async fn read_clock(peer: NodeId, channel: Channel) -> (NodeId, Option<Sample>) {
-    let sent = now_micros();
+    let (sent, started) = (now_micros(), Instant::now());
     let mut request = tonic::Request::new(ClockRequest {});
     request.set_timeout(Duration::from_secs(1));
     let reading = tokio::time::timeout(Duration::from_secs(1), RaftClient::new(channel).read_clock(request)).await;
-    let received = now_micros();
     match reading {
         Ok(Ok(reading)) => {
-            (peer, Some(Sample::measure(sent, reading.into_inner().now_micros, received, Instant::now())))
+            (peer, Some(Sample::measure(sent, reading.into_inner().now_micros, started.elapsed(), Instant::now())))
         }
         _ => (peer, None),
     }
