@@ -38,6 +38,8 @@ impl Client {
         set_replicas, SetReplicasRequest, SetReplicasResponse, Patience::Deadline);
     replication_operation!(/// Sets one replica's status in this region's replica list.
         set_replica_status, SetReplicaStatusRequest, SetReplicasResponse, Patience::Deadline);
+    replication_operation!(/// Takes or releases a table's replica-update lock in this region.
+        lock_replica_update, LockReplicaUpdateRequest, LockReplicaUpdateResponse, Patience::Deadline);
 
     /// Every page of a table's items and tombstones with their versions, in key order, each read on
     /// the leader; the first page also carries the stream position and the clock at its read.

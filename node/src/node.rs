@@ -39,6 +39,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         crate::metrics::serve(address).context("serving metrics")?;
     }
     tokio::spawn(crate::metrics::publish_raft(raft.clone()));
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(exit_if_raft_stops(raft.clone(), stopping.clone()));
 
     let clock = Arc::new(crate::clock::Monitor::new(config.id, Duration::from_millis(config.max_clock_offset_ms)));
     tokio::spawn(crate::clock::watch_forever(clock.clone(), raft.clone(), config.id, config.peers.clone()));
@@ -85,6 +87,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     server.await.context("serving gRPC")?;
 
     tracing::info!("shutting down");
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     raft.shutdown().await.map_err(|e| anyhow::anyhow!("stopping raft: {e}"))?;
     engine.flush().context("flushing the write-ahead log")?;
     Ok(())
@@ -111,6 +114,25 @@ async fn initialize_if_first(raft: &Raft, config: &NodeConfig) -> anyhow::Result
             Ok(())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Fails fast: a node whose Raft core stopped (a panic, a storage error) would go on answering with
+/// the last state it knew (a leader it no longer is) and refusing every write. It exits instead, so
+/// that clients go to the other nodes and its supervisor restarts it from its intact state on disk.
+async fn exit_if_raft_stops(raft: Raft, stopping: Arc<std::sync::atomic::AtomicBool>) {
+    let mut metrics = raft.metrics();
+    loop {
+        let stopped = metrics.changed().await.is_err();
+        let fatal = metrics.borrow().running_state.clone().err();
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if stopped || fatal.is_some() {
+            let reason = fatal.map_or_else(|| "its core task ended".to_string(), |f| f.to_string());
+            tracing::error!(%reason, "Raft stopped: exiting");
+            std::process::exit(70);
+        }
     }
 }
 

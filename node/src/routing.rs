@@ -379,6 +379,7 @@ on_leader! {
     ReadTableVersionsRequest => ReadTableVersionsResponse, "/tern.v1.Replication/ReadTableVersions";
     SetReplicasRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicas";
     SetReplicaStatusRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicaStatus";
+    LockReplicaUpdateRequest => LockReplicaUpdateResponse, "/tern.v1.Replication/LockReplicaUpdate";
 }
 
 macro_rules! proposed {
@@ -412,4 +413,5 @@ proposed! {
     ApplyReplicatedRequest => ApplyReplicated, ApplyReplicated;
     SetReplicasRequest => SetReplicas, SetReplicas;
     SetReplicaStatusRequest => SetReplicaStatus, SetReplicas;
+    LockReplicaUpdateRequest => LockReplicaUpdate, LockReplicaUpdate;
 }

@@ -208,19 +208,25 @@ impl Deployment {
         client.describe_table(DescribeTableRequest { table_name: table.into() }).await?.table.context("no description")
     }
 
-    /// Waits until every region lists every replica of the table as ACTIVE.
+    /// Waits until every region of the table's replica list lists every replica as ACTIVE (a region
+    /// that holds no replica is left out).
     pub async fn wait_active(&self, table: &str, timeout: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            let mut active = true;
+            let mut named = std::collections::BTreeSet::new();
+            let mut described = BTreeMap::new();
             for region in self.regions.keys() {
-                match self.describe(region, table).await {
-                    Ok(d) => {
-                        active &= !d.replicas.is_empty() && d.replicas.iter().all(|r| r.replica_status == "ACTIVE")
-                    }
-                    Err(_) => active = false,
+                if let Ok(d) = self.describe(region, table).await {
+                    named.extend(d.replicas.iter().map(|r| r.region_name.clone()));
+                    described.insert(region.clone(), d);
                 }
             }
+            let active = !named.is_empty()
+                && named.iter().all(|region| {
+                    described.get(region).is_some_and(|d| {
+                        !d.replicas.is_empty() && d.replicas.iter().all(|r| r.replica_status == "ACTIVE")
+                    })
+                });
             if active {
                 return Ok(());
             }

@@ -287,7 +287,20 @@ impl Drop for Region {
                 let _ = child.wait();
             }
         }
-        if std::thread::panicking() {
+        // A node that panicked is a bug whatever the test saw: its logs are kept and its panic shown.
+        let node_panics: Vec<String> = self
+            .nodes
+            .keys()
+            .filter_map(|id| {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).ok()?;
+                let at = log.find("panicked at")?;
+                Some(format!("node {id}: {}", log[at..].lines().take(3).collect::<Vec<_>>().join(" | ")))
+            })
+            .collect();
+        for panic in &node_panics {
+            eprintln!("{panic}");
+        }
+        if std::thread::panicking() || !node_panics.is_empty() {
             let kept = self.dir.path().to_path_buf();
             eprintln!("node logs: {}", kept.display());
             std::mem::forget(std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")));

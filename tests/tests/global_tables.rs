@@ -713,3 +713,59 @@ async fn a_global_table_replicates_the_ttl_delete() {
     assert!(removes.values().flatten().any(|p| p == "ttl.tern"), "{removes:?}");
     assert!(removes.values().flatten().all(|p| p == "ttl.tern" || p.starts_with("replication.tern/")), "{removes:?}");
 }
+
+/// Two ReplicaUpdates sent to two regions at once: us-east removes eu-west (draining it first) while
+/// eu-west adds ap-south.
+/// One of them runs and the other is refused with ResourceInUseException (as DynamoDB refuses a second
+/// replica update while one is in progress), or they run one after the other; either way every region
+/// that keeps the table ends with the same replica list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replica_updates_sent_to_two_regions_at_once_leave_one_replica_list() {
+    let deployment = Deployment::start(&["us-east", "eu-west", "ap-south"], &[]).await.unwrap();
+    let (east, west) = (deployment.client("us-east").await.unwrap(), deployment.client("eu-west").await.unwrap());
+    global_table(&deployment, &east, "orders").await;
+    put(&east, "orders", "a", "1").await.unwrap();
+    let add = UpdateTableRequest {
+        table_name: "orders".into(),
+        replica_updates: create(&["ap-south"]),
+        ..Default::default()
+    };
+    let remove = UpdateTableRequest {
+        table_name: "orders".into(),
+        replica_updates: vec![ReplicationGroupUpdate {
+            action: Some(Action::Delete(DeleteReplicationGroupMemberAction { region_name: "us-east".into() })),
+        }],
+        ..Default::default()
+    };
+    let (added, removed) = tokio::join!(east.update_table(add), west.update_table(remove));
+    let outcome = |result: &Result<_, tern_client::Error>| match result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.kind().map(|k| k.name().to_string()).unwrap_or_else(|| e.to_string()),
+    };
+    let (added, removed) = (outcome(&added), outcome(&removed));
+    println!("removing eu-west in us-east: {removed}; adding ap-south in eu-west: {added}");
+    for result in [&added, &removed] {
+        assert!(result == "ok" || result == "ResourceInUseException", "{added} / {removed}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut lists = BTreeMap::new();
+    for region in ["us-east", "eu-west", "ap-south"] {
+        deployment.regions[region].settle().await.unwrap();
+        let client = deployment.client(region).await.unwrap();
+        let described =
+            client.describe_table(tern_client::v1::DescribeTableRequest { table_name: "orders".into() }).await;
+        if let Ok(described) = described {
+            let mut replicas: Vec<String> =
+                described.table.unwrap_or_default().replicas.into_iter().map(|r| r.region_name).collect();
+            replicas.sort();
+            lists.insert(region, replicas);
+        }
+    }
+    println!("replica lists: {lists:?}");
+    // Every region a replica list names holds the table with that same list.
+    for (region, list) in &lists {
+        for named in list {
+            assert_eq!(lists.get(named.as_str()), Some(list), "{region} names {named} a replica: {lists:?}");
+        }
+    }
+}

@@ -155,9 +155,11 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let (_, stored) = self.node.reader.table(&request.table_name)?;
+            let indexing = stored.ttl_indexing;
             let description = match stored.time_to_live.filter(|t| t.enabled) {
+                // ENABLING while the table's items are being indexed (a large table), as DynamoDB.
                 Some(spec) => TimeToLiveDescription {
-                    time_to_live_status: "ENABLED".into(),
+                    time_to_live_status: if indexing { "ENABLING" } else { "ENABLED" }.into(),
                     attribute_name: spec.attribute_name,
                     hide_expired_items: spec.hide_expired_items,
                 },

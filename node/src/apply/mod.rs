@@ -136,6 +136,7 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
             }
             Outcome::ExpireItems(outcome)
         }
+        command::Op::IndexExpiries(r) => Outcome::IndexExpiries(ttl::apply::index_expiries(entry, r)?),
         command::Op::PutConsumerPosition(r) => Outcome::PutConsumerPosition(stream::put_consumer_position(entry, r)?),
         command::Op::PutItem(r) => Outcome::PutItem(items::put_item(entry, r, version)?),
         command::Op::DeleteItem(r) => Outcome::DeleteItem(items::delete_item(entry, r, version)?),
@@ -151,6 +152,7 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         }
         command::Op::SetReplicas(r) => Outcome::SetReplicas(global::apply::set_replicas(entry, r)?),
         command::Op::SetReplicaStatus(r) => Outcome::SetReplicas(global::apply::set_replica_status(entry, r)?),
+        command::Op::LockReplicaUpdate(r) => Outcome::LockReplicaUpdate(global::apply::lock_replica_update(entry, r)?),
         command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
         command::Op::TrimStreams(r) => Outcome::TrimStreams(stream::trim(entry, r)?),
         command::Op::ForgetSessions(r) => Outcome::ForgetSessions(session::forget_sessions(entry, r)?),

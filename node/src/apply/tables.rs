@@ -32,7 +32,7 @@ pub fn create_table(entry: &mut Entry, request: CreateTableRequest) -> Applied<C
         billing_mode: "PAY_PER_REQUEST".into(),
         ..Default::default()
     };
-    let mut stored = StoredTable { description: Some(description), table_id: index, stream_id: 0, time_to_live: None };
+    let mut stored = StoredTable { description: Some(description), table_id: index, ..Default::default() };
     if let Some(spec) = request.stream_specification.as_ref().filter(|s| s.stream_enabled) {
         stream::set_stream(entry, &mut stored, spec)?;
     }

@@ -279,13 +279,15 @@ proptest! {
     }
 
     /// A tombstone goes only when it is older than the safe point: the least of every source's
-    /// watermark (0 while a source is not following its stream) and the other regions' safe point.
+    /// watermark (0 while a source is not following its stream) and the other regions' safe point; a
+    /// purge with a limit looks at that many tombstones per entry and says where the next goes on.
     #[test]
     fn tombstones_are_purged_only_behind_the_safe_point(
         deletes in proptest::collection::btree_map(0u8..8, 1u64..100, 1..8),
         watermark_a in 0u64..120,
         watermark_b in proptest::option::of(0u64..120),
         others in 0u64..120,
+        limit in 0u32..4,
     ) {
         let mut machine = Machine::new(Memory::new());
         machine.ok(create_table(false));
@@ -317,15 +319,29 @@ proptest! {
         machine.ok(command::Op::ApplyReplicated(v1::ApplyReplicatedRequest {
             table_name: "things".into(), source_region: "b".into(), checkpoint: Some(checkpoint_b), copy: true, ..Default::default()
         }));
-        let outcome = machine.ok(command::Op::PurgeTombstones(PurgeTombstones {
-            table_name: "things".into(), other_regions_safe_point_micros: others,
-        }));
+        // The purge goes through the tombstones `limit` at a time (one entry each), from its cursor.
         let safe_point = watermark_a.min(watermark_b.unwrap_or(0)).min(others);
+        let (mut start_after, mut purged, mut entries) = (Vec::new(), 0usize, 0usize);
+        loop {
+            let outcome = machine.ok(command::Op::PurgeTombstones(PurgeTombstones {
+                table_name: "things".into(), other_regions_safe_point_micros: others, start_after, limit,
+            }));
+            let command_outcome::Outcome::PurgeTombstones(outcome) = outcome else { panic!("{outcome:?}") };
+            prop_assert_eq!(outcome.safe_point_micros, safe_point);
+            if limit > 0 {
+                prop_assert!(outcome.purged <= limit, "{} purged in one entry, limit {limit}", outcome.purged);
+            }
+            purged += outcome.purged as usize;
+            entries += 1;
+            prop_assert!(entries <= deletes.len() + 1, "the cursor moves on");
+            if outcome.next_start_after.is_empty() {
+                break;
+            }
+            start_after = outcome.next_start_after;
+        }
         let kept: BTreeSet<(u8, u64)> = deletes.iter().filter(|(_, t)| **t >= safe_point).map(|(k, t)| (*k, *t)).collect();
         prop_assert_eq!(tombstones(&machine), kept.clone());
-        let command_outcome::Outcome::PurgeTombstones(purged) = outcome else { panic!("{outcome:?}") };
-        prop_assert_eq!(purged.safe_point_micros, safe_point);
-        prop_assert_eq!(purged.purged as usize, deletes.len() - kept.len());
+        prop_assert_eq!(purged, deletes.len() - kept.len());
     }
 
     /// Stream records take the positions of their entries: `(index, 0..n)` for the n records an
@@ -624,4 +640,57 @@ fn a_reused_tokens_new_record_outlives_the_old_records_expiry() {
     // A retry of the second "reused" transaction within its window is answered, not applied again.
     run_at(&mut node, transaction("reused", add_one()), later + 2_000_000);
     assert_eq!(counter(&node).as_deref(), Some("19"), "the retry applied the transaction again");
+}
+
+/// Turning TTL on indexes a large table a batch per entry: the first batch in the UpdateTimeToLive
+/// entry, the rest in the sweeper's IndexExpiries entries, each from where the last stopped, until one
+/// reaches the last item; an item written meanwhile is indexed by its write. No entry scans the table.
+#[test]
+fn turning_ttl_on_indexes_a_large_table_a_batch_per_entry() {
+    use tern_proto::internal::IndexExpiries;
+
+    let mut machine = Machine::new(Memory::new());
+    machine.ok(create_table(false));
+    let batch = crate::ttl::INDEX_BATCH as usize;
+    let total = 2 * batch + 10;
+    let item = |name: String, expiring: bool| {
+        let mut attributes = BTreeMap::from([("pk".to_string(), s(name))]);
+        if expiring {
+            attributes.insert("exp".into(), v1::AttributeValue { value: Some(Value::N("4000000000".into())) });
+        }
+        command::Op::PutItem(v1::PutItemRequest { table_name: "things".into(), item: attributes, ..Default::default() })
+    };
+    for i in 0..total {
+        machine.ok(item(format!("k{i:06}"), i % 2 == 0));
+    }
+    let spec = v1::TimeToLiveSpecification { enabled: true, attribute_name: "exp".into(), ..Default::default() };
+    machine.ok(command::Op::UpdateTimeToLive(v1::UpdateTimeToLiveRequest {
+        table_name: "things".into(),
+        time_to_live_specification: Some(spec),
+    }));
+    // The first batch: the first items in storage-key order (a hash of the key leads it).
+    let expiring_in_first_batch = machine.family(Family::Items)[..batch]
+        .iter()
+        .filter(|(_, value)| engine::decode::<StoredItem>("item", value).unwrap().attributes.contains_key("exp"))
+        .count();
+    assert_eq!(
+        machine.family(Family::TtlIndex).len(),
+        expiring_in_first_batch,
+        "the first batch, in the UpdateTimeToLive entry"
+    );
+    machine.ok(item("k999999".into(), true));
+    assert_eq!(machine.family(Family::TtlIndex).len(), expiring_in_first_batch + 1, "a write meanwhile indexes itself");
+    let mut rounds = Vec::new();
+    for _ in 0..4 {
+        let outcome =
+            machine.ok(command::Op::IndexExpiries(IndexExpiries { table_name: "things".into(), limit: batch as u32 }));
+        let command_outcome::Outcome::IndexExpiries(outcome) = outcome else { panic!("{outcome:?}") };
+        rounds.push((outcome.items, outcome.done));
+    }
+    // The second batch ends the indexing: the last 10 items, and the one written meanwhile when its key
+    // falls after the cursor (before it, its write indexed it).
+    assert_eq!(rounds[0], (batch as u32, false));
+    assert!(matches!(rounds[1], (10 | 11, true)), "{rounds:?}");
+    assert_eq!(rounds[2..], [(0, true), (0, true)]);
+    assert_eq!(machine.family(Family::TtlIndex).len(), total.div_ceil(2) + 1, "every expiring item, once");
 }

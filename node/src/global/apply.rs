@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
-use tern_proto::internal::{PurgeTombstones, PurgeTombstonesOutcome, StoredTable};
+use tern_proto::internal::{PurgeTombstones, PurgeTombstonesOutcome, ReplicaUpdateLock, StoredTable};
 use tern_proto::v1::{
-    self, ApplyReplicatedRequest, ApplyReplicatedResponse, SetReplicaStatusRequest, SetReplicasRequest,
-    SetReplicasResponse, StreamSpecification,
+    self, ApplyReplicatedRequest, ApplyReplicatedResponse, LockReplicaUpdateRequest, LockReplicaUpdateResponse,
+    SetReplicaStatusRequest, SetReplicasRequest, SetReplicasResponse, StreamSpecification,
 };
 use tern_proto::{ApiError, ErrorKind};
 
@@ -244,15 +244,49 @@ pub fn purge_tombstones(entry: &mut Entry, r: PurgeTombstones) -> Applied<PurgeT
     // Behind every region's safe point: every region has applied every delete before it, so no copy
     // from any region can bring back an item such a tombstone deleted.
     let safe_point = state::safe_point(entry.view, &stored, entry.region)?.min(r.other_regions_safe_point_micros);
-    let mut purged = 0;
+    let (mut purged, mut examined) = (0, 0);
+    let mut next_start_after = Vec::new();
     let view = entry.view;
-    for tombstone in state::tombstones(view, stored.table_id) {
+    for tombstone in state::tombstones_after(view, stored.table_id, &r.start_after) {
         let (key, tombstone) = tombstone?;
+        if r.limit > 0 && examined == r.limit {
+            break;
+        }
+        examined += 1;
         if tombstone.write_timestamp_micros < safe_point {
-            entry.writes.delete(Family::Tombstones, key);
+            entry.writes.delete(Family::Tombstones, &key);
             purged += 1;
         }
+        next_start_after = key;
+    }
+    // Looked at fewer than the limit: it reached the table's last tombstone.
+    if r.limit == 0 || examined < r.limit {
+        next_start_after.clear();
     }
     metrics::counter!("tern_replication_tombstones_purged_total").increment(purged as u64);
-    Ok(PurgeTombstonesOutcome { purged, safe_point_micros: safe_point })
+    Ok(PurgeTombstonesOutcome { purged, safe_point_micros: safe_point, next_start_after })
+}
+
+/// A table's replica-update lock in this region (see `replicas.rs`): taken when it is free, lapsed or
+/// the caller's own; released only by its holder. It lapses in log time, alike on every node.
+pub fn lock_replica_update(entry: &mut Entry, r: LockReplicaUpdateRequest) -> Applied<LockReplicaUpdateResponse> {
+    let mut stored = entry.stored_table(&r.table_name)?;
+    let held = stored.replica_update_lock.as_ref().filter(|l| l.expires_at_micros > entry.timestamp);
+    if let Some(lock) = held.filter(|l| l.token != r.token) {
+        if r.release {
+            return Ok(LockReplicaUpdateResponse {});
+        }
+        return Err(ApiError::in_use(format!(
+            "Table {}: a replica update sent to region {} is in progress; retry when it has finished",
+            r.table_name, lock.owner_region
+        ))
+        .into());
+    }
+    stored.replica_update_lock = (!r.release).then(|| ReplicaUpdateLock {
+        owner_region: r.owner_region,
+        token: r.token,
+        expires_at_micros: entry.timestamp + r.lease_millis * 1000,
+    });
+    entry.save_table(stored);
+    Ok(LockReplicaUpdateResponse {})
 }

@@ -2,6 +2,7 @@
 //! region's safe point are dropped through Raft (a purge behind only this region's safe point could
 //! let a copy from a region that has not applied a delete bring the item back).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tern_proto::internal::{command, command_outcome, PurgeTombstones, StoredTable};
@@ -10,28 +11,53 @@ use tern_proto::v1::GetReplicationStateRequest;
 use super::{is_global, state, ReplicaStatus};
 use crate::routing::RegionNode;
 
-/// On the leader, every `every`: purges each global table's tombstones behind its safe point.
+/// Tombstones looked at per purge entry, and purge entries per table per tick: the rest waits for the
+/// next tick, from where the last entry stopped.
+const PURGE_BATCH: u32 = 5_000;
+const ENTRIES_PER_TICK: usize = 4;
+
+/// On the leader, every `every`: purges each global table's tombstones behind its safe point, in entries
+/// of at most `PURGE_BATCH` tombstones, going on from a cursor per table.
 pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
     let mut ticker = tokio::time::interval(every);
+    let mut cursors: HashMap<String, Vec<u8>> = HashMap::new();
     loop {
         ticker.tick().await;
         if !node.leads() {
+            cursors.clear();
             continue;
         }
         let Ok((names, _)) = node.reader.list_tables("", usize::MAX) else { continue };
+        cursors.retain(|name, _| names.contains(name));
         for name in names {
             let Ok((_, stored)) = node.reader.table(&name) else { continue };
-            if !is_global(&stored) || state::tombstone_count(node.reader.latest(), stored.table_id) == 0 {
+            if !is_global(&stored) || state::tombstone_count(node.reader.latest(), stored.table_id, 1) == 0 {
                 continue;
             }
             let Some(others) = other_regions_safe_point(&node, &stored).await else { continue };
-            let purge = PurgeTombstones { table_name: name.clone(), other_regions_safe_point_micros: others };
-            match node.propose_as(command::Op::PurgeTombstones(purge), None).await {
-                Ok(command_outcome::Outcome::PurgeTombstones(outcome)) if outcome.purged > 0 => {
-                    tracing::info!(table = %name, purged = outcome.purged, safe_point = outcome.safe_point_micros, "purged tombstones");
+            for _ in 0..ENTRIES_PER_TICK {
+                let purge = PurgeTombstones {
+                    table_name: name.clone(),
+                    other_regions_safe_point_micros: others,
+                    start_after: cursors.remove(&name).unwrap_or_default(),
+                    limit: PURGE_BATCH,
+                };
+                match node.propose_as(command::Op::PurgeTombstones(purge), None).await {
+                    Ok(command_outcome::Outcome::PurgeTombstones(outcome)) => {
+                        if outcome.purged > 0 {
+                            tracing::info!(table = %name, purged = outcome.purged, safe_point = outcome.safe_point_micros, "purged tombstones");
+                        }
+                        if outcome.next_start_after.is_empty() {
+                            break;
+                        }
+                        cursors.insert(name.clone(), outcome.next_start_after);
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::debug!(table = %name, %error, "purging tombstones");
+                        break;
+                    }
                 }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(table = %name, %error, "purging tombstones"),
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tern_proto::internal::StoredTable;
 use tern_proto::v1::*;
 use tern_proto::ApiError;
 
@@ -16,11 +17,91 @@ fn remote(region: &str, error: ::tern_client::Error) -> ApiError {
     }
 }
 
-/// UpdateTable's ReplicaUpdates, run on the leader of the region that received them: creates each new
-/// replica's table in its region (with the key schema, TTL and the stream on), removes deleted ones,
-/// and sets the new replica list in every region of the table, this one last.
+/// How long a replica-update lock holds without its release (an update whose region crashed).
+const LOCK_LEASE: Duration = Duration::from_secs(120);
+
+/// UpdateTable's ReplicaUpdates, run on the leader of the region that received them. First the
+/// table's replica-update lock is taken in every region that holds the table, in region-name order
+/// (two updates sent to two regions at once meet in the first region they share, where the second is
+/// refused with ResourceInUseException and changes nothing); then the update runs on the replica list
+/// as it stands under the lock; then the locks are released (they lapse by themselves if this region
+/// fails meanwhile).
 pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> Result<UpdateTableResponse, ApiError> {
-    let (_, stored) = node.reader.table(&request.table_name)?;
+    let table = request.table_name.clone();
+    let (_, stored) = node.reader.table(&table)?;
+    let regions = replica_regions(&stored, &node.region);
+    let token = format!("{:032x}", rand::random::<u128>());
+    let mut locked = Vec::new();
+    for region in &regions {
+        if let Err(error) = lock(node, &table, region, &token, false).await {
+            release(node, &table, &locked, &token).await;
+            return Err(error);
+        }
+        locked.push(region.clone());
+    }
+    let result = async {
+        let (_, stored) = node.reader.table(&table)?;
+        if replica_regions(&stored, &node.region) != regions {
+            return Err(ApiError::in_use(format!("Table {table}'s replicas changed as the update began; retry")));
+        }
+        update_locked(node, request, stored).await
+    }
+    .await;
+    release(node, &table, &locked, &token).await;
+    result
+}
+
+/// The regions that hold a table, sorted: its replicas, or this region alone for a regional table.
+fn replica_regions(stored: &StoredTable, here: &str) -> Vec<String> {
+    let mut regions: Vec<String> =
+        stored.description.iter().flat_map(|d| &d.replicas).map(|r| r.region_name.clone()).collect();
+    if regions.is_empty() {
+        regions.push(here.to_string());
+    }
+    regions.sort();
+    regions
+}
+
+/// Takes (or releases) the table's replica-update lock in one region.
+async fn lock(node: &RegionNode, table: &str, region: &str, token: &str, release: bool) -> Result<(), ApiError> {
+    let request = LockReplicaUpdateRequest {
+        table_name: table.into(),
+        owner_region: node.region.clone(),
+        token: token.into(),
+        release,
+        lease_millis: LOCK_LEASE.as_millis() as u64,
+    };
+    if region == node.region {
+        node.propose_request(request, None).await.map(|_| ()).map_err(|status| ApiError::from(&status))
+    } else {
+        let client = node.region_client(region).await?;
+        client.lock_replica_update(request).await.map(|_| ()).map_err(|e| match remote(region, e) {
+            // Listed as a replica, yet without the table: another update is creating it there.
+            e if e.kind == tern_proto::ErrorKind::ResourceNotFoundException && !release => ApiError::in_use(format!(
+                "Table {table}: its replica in region {region} is being created by another update; retry when it has finished"
+            )),
+            e => e,
+        })
+    }
+}
+
+/// Releases the locks taken, as far as the regions answer (a region's table may be gone: removed).
+async fn release(node: &RegionNode, table: &str, regions: &[String], token: &str) {
+    for region in regions {
+        if let Err(error) = lock(node, table, region, token, true).await {
+            tracing::debug!(%table, %region, %error, "replica-update lock not released: it lapses");
+        }
+    }
+}
+
+/// The update itself, under the locks: creates each new replica's table in its region (with the key
+/// schema, TTL and the stream on), removes deleted ones, and sets the new replica list in every region
+/// of the table, this one first.
+async fn update_locked(
+    node: &RegionNode,
+    request: UpdateTableRequest,
+    stored: StoredTable,
+) -> Result<UpdateTableResponse, ApiError> {
     let description = stored.description.clone().unwrap_or_default();
     let mut replicas = description.replicas.clone();
     if replicas.is_empty() {

@@ -50,6 +50,14 @@ impl Replication for ReplicationService {
         self.node.write(Caller::of(&request), request.into_inner()).await.map(Response::new)
     }
 
+    async fn lock_replica_update(
+        &self,
+        request: Request<LockReplicaUpdateRequest>,
+    ) -> Result<Response<LockReplicaUpdateResponse>, Status> {
+        check_table_name(&request.get_ref().table_name)?;
+        self.node.write(Caller::of(&request), request.into_inner()).await.map(Response::new)
+    }
+
     async fn get_replication_state(
         &self,
         request: Request<GetReplicationStateRequest>,
@@ -65,7 +73,7 @@ impl Replication for ReplicationService {
                 region: node.region.clone(),
                 checkpoints,
                 safe_point_micros: state::safe_point(state, &stored, &node.region)?,
-                tombstones: state::tombstone_count(state, stored.table_id),
+                tombstones: state::tombstone_count(state, stored.table_id, state::TOMBSTONES_COUNTED),
                 replicas: stored.description.map(|d| d.replicas).unwrap_or_default(),
             })
         };

@@ -62,15 +62,28 @@ pub fn tombstones<'a>(
     view: &'a dyn ReadView,
     table_id: u64,
 ) -> impl Iterator<Item = Result<(Vec<u8>, StoredItem), StorageError>> + 'a {
+    tombstones_after(view, table_id, &[])
+}
+
+/// A table's tombstones after the storage key `after` (all of them when it is empty), in key order.
+pub fn tombstones_after<'a>(
+    view: &'a dyn ReadView,
+    table_id: u64,
+    after: &[u8],
+) -> impl Iterator<Item = Result<(Vec<u8>, StoredItem), StorageError>> + 'a {
     let (start, end) = keyspace::table_range(table_id);
+    let start = if after.is_empty() { start } else { keyspace::key_after(after) };
     view.scan(Family::Tombstones, &start, Some(&end), Direction::Forward)
         .map(|entry| entry.and_then(|(key, value)| Ok((key, engine::decode("tombstone", &value)?))))
 }
 
-/// The number of tombstones a table holds.
-pub fn tombstone_count(view: &dyn ReadView, table_id: u64) -> u64 {
+/// Tombstones counted at most, for a table's replication state.
+pub const TOMBSTONES_COUNTED: usize = 10_000;
+
+/// How many tombstones a table holds, counted up to `cap` (a scan of a bounded length).
+pub fn tombstone_count(view: &dyn ReadView, table_id: u64, cap: usize) -> u64 {
     let (start, end) = keyspace::table_range(table_id);
-    view.scan(Family::Tombstones, &start, Some(&end), Direction::Forward).map_while(Result::ok).count() as u64
+    view.scan(Family::Tombstones, &start, Some(&end), Direction::Forward).map_while(Result::ok).take(cap).count() as u64
 }
 
 /// Drops a table's tombstones and checkpoints (the table is deleted, or no longer global).

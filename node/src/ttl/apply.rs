@@ -1,7 +1,7 @@
 //! TTL in the apply path: the expiry index kept in step with every committed write, turning TTL on
 //! or off, and the sweeper's deletes, each decided at apply time.
 
-use tern_proto::internal::{ExpireItems, ExpireItemsOutcome, StoredTable};
+use tern_proto::internal::{ExpireItems, ExpireItemsOutcome, IndexExpiries, IndexExpiriesOutcome, StoredTable};
 use tern_proto::v1::{self, ItemVersion};
 use tern_proto::ApiError;
 
@@ -27,27 +27,67 @@ pub fn drop_index(entry: &mut Entry, table_id: u64) {
     entry.writes.delete_range(Family::TtlIndex, start, end);
 }
 
-/// Turns TTL on (indexing the table's items) or off (dropping the index).
+/// Turns TTL on or off. Off drops the index; on indexes the table's items a batch per entry, the first
+/// batch in this one (a table of fewer items is ENABLED at once), the rest in the sweeper's
+/// `IndexExpiries` entries (ENABLING meanwhile): no entry scans a whole table.
 pub fn update_time_to_live(entry: &mut Entry, r: v1::UpdateTimeToLiveRequest) -> Applied<v1::UpdateTimeToLiveResponse> {
     let mut stored = entry.stored_table(&r.table_name)?;
     let wanted =
         r.time_to_live_specification.ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
     super::check_change(stored.time_to_live.as_ref(), &wanted)?;
     drop_index(entry, stored.table_id);
-    if wanted.enabled {
-        let now = entry.now_secs();
-        let (start, end) = keyspace::table_range(stored.table_id);
-        for item in entry.view.scan(Family::Items, &start, Some(&end), Direction::Forward) {
-            let (key, value) = item?;
-            let item: tern_proto::internal::StoredItem = engine::decode("item", &value)?;
-            if let Some(expiry) = super::expiry(&item.attributes, &wanted.attribute_name, now) {
-                entry.writes.put(Family::TtlIndex, keyspace::ttl_key(stored.table_id, expiry, &key), []);
-            }
-        }
-    }
     stored.time_to_live = Some(wanted.clone());
+    stored.ttl_indexing = wanted.enabled;
+    stored.ttl_index_cursor.clear();
+    if wanted.enabled {
+        index_batch(entry, &mut stored, super::INDEX_BATCH)?;
+    }
     entry.save_table(stored);
     Ok(v1::UpdateTimeToLiveResponse { time_to_live_specification: Some(wanted) })
+}
+
+/// The sweeper's next batch of a table's indexing.
+pub fn index_expiries(entry: &mut Entry, r: IndexExpiries) -> Applied<IndexExpiriesOutcome> {
+    let mut stored = entry.stored_table(&r.table_name)?;
+    if !stored.ttl_indexing {
+        return Ok(IndexExpiriesOutcome { items: 0, done: true });
+    }
+    let items = index_batch(entry, &mut stored, r.limit.max(1))?;
+    let done = !stored.ttl_indexing;
+    entry.save_table(stored);
+    Ok(IndexExpiriesOutcome { items, done })
+}
+
+/// Indexes the expiries of up to `limit` items after the table's cursor and moves the cursor on; the
+/// last batch ends the indexing. Items written meanwhile are indexed by their writes.
+fn index_batch(
+    entry: &mut Entry,
+    stored: &mut StoredTable,
+    limit: u32,
+) -> Result<u32, crate::apply::entry::ApplyError> {
+    let Some(attribute) = super::attribute(stored).map(str::to_string) else {
+        stored.ttl_indexing = false;
+        return Ok(0);
+    };
+    let now = entry.now_secs();
+    let (start, end) = keyspace::table_range(stored.table_id);
+    let start = if stored.ttl_index_cursor.is_empty() { start } else { keyspace::key_after(&stored.ttl_index_cursor) };
+    let mut items = 0;
+    for item in entry.view.scan(Family::Items, &start, Some(&end), Direction::Forward) {
+        if items == limit {
+            return Ok(items);
+        }
+        let (key, value) = item?;
+        let item: tern_proto::internal::StoredItem = engine::decode("item", &value)?;
+        if let Some(expiry) = super::expiry(&item.attributes, &attribute, now) {
+            entry.writes.put(Family::TtlIndex, keyspace::ttl_key(stored.table_id, expiry, &key), []);
+        }
+        stored.ttl_index_cursor = key;
+        items += 1;
+    }
+    stored.ttl_indexing = false;
+    stored.ttl_index_cursor.clear();
+    Ok(items)
 }
 
 /// The sweeper's deletes: each item goes only if it is still expired now, at apply time. Returns the

@@ -15,6 +15,8 @@ use tern_proto::ApiError;
 pub const IGNORED_AGE_SECS: u64 = 5 * 365 * 86_400;
 /// Most TTL deletes in one entry.
 pub const MAX_EXPIRIES_PER_ENTRY: usize = 1000;
+/// Most items indexed in one entry while TTL is being turned on.
+pub const INDEX_BATCH: u32 = 5000;
 
 /// The identity TTL deletes carry in stream records: a service, with Tern's own principal.
 pub fn service_identity() -> Identity {

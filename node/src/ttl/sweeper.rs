@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tern_proto::internal::{command, command_outcome, ExpireItems};
+use tern_proto::internal::{command, command_outcome, ExpireItems, IndexExpiries};
 
 use crate::clock;
 use crate::engine::Direction;
@@ -28,6 +28,19 @@ pub async fn sweep_forever(node: RegionNode, every: Duration) {
     }
 }
 
+/// Goes on indexing a table whose TTL is being turned on, a batch per entry, up to `BATCHES_PER_SWEEP`
+/// entries per sweep.
+async fn index(node: &RegionNode, table: &str) -> Result<(), tern_proto::ApiError> {
+    for _ in 0..BATCHES_PER_SWEEP {
+        let op = command::Op::IndexExpiries(IndexExpiries { table_name: table.to_string(), limit: super::INDEX_BATCH });
+        match node.propose_as(op, Some(super::service_identity())).await? {
+            command_outcome::Outcome::IndexExpiries(outcome) if !outcome.done => continue,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 /// One sweep over every table with TTL on.
 async fn sweep(node: &RegionNode) -> Result<(), tern_proto::ApiError> {
     let (names, _) = node.reader.list_tables("", usize::MAX)?;
@@ -36,6 +49,9 @@ async fn sweep(node: &RegionNode) -> Result<(), tern_proto::ApiError> {
         let Ok((_, table)) = node.reader.table(&name) else { continue };
         if super::attribute(&table).is_none() {
             continue;
+        }
+        if table.ttl_indexing {
+            index(node, &name).await?;
         }
         for _ in 0..BATCHES_PER_SWEEP {
             let now = clock::now_micros() / 1_000_000;

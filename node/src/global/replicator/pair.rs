@@ -164,7 +164,8 @@ async fn copy(context: &Context, table: &str, source: &str, resync: bool) -> any
 
 /// After a resync: items here that originated in the source, that the source had when the copy
 /// began (their timestamps are not after its watermark), and that it no longer has, were deleted
-/// there while this region was not following; they are deleted here too.
+/// there while this region was not following; they are deleted here too, each with a version derived
+/// from the item it deletes (never one made up, which could beat a newer write).
 async fn delete_vanished(
     context: &Context,
     table: &str,
@@ -181,7 +182,13 @@ async fn delete_vanished(
             let from_source = version.origin_region == source && version.write_timestamp_micros <= watermark;
             let change = ReplicatedChange { key: entry.key, new_image: None, version: None };
             if entry.item.is_some() && from_source && !seen.contains(&key_bytes(&change)) {
-                let version = ItemVersion { write_timestamp_micros: watermark, origin_region: source.into() };
+                // The source's delete came after the item we hold, at a time we do not know: the delete
+                // here is stamped just after that item's version, so it replaces that item and nothing
+                // newer (a write from a third region that arrives meanwhile wins over it).
+                let version = ItemVersion {
+                    write_timestamp_micros: version.write_timestamp_micros + 1,
+                    origin_region: source.into(),
+                };
                 vanished.push(ReplicatedChange { version: Some(version), ..change });
             }
         }
