@@ -6,17 +6,13 @@
 # e.g. build a baseline from another commit into /tmp/tern-base, then
 #      scripts/bench-compare.sh /tmp/tern-base "$CARGO_TARGET_DIR/debug/tern" 10 16
 set -euo pipefail
+. "$(dirname "$0")/playground-lib.sh"
 a="$1" b="$2" duration="${3:-10}" concurrency="${4:-16}"
 
 measure() {
   local label="$1" bin="$2" data_dir
   data_dir="$(mktemp -d /tmp/tern-compare-XXXXXX)"
-  "$bin" playground --data-dir "$data_dir" --base-port 7601 >"$data_dir/playground.out" 2>&1 &
-  local playground=$!
-  for _ in $(seq 1 100); do
-    grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
-    sleep 0.1
-  done
+  start_playground "$bin" "$data_dir" 7601
   for mix in 0.0 1.0 0.5; do
     printf '{"build":"%s","read_ratio":%s,"result":' "$label" "$mix"
     TERN_ENDPOINT=127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603 "$bin" bench --json --read-ratio "$mix" \

@@ -13,13 +13,9 @@ duration="${1:-30}"
 rate="${2:-500}"
 pause="${3:-60}"
 data_dir="$(mktemp -d /tmp/tern-bench-global-XXXXXX)"
-"$TERN_BIN" playground --regions us-east,eu-west --data-dir "$data_dir" --base-port 7501 >"$data_dir/playground.out" 2>&1 &
-playground=$!
+. scripts/playground-lib.sh
 trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$data_dir"' EXIT
-for _ in $(seq 1 200); do
-  grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
-  sleep 0.1
-done
+start_playground "$TERN_BIN" "$data_dir" 7501 --regions us-east,eu-west
 echo "--- replication: $rate puts/s in each region for ${duration}s, then a ${pause}s backlog" >&2
 "$TERN_BIN" bench --json --workload replication --playground "$data_dir/playground.json" --table-name bench-global \
   --concurrency 8 --rate "$rate" --duration "$duration" --pause-secs "$pause" | tr -d '\n '; echo

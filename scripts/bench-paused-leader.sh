@@ -8,13 +8,9 @@
 set -euo pipefail
 bin="${1:-${CARGO_TARGET_DIR:-$HOME/.cache/tern/target}/debug/tern}" pause="${2:-20}"
 data_dir="$(mktemp -d /tmp/tern-paused-XXXXXX)"
-"$bin" playground --data-dir "$data_dir" --base-port 7701 >"$data_dir/playground.out" 2>&1 &
-playground=$!
+. "$(dirname "$0")/playground-lib.sh"
 trap 'kill -CONT $(pgrep -f "$data_dir") 2>/dev/null || true; kill -TERM $playground 2>/dev/null || true; wait $playground 2>/dev/null || true; rm -rf "$data_dir"' EXIT
-for _ in $(seq 1 100); do
-  grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
-  sleep 0.1
-done
+start_playground "$bin" "$data_dir" 7701
 export TERN_ENDPOINT=127.0.0.1:7701,127.0.0.1:7702,127.0.0.1:7703
 info="$(find "$data_dir" -name playground.json | head -1)"
 args=(bench --json --read-ratio 0 --concurrency 4 --duration 40 --keys 10000 --item-size 100)

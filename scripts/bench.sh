@@ -11,13 +11,9 @@ cargo build -p tern-node --bin tern
 duration="${1:-20}"
 concurrency="${2:-16}"
 data_dir="$(mktemp -d /tmp/tern-bench-XXXXXX)"
-"$TERN_BIN" playground --data-dir "$data_dir" --base-port 7401 >"$data_dir/playground.out" 2>&1 &
-playground=$!
+. scripts/playground-lib.sh
 trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; rm -rf "$data_dir"' EXIT
-for _ in $(seq 1 100); do
-  grep -q "Press Ctrl-C" "$data_dir/playground.out" 2>/dev/null && break
-  sleep 0.1
-done
+start_playground "$TERN_BIN" "$data_dir" 7401
 export TERN_ENDPOINT=127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
 
 # Baselines measured in the same run: the disk's synced 4 KiB writes per second (a put waits for at

@@ -35,6 +35,17 @@ async fn agreed_leader(region: &Region) -> Option<u64> {
     }
 }
 
+/// Watches `node` for `period`: it is never the leader.
+async fn never_leads(region: &Region, node: u64, period: Duration) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        if let Ok(status) = region.status(node).await {
+            assert_ne!(status.state, "Leader", "node {node} led with its clock 2 s ahead");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_whose_clock_runs_two_seconds_ahead_gives_up_leadership_and_never_takes_it_back() -> anyhow::Result<()> {
     let clocks = tempfile::tempdir()?;
@@ -102,13 +113,7 @@ async fn a_node_whose_clock_runs_two_seconds_ahead_gives_up_leadership_and_never
     // rather than risk that its own clock is the one that is off. The skewed node never leads.
     let third = *region.nodes.keys().find(|id| **id != skewed && **id != successor).expect("three nodes");
     region.kill(successor)?;
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
-        if let Ok(status) = region.status(skewed).await {
-            assert_ne!(status.state, "Leader", "node {skewed} led with its clock 2 s ahead");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    never_leads(&region, skewed, Duration::from_secs(3)).await;
     let status = region.status(third).await?;
     assert!(
         status.leadership_refused.contains("1 of 3 voters agree"),
@@ -117,13 +122,7 @@ async fn a_node_whose_clock_runs_two_seconds_ahead_gives_up_leadership_and_never
     );
     region.restart(successor)?;
     // For ten seconds more, it never leads.
-    let watch_until = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < watch_until {
-        if let Ok(status) = region.status(skewed).await {
-            assert_ne!(status.state, "Leader", "node {skewed} led with its clock 2 s ahead");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    never_leads(&region, skewed, Duration::from_secs(10)).await;
 
     // Its clock set right, it may lead again.
     std::fs::write(clock(skewed), "+0\n")?;

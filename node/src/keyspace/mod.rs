@@ -57,6 +57,11 @@ impl Family {
         Family::Replication,
     ];
 
+    /// The snapshot family of this name.
+    pub fn snapshot_family(name: &str) -> Option<Family> {
+        Family::SNAPSHOT.into_iter().find(|f| f.name() == name)
+    }
+
     /// The column family's name in RocksDB.
     pub const fn name(self) -> &'static str {
         match self {
@@ -103,6 +108,9 @@ pub enum RaftKey {
     LastPurged,
     /// Which snapshot is current, and its file.
     CurrentSnapshot,
+    /// A snapshot being installed (its meta and file): present while the state machine's column
+    /// families hold part of it, so that a restart finishes the install.
+    InstallingSnapshot,
 }
 
 impl RaftKey {
@@ -112,6 +120,7 @@ impl RaftKey {
             RaftKey::Committed => b"committed",
             RaftKey::LastPurged => b"last_purged",
             RaftKey::CurrentSnapshot => b"current_snapshot",
+            RaftKey::InstallingSnapshot => b"installing_snapshot",
         }
     }
 }

@@ -1,9 +1,11 @@
 //! State-machine snapshots: a consistent view of the engine written to a file, sent to lagging or new
-//! nodes in chunks by openraft, and installed in one atomic write.
+//! nodes in chunks by openraft, and installed in write batches of a bounded size behind an
+//! "installing" marker, so that a restart in the middle finishes the install before the node serves.
 //!
-//! File format: the magic `TERNSNAP1`, then records `[column family: u8][key length: u32][key]
-//! [value length: u32][value]` for every key of the snapshot's column families
-//! ([`Family::SNAPSHOT`], numbered in that order).
+//! File format: the magic `TERNSNAP2`; the column families it holds, by name (`[count: u8]`, then each
+//! `[name length: u8][name]`); then records `[family: u8][key length: u32][key][value length: u32]
+//! [value]`, the family given by its place in that list. Files of the first format (`TERNSNAP1`, the
+//! families numbered in [`Family::SNAPSHOT`]'s order) are still read.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,10 @@ use crate::clock;
 use crate::engine::{Direction, Engine, WriteSet};
 use crate::keyspace::{Family, RaftKey};
 
-const MAGIC: &[u8] = b"TERNSNAP1";
+const MAGIC: &[u8] = b"TERNSNAP2";
+const MAGIC_NUMBERED: &[u8] = b"TERNSNAP1";
+/// Bytes of keys and values per write batch when a snapshot is installed.
+const INSTALL_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Which snapshot is current, and its file.
 #[derive(Serialize, Deserialize)]
@@ -74,6 +79,11 @@ fn write_snapshot(engine: &dyn Engine, dir: &Path) -> Result<(SnapshotMeta, Path
     let file = std::fs::File::create(&partial).map_err(snapshot_error)?;
     let mut out = BufWriter::new(file);
     out.write_all(MAGIC).map_err(snapshot_error)?;
+    out.write_all(&[Family::SNAPSHOT.len() as u8]).map_err(snapshot_error)?;
+    for family in Family::SNAPSHOT {
+        out.write_all(&[family.name().len() as u8]).map_err(snapshot_error)?;
+        out.write_all(family.name().as_bytes()).map_err(snapshot_error)?;
+    }
     for (number, family) in Family::SNAPSHOT.into_iter().enumerate() {
         for item in view.scan(family, &[], None, Direction::Forward) {
             let (key, value) = item.map_err(snapshot_error)?;
@@ -105,9 +115,9 @@ fn make_current(engine: &dyn Engine, dir: &Path, meta: &SnapshotMeta, path: &Pat
             return Ok(false);
         }
     }
-    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = file_name(path);
     // The file's name in its directory survives a crash before the pointer to it is written.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(snapshot_error)?;
+    sync_dir(dir)?;
     let current = CurrentSnapshot { meta: meta.clone(), file: file.clone() };
     let mut writes = WriteSet::default();
     writes.put(Family::Raft, RaftKey::CurrentSnapshot.key(), bincode::serialize(&current).map_err(snapshot_error)?);
@@ -130,8 +140,8 @@ pub async fn current(engine: &dyn Engine, dir: &Path) -> Result<Option<Snapshot<
     Ok(Some(Snapshot { meta: current.meta, snapshot: Box::new(file) }))
 }
 
-/// Replaces the state machine's data with a received snapshot, atomically, and keeps the snapshot
-/// as this node's current one.
+/// Replaces the state machine's data with a received snapshot and keeps the snapshot as this node's
+/// current one. The file is saved first; then the install, in batches behind a marker naming it.
 pub async fn install(
     engine: &Arc<dyn Engine>,
     dir: &Path,
@@ -145,25 +155,84 @@ pub async fn install(
     tokio::io::copy(&mut received, &mut copy).await.map_err(snapshot_error)?;
     copy.sync_all().await.map_err(snapshot_error)?;
     drop(copy);
-    let (engine_for_load, path_for_load) = (engine.clone(), path.clone());
-    tokio::task::spawn_blocking(move || load(engine_for_load.as_ref(), &path_for_load))
+    sync_dir(dir)?;
+    let installing = CurrentSnapshot { meta: meta.clone(), file: file_name(&path) };
+    let (engine, dir) = (engine.clone(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || install_file(engine.as_ref(), &dir, &installing, INSTALL_BATCH_BYTES))
         .await
-        .map_err(snapshot_error)??;
-    make_current(engine.as_ref(), dir, meta, &path).map(|_| ())
+        .map_err(snapshot_error)?
 }
 
-fn load(engine: &dyn Engine, path: &Path) -> Result<(), StorageError> {
-    let invalid = || snapshot_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed snapshot file"));
-    let mut input = BufReader::new(std::fs::File::open(path).map_err(snapshot_error)?);
+/// Finishes an install a restart interrupted, if any: the state machine's families hold part of a
+/// snapshot until it has.
+pub fn finish_interrupted_install(engine: &dyn Engine, dir: &Path) -> Result<(), StorageError> {
+    let Some(bytes) = engine.latest().get(Family::Raft, RaftKey::InstallingSnapshot.key()).map_err(snapshot_error)?
+    else {
+        return Ok(());
+    };
+    let installing: CurrentSnapshot = bincode::deserialize(&bytes).map_err(snapshot_error)?;
+    tracing::warn!(snapshot = %installing.meta.snapshot_id, "finishing a snapshot install a restart interrupted");
+    install_file(engine, dir, &installing, INSTALL_BATCH_BYTES)
+}
+
+/// Makes the directory's entries (a new or renamed file) durable.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(snapshot_error)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Loads a saved snapshot file into the state machine's families, `batch_bytes` of keys and values per
+/// write: the first write sets the marker and clears the families, the last removes the marker; then
+/// the snapshot becomes current.
+fn install_file(
+    engine: &dyn Engine,
+    dir: &Path,
+    installing: &CurrentSnapshot,
+    batch_bytes: usize,
+) -> Result<(), StorageError> {
+    let path = dir.join(&installing.file);
+    let invalid = |what: String| {
+        snapshot_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("snapshot {}: {what}", path.display()),
+        ))
+    };
+    let mut input = BufReader::new(std::fs::File::open(&path).map_err(snapshot_error)?);
     let mut magic = [0u8; MAGIC.len()];
     input.read_exact(&mut magic).map_err(snapshot_error)?;
-    if magic != MAGIC {
-        return Err(invalid());
-    }
+    let families: Vec<Family> = if magic == MAGIC {
+        let mut count = [0u8; 1];
+        input.read_exact(&mut count).map_err(snapshot_error)?;
+        (0..count[0])
+            .map(|_| {
+                let mut len = [0u8; 1];
+                input.read_exact(&mut len).map_err(snapshot_error)?;
+                let mut name = vec![0u8; len[0] as usize];
+                input.read_exact(&mut name).map_err(snapshot_error)?;
+                let name = String::from_utf8_lossy(&name).into_owned();
+                Family::snapshot_family(&name)
+                    .ok_or_else(|| invalid(format!("column family {name:?} is not one this node keeps")))
+            })
+            .collect::<Result<_, _>>()?
+    } else if magic == MAGIC_NUMBERED {
+        Family::SNAPSHOT.to_vec()
+    } else {
+        return Err(invalid("not a snapshot file".into()));
+    };
     let mut writes = WriteSet::default();
+    writes.put(
+        Family::Raft,
+        RaftKey::InstallingSnapshot.key(),
+        bincode::serialize(installing).map_err(snapshot_error)?,
+    );
     for family in Family::SNAPSHOT {
         writes.delete_range(family, [], [0xFFu8; 64]);
     }
+    engine.write(writes, true).map_err(snapshot_error)?;
+    let (mut writes, mut bytes) = (WriteSet::default(), 0);
     let mut number = [0u8; 1];
     loop {
         match input.read_exact(&mut number) {
@@ -171,7 +240,8 @@ fn load(engine: &dyn Engine, path: &Path) -> Result<(), StorageError> {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(snapshot_error(e)),
         }
-        let family = *Family::SNAPSHOT.get(number[0] as usize).ok_or_else(invalid)?;
+        let family =
+            *families.get(number[0] as usize).ok_or_else(|| invalid(format!("family number {}", number[0])))?;
         let mut parts = [Vec::new(), Vec::new()];
         for part in &mut parts {
             let mut len = [0u8; 4];
@@ -179,9 +249,16 @@ fn load(engine: &dyn Engine, path: &Path) -> Result<(), StorageError> {
             part.resize(u32::from_be_bytes(len) as usize, 0);
             input.read_exact(part).map_err(snapshot_error)?;
         }
+        bytes += parts[0].len() + parts[1].len();
         writes.put(family, &parts[0], &parts[1]);
+        if bytes >= batch_bytes {
+            engine.write(std::mem::take(&mut writes), false).map_err(snapshot_error)?;
+            bytes = 0;
+        }
     }
-    engine.write(writes, true).map_err(snapshot_error)
+    writes.delete(Family::Raft, RaftKey::InstallingSnapshot.key());
+    engine.write(writes, true).map_err(snapshot_error)?;
+    make_current(engine, dir, &installing.meta, &path).map(|_| ())
 }
 
 #[cfg(test)]
@@ -213,5 +290,87 @@ mod tests {
         assert_eq!((current.meta.snapshot_id.as_str(), current.file.as_str()), ("1-9", "1-9.snap"));
         assert!(newer.exists(), "the installed snapshot's file is kept");
         assert!(!older.exists(), "the superseded build's file is removed");
+    }
+
+    /// Every key of the snapshot's families.
+    fn contents(engine: &dyn Engine) -> Vec<(Family, Vec<u8>, Vec<u8>)> {
+        let view = engine.view();
+        Family::SNAPSHOT
+            .into_iter()
+            .flat_map(|f| {
+                view.scan(f, &[], None, Direction::Forward).map(move |e| {
+                    let (k, v) = e.unwrap();
+                    (f, k, v)
+                })
+            })
+            .collect()
+    }
+
+    fn filled() -> Memory {
+        let engine = Memory::new();
+        let mut writes = WriteSet::default();
+        for i in 0u32..500 {
+            writes.put(Family::Items, i.to_be_bytes(), vec![7u8; 100]);
+            writes.put(Family::Tables, format!("t{i}"), b"table");
+        }
+        engine.write(writes, true).unwrap();
+        engine
+    }
+
+    /// A snapshot names its families, and installs in batches of a bounded size: the target's own
+    /// state is gone, the source's is there, and the marker is removed at the end.
+    #[test]
+    fn a_snapshot_names_its_families_and_installs_in_bounded_batches() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let source = filled();
+        let (meta, path) = write_snapshot(&source, from.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(b"TERNSNAP2\x08\x07sm_meta\x06tables\x05items"), "{:?}", &bytes[..40]);
+        let target = Memory::new();
+        let mut stale = WriteSet::default();
+        stale.put(Family::Items, b"only-here", b"gone after the install");
+        target.write(stale, true).unwrap();
+        std::fs::copy(&path, to.path().join(file_name(&path))).unwrap();
+        let installing = CurrentSnapshot { meta: meta.clone(), file: file_name(&path) };
+        install_file(&target, to.path(), &installing, 4096).unwrap();
+        assert_eq!(contents(&target), contents(&source));
+        assert!(target.latest().get(Family::Raft, RaftKey::InstallingSnapshot.key()).unwrap().is_none());
+        assert!(target.latest().get(Family::Raft, RaftKey::CurrentSnapshot.key()).unwrap().is_some());
+    }
+
+    /// An install a crash cut short (the marker set, part of the data written) is finished at the next
+    /// start, from the saved file.
+    #[test]
+    fn an_interrupted_install_is_finished_at_the_next_start() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let source = filled();
+        let (meta, path) = write_snapshot(&source, from.path()).unwrap();
+        std::fs::copy(&path, to.path().join(file_name(&path))).unwrap();
+        let target = Memory::new();
+        let installing = CurrentSnapshot { meta, file: file_name(&path) };
+        let mut partial = WriteSet::default();
+        partial.put(Family::Raft, RaftKey::InstallingSnapshot.key(), bincode::serialize(&installing).unwrap());
+        partial.put(Family::Items, 3u32.to_be_bytes(), b"half-written");
+        target.write(partial, true).unwrap();
+        finish_interrupted_install(&target, to.path()).unwrap();
+        assert_eq!(contents(&target), contents(&source));
+        assert!(target.latest().get(Family::Raft, RaftKey::InstallingSnapshot.key()).unwrap().is_none());
+        finish_interrupted_install(&target, to.path()).unwrap(); // nothing to do now
+        assert_eq!(contents(&target), contents(&source));
+    }
+
+    /// Files of the first format (families numbered) are still installed.
+    #[test]
+    fn a_snapshot_of_the_numbered_format_still_installs() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let source = filled();
+        let (meta, path) = write_snapshot(&source, from.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let header = MAGIC.len() + 1 + Family::SNAPSHOT.iter().map(|f| 1 + f.name().len()).sum::<usize>();
+        let old = [MAGIC_NUMBERED, &bytes[header..]].concat();
+        std::fs::write(to.path().join("old.snap"), old).unwrap();
+        let target = Memory::new();
+        install_file(&target, to.path(), &CurrentSnapshot { meta, file: "old.snap".into() }, 1 << 20).unwrap();
+        assert_eq!(contents(&target), contents(&source));
     }
 }

@@ -35,6 +35,7 @@ impl StateMachine {
     /// Opens the state machine over `engine`, keeping snapshots in `snapshot_dir`.
     pub fn open(engine: Arc<dyn Engine>, snapshot_dir: PathBuf, region: &str) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&snapshot_dir).map_err(write_error)?;
+        snapshot::finish_interrupted_install(engine.as_ref(), &snapshot_dir)?;
         let (applied, membership) = applied_state(engine.latest())?;
         let applier = Applier::load(engine.latest(), region).map_err(read_error)?;
         Ok(StateMachine { engine, snapshot_dir, region: region.to_string(), applied, membership, applier })
