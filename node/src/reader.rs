@@ -48,6 +48,11 @@ impl Reader {
         self.engine.latest()
     }
 
+    /// Whether a snapshot is being installed here: the local state holds part of it until it is.
+    pub fn installing_snapshot(&self) -> bool {
+        self.latest().get(Family::Raft, keyspace::RaftKey::InstallingSnapshot.key()).ok().flatten().is_some()
+    }
+
     /// A consistent view of the node's state as it is now.
     pub fn view(&self) -> Box<dyn ReadView + '_> {
         self.engine.view()

@@ -188,6 +188,10 @@ impl RegionNode {
         F: FnOnce(R) -> Result<R::Response, Status> + Send,
     {
         if !consistent {
+            // A node installing a snapshot holds part of it: the caller asks another node.
+            if self.reader.installing_snapshot() {
+                return Err(ApiError::unavailable("This node is installing a snapshot; retry").into());
+            }
             return local(request);
         }
         self.on_leader(&caller, request, |request| async move {

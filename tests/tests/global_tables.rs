@@ -747,6 +747,7 @@ async fn replica_updates_sent_to_two_regions_at_once_leave_one_replica_list() {
     for result in [&added, &removed] {
         assert!(result == "ok" || result == "ResourceInUseException", "{added} / {removed}");
     }
+    assert!(added == "ok" || removed == "ok", "one of the two updates runs: {added} / {removed}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut lists = BTreeMap::new();
     for region in ["us-east", "eu-west", "ap-south"] {

@@ -694,3 +694,32 @@ fn turning_ttl_on_indexes_a_large_table_a_batch_per_entry() {
     assert_eq!(rounds[2..], [(0, true), (0, true)]);
     assert_eq!(machine.family(Family::TtlIndex).len(), total.div_ceil(2) + 1, "every expiring item, once");
 }
+
+/// A table's replica-update lock: taken when free or the caller's own, refused to another token with
+/// ResourceInUseException, released only by its holder.
+#[test]
+fn the_replica_update_lock_has_one_holder() {
+    let mut machine = Machine::new(Memory::new());
+    machine.ok(create_table(false));
+    let lock = |token: &str, release: bool| {
+        command::Op::LockReplicaUpdate(v1::LockReplicaUpdateRequest {
+            table_name: "things".into(),
+            owner_region: format!("region-{token}"),
+            token: token.into(),
+            release,
+            lease_millis: 600_000,
+        })
+    };
+    let refused = |outcome: command_outcome::Outcome| match outcome {
+        command_outcome::Outcome::Error(e) => e.error_type == "ResourceInUseException",
+        _ => false,
+    };
+    machine.ok(lock("a", false));
+    machine.ok(lock("a", false)); // its own: taken again
+    assert!(refused(machine.run(lock("b", false))), "another update is refused");
+    machine.ok(lock("b", true)); // not the holder: nothing released
+    assert!(refused(machine.run(lock("b", false))), "still held by a");
+    machine.ok(lock("a", true));
+    machine.ok(lock("b", false));
+    assert!(refused(machine.run(lock("a", false))), "now b holds it");
+}

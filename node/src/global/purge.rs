@@ -20,7 +20,8 @@ const ENTRIES_PER_TICK: usize = 4;
 /// of at most `PURGE_BATCH` tombstones, going on from a cursor per table.
 pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
     let mut ticker = tokio::time::interval(every);
-    let mut cursors: HashMap<String, Vec<u8>> = HashMap::new();
+    // By table id: a table deleted and created again under its name starts over.
+    let mut cursors: HashMap<u64, Vec<u8>> = HashMap::new();
     loop {
         ticker.tick().await;
         if !node.leads() {
@@ -28,7 +29,6 @@ pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
             continue;
         }
         let Ok((names, _)) = node.reader.list_tables("", usize::MAX) else { continue };
-        cursors.retain(|name, _| names.contains(name));
         for name in names {
             let Ok((_, stored)) = node.reader.table(&name) else { continue };
             if !is_global(&stored) || state::tombstone_count(node.reader.latest(), stored.table_id, 1) == 0 {
@@ -39,7 +39,7 @@ pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
                 let purge = PurgeTombstones {
                     table_name: name.clone(),
                     other_regions_safe_point_micros: others,
-                    start_after: cursors.remove(&name).unwrap_or_default(),
+                    start_after: cursors.remove(&stored.table_id).unwrap_or_default(),
                     limit: PURGE_BATCH,
                 };
                 match node.propose_as(command::Op::PurgeTombstones(purge), None).await {
@@ -50,7 +50,7 @@ pub async fn purge_tombstones_forever(node: RegionNode, every: Duration) {
                         if outcome.next_start_after.is_empty() {
                             break;
                         }
-                        cursors.insert(name.clone(), outcome.next_start_after);
+                        cursors.insert(stored.table_id, outcome.next_start_after);
                     }
                     Ok(_) => break,
                     Err(error) => {

@@ -17,8 +17,9 @@ fn remote(region: &str, error: ::tern_client::Error) -> ApiError {
     }
 }
 
-/// How long a replica-update lock holds without its release (an update whose region crashed).
-const LOCK_LEASE: Duration = Duration::from_secs(120);
+/// How long a replica-update lock holds without its release (an update whose region crashed): well
+/// past the longest update (a drain of up to 30 s and a few calls per region, each up to its deadline).
+const LOCK_LEASE: Duration = Duration::from_secs(600);
 
 /// UpdateTable's ReplicaUpdates, run on the leader of the region that received them. First the
 /// table's replica-update lock is taken in every region that holds the table, in region-name order
@@ -33,11 +34,12 @@ pub async fn update_replicas(node: &RegionNode, request: UpdateTableRequest) -> 
     let token = format!("{:032x}", rand::random::<u128>());
     let mut locked = Vec::new();
     for region in &regions {
+        // Released whatever the answer: a take whose reply was lost may have been applied.
+        locked.push(region.clone());
         if let Err(error) = lock(node, &table, region, &token, false).await {
             release(node, &table, &locked, &token).await;
             return Err(error);
         }
-        locked.push(region.clone());
     }
     let result = async {
         let (_, stored) = node.reader.table(&table)?;
@@ -75,13 +77,14 @@ async fn lock(node: &RegionNode, table: &str, region: &str, token: &str, release
         node.propose_request(request, None).await.map(|_| ()).map_err(|status| ApiError::from(&status))
     } else {
         let client = node.region_client(region).await?;
-        client.lock_replica_update(request).await.map(|_| ()).map_err(|e| match remote(region, e) {
-            // Listed as a replica, yet without the table: another update is creating it there.
-            e if e.kind == tern_proto::ErrorKind::ResourceNotFoundException && !release => ApiError::in_use(format!(
-                "Table {table}: its replica in region {region} is being created by another update; retry when it has finished"
-            )),
-            e => e,
-        })
+        match client.lock_replica_update(request).await {
+            Ok(_) => Ok(()),
+            // Listed as a replica, yet without the table: a replica still being created (by an update
+            // that did not finish, or by one running now, which the regions both hold keep apart).
+            // There is nothing to lock there.
+            Err(::tern_client::Error::Api(e)) if e.kind == tern_proto::ErrorKind::ResourceNotFoundException => Ok(()),
+            Err(e) => Err(remote(region, e)),
+        }
     }
 }
 

@@ -72,7 +72,8 @@ pub fn tombstones_after<'a>(
     after: &[u8],
 ) -> impl Iterator<Item = Result<(Vec<u8>, StoredItem), StorageError>> + 'a {
     let (start, end) = keyspace::table_range(table_id);
-    let start = if after.is_empty() { start } else { keyspace::key_after(after) };
+    // A cursor from another table (this name's table was deleted and created again) starts over.
+    let start = if after.is_empty() || !after.starts_with(&start) { start } else { keyspace::key_after(after) };
     view.scan(Family::Tombstones, &start, Some(&end), Direction::Forward)
         .map(|entry| entry.and_then(|(key, value)| Ok((key, engine::decode("tombstone", &value)?))))
 }

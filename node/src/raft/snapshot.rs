@@ -42,16 +42,22 @@ fn snapshot_error(e: impl std::error::Error + 'static) -> StorageError {
 pub struct SnapshotBuilder {
     engine: Arc<dyn Engine>,
     dir: PathBuf,
+    exclusive: Exclusive,
 }
 
+/// Builds and installs of one node's snapshots, one at a time: a build never reads a half-installed
+/// state machine, and neither removes the other's file.
+pub type Exclusive = Arc<tokio::sync::Mutex<()>>;
+
 impl SnapshotBuilder {
-    pub fn new(engine: Arc<dyn Engine>, dir: PathBuf) -> Self {
-        SnapshotBuilder { engine, dir }
+    pub fn new(engine: Arc<dyn Engine>, dir: PathBuf, exclusive: Exclusive) -> Self {
+        SnapshotBuilder { engine, dir, exclusive }
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let _exclusive = self.exclusive.lock().await;
         let (engine, dir) = (self.engine.clone(), self.dir.clone());
         let (meta, path) = tokio::task::spawn_blocking(move || write_snapshot(engine.as_ref(), &dir))
             .await
@@ -145,9 +151,11 @@ pub async fn current(engine: &dyn Engine, dir: &Path) -> Result<Option<Snapshot<
 pub async fn install(
     engine: &Arc<dyn Engine>,
     dir: &Path,
+    exclusive: &Exclusive,
     meta: &SnapshotMeta,
     mut received: tokio::fs::File,
 ) -> Result<(), StorageError> {
+    let _exclusive = exclusive.lock().await;
     let path = dir.join(format!("{}.snap", meta.snapshot_id));
     received.flush().await.map_err(snapshot_error)?;
     received.seek(std::io::SeekFrom::Start(0)).await.map_err(snapshot_error)?;

@@ -21,6 +21,8 @@ use crate::keyspace::{Family, Meta};
 pub struct StateMachine {
     engine: Arc<dyn Engine>,
     snapshot_dir: PathBuf,
+    /// Builds and installs of snapshots, one at a time.
+    snapshots: snapshot::Exclusive,
     region: String,
     applied: Option<LogId>,
     membership: StoredMembership,
@@ -38,7 +40,15 @@ impl StateMachine {
         snapshot::finish_interrupted_install(engine.as_ref(), &snapshot_dir)?;
         let (applied, membership) = applied_state(engine.latest())?;
         let applier = Applier::load(engine.latest(), region).map_err(read_error)?;
-        Ok(StateMachine { engine, snapshot_dir, region: region.to_string(), applied, membership, applier })
+        Ok(StateMachine {
+            engine,
+            snapshot_dir,
+            snapshots: snapshot::Exclusive::default(),
+            region: region.to_string(),
+            applied,
+            membership,
+            applier,
+        })
     }
 
     /// Reloads the in-memory view (applied id, membership, clock, tables) from the engine.
@@ -97,7 +107,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        SnapshotBuilder::new(self.engine.clone(), self.snapshot_dir.clone())
+        SnapshotBuilder::new(self.engine.clone(), self.snapshot_dir.clone(), self.snapshots.clone())
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
@@ -118,7 +128,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        snapshot::install(&self.engine, &self.snapshot_dir, meta, *snapshot).await?;
+        snapshot::install(&self.engine, &self.snapshot_dir, &self.snapshots, meta, *snapshot).await?;
         self.load()?;
         tracing::info!(snapshot = %meta.snapshot_id, applied = ?self.applied, "installed snapshot");
         Ok(())

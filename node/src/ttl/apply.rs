@@ -35,6 +35,16 @@ pub fn update_time_to_live(entry: &mut Entry, r: v1::UpdateTimeToLiveRequest) ->
     let wanted =
         r.time_to_live_specification.ok_or_else(|| ApiError::validation("TimeToLiveSpecification is required"))?;
     super::check_change(stored.time_to_live.as_ref(), &wanted)?;
+    // The same attribute, still on (HideExpiredItems changed): the index stands as it is.
+    if stored
+        .time_to_live
+        .as_ref()
+        .is_some_and(|t| t.enabled && wanted.enabled && t.attribute_name == wanted.attribute_name)
+    {
+        stored.time_to_live = Some(wanted.clone());
+        entry.save_table(stored);
+        return Ok(v1::UpdateTimeToLiveResponse { time_to_live_specification: Some(wanted) });
+    }
     drop_index(entry, stored.table_id);
     stored.time_to_live = Some(wanted.clone());
     stored.ttl_indexing = wanted.enabled;
