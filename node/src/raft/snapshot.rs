@@ -193,8 +193,9 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Loads a saved snapshot file into the state machine's families, `batch_bytes` of keys and values per
-/// write: the first write sets the marker and clears the families, the last removes the marker; then
-/// the snapshot becomes current.
+/// write: the whole file is read once first (a malformed one is refused before anything is touched);
+/// then the first write sets the marker and clears the families, the last removes the marker; then the
+/// snapshot becomes current.
 fn install_file(
     engine: &dyn Engine,
     dir: &Path,
@@ -202,34 +203,9 @@ fn install_file(
     batch_bytes: usize,
 ) -> Result<(), StorageError> {
     let path = dir.join(&installing.file);
-    let invalid = |what: String| {
-        snapshot_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("snapshot {}: {what}", path.display()),
-        ))
-    };
-    let mut input = BufReader::new(std::fs::File::open(&path).map_err(snapshot_error)?);
-    let mut magic = [0u8; MAGIC.len()];
-    input.read_exact(&mut magic).map_err(snapshot_error)?;
-    let families: Vec<Family> = if magic == MAGIC {
-        let mut count = [0u8; 1];
-        input.read_exact(&mut count).map_err(snapshot_error)?;
-        (0..count[0])
-            .map(|_| {
-                let mut len = [0u8; 1];
-                input.read_exact(&mut len).map_err(snapshot_error)?;
-                let mut name = vec![0u8; len[0] as usize];
-                input.read_exact(&mut name).map_err(snapshot_error)?;
-                let name = String::from_utf8_lossy(&name).into_owned();
-                Family::snapshot_family(&name)
-                    .ok_or_else(|| invalid(format!("column family {name:?} is not one this node keeps")))
-            })
-            .collect::<Result<_, _>>()?
-    } else if magic == MAGIC_NUMBERED {
-        Family::SNAPSHOT.to_vec()
-    } else {
-        return Err(invalid("not a snapshot file".into()));
-    };
+    for record in Records::open(&path)? {
+        record?;
+    }
     let mut writes = WriteSet::default();
     writes.put(
         Family::Raft,
@@ -241,24 +217,10 @@ fn install_file(
     }
     engine.write(writes, true).map_err(snapshot_error)?;
     let (mut writes, mut bytes) = (WriteSet::default(), 0);
-    let mut number = [0u8; 1];
-    loop {
-        match input.read_exact(&mut number) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(snapshot_error(e)),
-        }
-        let family =
-            *families.get(number[0] as usize).ok_or_else(|| invalid(format!("family number {}", number[0])))?;
-        let mut parts = [Vec::new(), Vec::new()];
-        for part in &mut parts {
-            let mut len = [0u8; 4];
-            input.read_exact(&mut len).map_err(snapshot_error)?;
-            part.resize(u32::from_be_bytes(len) as usize, 0);
-            input.read_exact(part).map_err(snapshot_error)?;
-        }
-        bytes += parts[0].len() + parts[1].len();
-        writes.put(family, &parts[0], &parts[1]);
+    for record in Records::open(&path)? {
+        let (family, key, value) = record?;
+        bytes += key.len() + value.len();
+        writes.put(family, key, value);
         if bytes >= batch_bytes {
             engine.write(std::mem::take(&mut writes), false).map_err(snapshot_error)?;
             bytes = 0;
@@ -267,6 +229,76 @@ fn install_file(
     writes.delete(Family::Raft, RaftKey::InstallingSnapshot.key());
     engine.write(writes, true).map_err(snapshot_error)?;
     make_current(engine, dir, &installing.meta, &path).map(|_| ())
+}
+
+/// The records of a snapshot file, after its header: `(family, key, value)`.
+struct Records {
+    path: PathBuf,
+    input: BufReader<std::fs::File>,
+    families: Vec<Family>,
+}
+
+impl Records {
+    fn open(path: &Path) -> Result<Records, StorageError> {
+        let mut input = BufReader::new(std::fs::File::open(path).map_err(snapshot_error)?);
+        let mut magic = [0u8; MAGIC.len()];
+        input.read_exact(&mut magic).map_err(snapshot_error)?;
+        let mut records = Records { path: path.to_path_buf(), input, families: Vec::new() };
+        records.families = if magic == MAGIC {
+            let mut count = [0u8; 1];
+            records.input.read_exact(&mut count).map_err(snapshot_error)?;
+            (0..count[0]).map(|_| records.family_name()).collect::<Result<_, _>>()?
+        } else if magic == MAGIC_NUMBERED {
+            Family::SNAPSHOT.to_vec()
+        } else {
+            return Err(records.invalid("not a snapshot file".into()));
+        };
+        Ok(records)
+    }
+
+    fn invalid(&self, what: String) -> StorageError {
+        snapshot_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("snapshot {}: {what}", self.path.display()),
+        ))
+    }
+
+    fn family_name(&mut self) -> Result<Family, StorageError> {
+        let mut len = [0u8; 1];
+        self.input.read_exact(&mut len).map_err(snapshot_error)?;
+        let mut name = vec![0u8; len[0] as usize];
+        self.input.read_exact(&mut name).map_err(snapshot_error)?;
+        let name = String::from_utf8_lossy(&name).into_owned();
+        Family::snapshot_family(&name)
+            .ok_or_else(|| self.invalid(format!("column family {name:?} is not one this node keeps")))
+    }
+
+    fn record(&mut self, number: u8) -> Result<(Family, Vec<u8>, Vec<u8>), StorageError> {
+        let family =
+            *self.families.get(number as usize).ok_or_else(|| self.invalid(format!("family number {number}")))?;
+        let mut parts = [Vec::new(), Vec::new()];
+        for part in &mut parts {
+            let mut len = [0u8; 4];
+            self.input.read_exact(&mut len).map_err(snapshot_error)?;
+            part.resize(u32::from_be_bytes(len) as usize, 0);
+            self.input.read_exact(part).map_err(snapshot_error)?;
+        }
+        let [key, value] = parts;
+        Ok((family, key, value))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<(Family, Vec<u8>, Vec<u8>), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut number = [0u8; 1];
+        match self.input.read_exact(&mut number) {
+            Ok(()) => Some(self.record(number[0])),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+            Err(e) => Some(Err(snapshot_error(e))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -380,5 +412,20 @@ mod tests {
         let target = Memory::new();
         install_file(&target, to.path(), &CurrentSnapshot { meta, file: "old.snap".into() }, 1 << 20).unwrap();
         assert_eq!(contents(&target), contents(&source));
+    }
+
+    /// A file cut short is refused before the state machine is touched.
+    #[test]
+    fn a_malformed_snapshot_is_refused_before_anything_is_cleared() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (meta, path) = write_snapshot(&filled(), from.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(to.path().join("cut.snap"), &bytes[..bytes.len() - 50]).unwrap();
+        let target = filled();
+        let before = contents(&target);
+        let installing = CurrentSnapshot { meta, file: "cut.snap".into() };
+        assert!(install_file(&target, to.path(), &installing, 4096).is_err());
+        assert_eq!(contents(&target), before, "nothing was cleared");
+        assert!(target.latest().get(Family::Raft, RaftKey::InstallingSnapshot.key()).unwrap().is_none());
     }
 }
