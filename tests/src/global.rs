@@ -54,8 +54,8 @@ pub struct Deployment {
     pub regions: BTreeMap<String, Region>,
     /// The topology with every node's real address (what nodes and operators read).
     pub topology: PathBuf,
-    /// (reading region, source region) to one proxy per node of the source region.
-    proxies: BTreeMap<(String, String), Vec<Proxy>>,
+    /// (reading region, source region) to one proxy per node of the source region, by node id.
+    proxies: BTreeMap<(String, String), BTreeMap<u64, Proxy>>,
     pub replicators: BTreeMap<String, Replicator>,
 }
 
@@ -91,12 +91,12 @@ impl Deployment {
         for reader in addresses.keys() {
             let mut seen = addresses.clone();
             for (source, nodes) in addresses.iter().filter(|(s, _)| *s != reader) {
-                let mut links = Vec::new();
+                let mut links = BTreeMap::new();
                 let mut through = BTreeMap::new();
                 for (id, address) in nodes {
                     let proxy = Proxy::start(address).await?;
                     through.insert(*id, proxy.address.clone());
-                    links.push(proxy);
+                    links.insert(*id, proxy);
                 }
                 seen.insert(source.clone(), through);
                 proxies.insert((reader.clone(), source.clone()), links);
@@ -118,7 +118,7 @@ impl Deployment {
 
     fn links(&self, a: &str, b: &str) -> impl Iterator<Item = &Proxy> {
         let key = |x: &str, y: &str| (x.to_string(), y.to_string());
-        self.proxies.get(&key(a, b)).into_iter().chain(self.proxies.get(&key(b, a))).flatten()
+        self.proxies.get(&key(a, b)).into_iter().chain(self.proxies.get(&key(b, a))).flat_map(BTreeMap::values)
     }
 
     /// Cuts the traffic between two regions, both ways.
@@ -140,7 +140,20 @@ impl Deployment {
 
     /// Heals every link.
     pub fn heal_all(&self) {
-        self.proxies.values().flatten().for_each(Proxy::heal);
+        self.proxies.values().flat_map(BTreeMap::values).for_each(Proxy::heal);
+    }
+
+    /// Cuts `reader`'s replicator off from every node of `source` but `node`, so that it reads that
+    /// node's stream.
+    pub fn reach_only(&self, reader: &str, source: &str, node: u64) {
+        let links = &self.proxies[&(reader.to_string(), source.to_string())];
+        for (id, proxy) in links {
+            if *id == node {
+                proxy.heal();
+            } else {
+                proxy.cut();
+            }
+        }
     }
 
     /// `kill -9` a region's replicator.

@@ -583,21 +583,69 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
     assert!(log.contains("resynchronising the table"), "the replicator did not resync: {log}");
 }
 
-/// A region that was away longer than the retention keeps every change it receives on its return in
+/// A source node wiped and restored from its leader's snapshot keeps the leader's trim horizon, so a
+/// replicator that can reach only that node, and whose checkpoint the leader trimmed meanwhile, is told
+/// so (TrimmedDataAccessException), resynchronises, and the regions end identical; it then keeps
+/// tailing the restored node's stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicator_reading_a_node_restored_from_a_snapshot_resyncs_past_the_trim() {
+    let args = ["--stream-retention-secs", "3", "--snapshot-every", "20", "--keep-logs", "5"];
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &args).await.unwrap();
+    let east = deployment.client("us-east").await.unwrap();
+    global_table(&deployment, &east, "profiles").await;
+    for i in 0..10 {
+        put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
+    }
+    deployment.wait_converged("profiles", Duration::from_secs(30)).await.unwrap();
+
+    deployment.kill_replicator("eu-west").unwrap();
+    delete(&east, "profiles", "user-0").await.unwrap();
+    put(&east, "profiles", "user-1", "v2").await.unwrap();
+    put(&east, "profiles", "user-10", "v1").await.unwrap();
+    let source = deployment.regions.get_mut("us-east").unwrap();
+    let leader = source.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let restored = *source.nodes.keys().filter(|id| **id != leader).max().unwrap();
+    source.kill(restored).unwrap();
+    std::fs::remove_dir_all(&source.nodes[&restored].data_dir).unwrap();
+    // Past the retention the changes above are trimmed; then enough writes that the log behind the
+    // leader's snapshot is purged, so the wiped node can only catch up from a snapshot.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for i in 20..60 {
+        put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
+    }
+    source.restart(restored).unwrap();
+    source.settle().await.unwrap();
+    assert!(source.log(restored).contains("installed snapshot"), "the wiped node did not install a snapshot");
+
+    deployment.reach_only("eu-west", "us-east", restored);
+    deployment.start_replicator("eu-west").unwrap();
+    deployment.wait_converged("profiles", Duration::from_secs(90)).await.unwrap();
+    let west = deployment.client("eu-west").await.unwrap();
+    assert_eq!(value(&west, "profiles", "user-0").await, None, "the delete made before the trim arrived");
+    assert_eq!(value(&west, "profiles", "user-1").await.as_deref(), Some("v2"));
+    let log = deployment.replicator_log("eu-west");
+    assert!(log.contains("resynchronising the table"), "the replicator did not resync: {log}");
+    // After the resync it tails the restored node's stream.
+    put(&east, "profiles", "user-1", "v3").await.unwrap();
+    deployment.wait_converged("profiles", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(value(&west, "profiles", "user-1").await.as_deref(), Some("v3"));
+}
+
+/// A region cut off for longer than the retention keeps every change it receives after the heal in
 /// its own stream for the retention: a record's retention counts from when it reached this region's
 /// stream, not from the write's (older) version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_received_after_a_long_absence_stay_in_the_stream_for_the_retention() {
-    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "6"]).await.unwrap();
+    let deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "6"]).await.unwrap();
     let east = deployment.client("us-east").await.unwrap();
     global_table(&deployment, &east, "profiles").await;
-    deployment.kill_replicator("eu-west").unwrap();
+    deployment.isolate("eu-west");
     for i in 0..5 {
         put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
     }
     // Longer than the retention: those writes are older than it when eu-west receives them.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    deployment.start_replicator("eu-west").unwrap();
+    deployment.heal_all();
     deployment.wait_converged("profiles", Duration::from_secs(60)).await.unwrap();
     // Longer than a trim pass, shorter than the retention.
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -2,10 +2,12 @@
 //! nodes in chunks by openraft, and installed in write batches of a bounded size behind an
 //! "installing" marker, so that a restart in the middle finishes the install before the node serves.
 //!
-//! File format: the magic `TERNSNAP2`; the column families it holds, by name (`[count: u8]`, then each
+//! File format: the magic `TERNSNAP3`; the column families it holds, by name (`[count: u8]`, then each
 //! `[name length: u8][name]`); then records `[family: u8][key length: u32][key][value length: u32]
-//! [value]`, the family given by its place in that list. Files of the first format (`TERNSNAP1`, the
-//! families numbered in [`Family::SNAPSHOT`]'s order) are still read.
+//! [value]`, the family given by its place in that list; then the end `[0xFF][records: u64][xxh3 of the
+//! records' bytes: u64]`, so that a file cut short (even at a record's boundary) or damaged is refused.
+//! Files of the earlier formats are still read: `TERNSNAP2` (no end) and `TERNSNAP1` (no end, the
+//! families numbered in [`Family::SNAPSHOT`]'s order).
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,14 +18,19 @@ use openraft::{AnyError, StorageIOError};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
+use xxhash_rust::xxh3::Xxh3;
+
 use super::meta::applied_state;
 use super::types::{SnapshotMeta, StorageError, TypeConfig};
 use crate::clock;
 use crate::engine::{Direction, Engine, WriteSet};
 use crate::keyspace::{Family, RaftKey};
 
-const MAGIC: &[u8] = b"TERNSNAP2";
+const MAGIC: &[u8] = b"TERNSNAP3";
+const MAGIC_UNSEALED: &[u8] = b"TERNSNAP2";
 const MAGIC_NUMBERED: &[u8] = b"TERNSNAP1";
+/// In place of a family number: the records are over and the end follows.
+const END: u8 = 0xFF;
 /// Bytes of keys and values per write batch when a snapshot is installed.
 const INSTALL_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
@@ -90,16 +97,24 @@ fn write_snapshot(engine: &dyn Engine, dir: &Path) -> Result<(SnapshotMeta, Path
         out.write_all(&[family.name().len() as u8]).map_err(snapshot_error)?;
         out.write_all(family.name().as_bytes()).map_err(snapshot_error)?;
     }
+    let (mut count, mut hasher) = (0u64, Xxh3::new());
     for (number, family) in Family::SNAPSHOT.into_iter().enumerate() {
         for item in view.scan(family, &[], None, Direction::Forward) {
             let (key, value) = item.map_err(snapshot_error)?;
-            out.write_all(&[number as u8]).map_err(snapshot_error)?;
+            let mut record = Vec::with_capacity(9 + key.len() + value.len());
+            record.push(number as u8);
             for part in [&key, &value] {
-                out.write_all(&(part.len() as u32).to_be_bytes()).map_err(snapshot_error)?;
-                out.write_all(part).map_err(snapshot_error)?;
+                record.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                record.extend_from_slice(part);
             }
+            hasher.update(&record);
+            count += 1;
+            out.write_all(&record).map_err(snapshot_error)?;
         }
     }
+    out.write_all(&[END]).map_err(snapshot_error)?;
+    out.write_all(&count.to_be_bytes()).map_err(snapshot_error)?;
+    out.write_all(&hasher.digest().to_be_bytes()).map_err(snapshot_error)?;
     let file = out.into_inner().map_err(|e| snapshot_error(e.into_error()))?;
     file.sync_all().map_err(snapshot_error)?;
     std::fs::rename(&partial, &path).map_err(snapshot_error)?;
@@ -231,11 +246,17 @@ fn install_file(
     make_current(engine, dir, &installing.meta, &path).map(|_| ())
 }
 
-/// The records of a snapshot file, after its header: `(family, key, value)`.
+/// The records of a snapshot file, after its header: `(family, key, value)`. A file of the current
+/// format yields an error, not the end, unless its end record is there and matches what was read.
 struct Records {
     path: PathBuf,
     input: BufReader<std::fs::File>,
     families: Vec<Family>,
+    /// Whether the file ends with the end record (the current format).
+    sealed: bool,
+    ended: bool,
+    count: u64,
+    hasher: Xxh3,
 }
 
 impl Records {
@@ -243,8 +264,16 @@ impl Records {
         let mut input = BufReader::new(std::fs::File::open(path).map_err(snapshot_error)?);
         let mut magic = [0u8; MAGIC.len()];
         input.read_exact(&mut magic).map_err(snapshot_error)?;
-        let mut records = Records { path: path.to_path_buf(), input, families: Vec::new() };
-        records.families = if magic == MAGIC {
+        let mut records = Records {
+            path: path.to_path_buf(),
+            input,
+            families: Vec::new(),
+            sealed: magic == MAGIC,
+            ended: false,
+            count: 0,
+            hasher: Xxh3::new(),
+        };
+        records.families = if magic == MAGIC || magic == MAGIC_UNSEALED {
             let mut count = [0u8; 1];
             records.input.read_exact(&mut count).map_err(snapshot_error)?;
             (0..count[0]).map(|_| records.family_name()).collect::<Result<_, _>>()?
@@ -276,15 +305,39 @@ impl Records {
     fn record(&mut self, number: u8) -> Result<(Family, Vec<u8>, Vec<u8>), StorageError> {
         let family =
             *self.families.get(number as usize).ok_or_else(|| self.invalid(format!("family number {number}")))?;
+        self.hasher.update(&[number]);
         let mut parts = [Vec::new(), Vec::new()];
         for part in &mut parts {
             let mut len = [0u8; 4];
-            self.input.read_exact(&mut len).map_err(snapshot_error)?;
-            part.resize(u32::from_be_bytes(len) as usize, 0);
-            self.input.read_exact(part).map_err(snapshot_error)?;
+            self.input.read_exact(&mut len).map_err(|_| self.invalid("a record is cut short".into()))?;
+            // Read through `take`, not into a buffer of the stated size: a damaged length allocates nothing.
+            let wanted = u32::from_be_bytes(len) as u64;
+            if (&mut self.input).take(wanted).read_to_end(part).map_err(snapshot_error)? as u64 != wanted {
+                return Err(self.invalid("a record is cut short".into()));
+            }
+            self.hasher.update(&len);
+            self.hasher.update(part);
         }
+        self.count += 1;
         let [key, value] = parts;
         Ok((family, key, value))
+    }
+
+    /// Checks the end record against the records read, and that nothing follows it.
+    fn end(&mut self) -> Result<(), StorageError> {
+        let mut end = [0u8; 16];
+        self.input.read_exact(&mut end).map_err(|_| self.invalid("its end record is cut short".into()))?;
+        let count = u64::from_be_bytes(end[..8].try_into().expect("eight bytes"));
+        let digest = u64::from_be_bytes(end[8..].try_into().expect("eight bytes"));
+        if count != self.count || digest != self.hasher.digest() {
+            return Err(
+                self.invalid(format!("{} records read, {count} written, or their checksum differs", self.count))
+            );
+        }
+        if self.input.read(&mut [0u8; 1]).map_err(snapshot_error)? != 0 {
+            return Err(self.invalid("bytes follow its end record".into()));
+        }
+        Ok(())
     }
 }
 
@@ -292,12 +345,22 @@ impl Iterator for Records {
     type Item = Result<(Family, Vec<u8>, Vec<u8>), StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut number = [0u8; 1];
-        match self.input.read_exact(&mut number) {
-            Ok(()) => Some(self.record(number[0])),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
-            Err(e) => Some(Err(snapshot_error(e))),
+        if self.ended {
+            return None;
         }
+        let mut number = [0u8; 1];
+        let result = match self.input.read_exact(&mut number) {
+            Ok(()) if self.sealed && number[0] == END => self.end().map(|()| None),
+            Ok(()) => self.record(number[0]).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !self.sealed => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.invalid("it ends without its end record".into()))
+            }
+            Err(e) => Err(snapshot_error(e)),
+        };
+        // After the end, or an error, there is nothing more to read.
+        self.ended = !matches!(result, Ok(Some(_)));
+        result.transpose()
     }
 }
 
@@ -365,7 +428,7 @@ mod tests {
         let source = filled();
         let (meta, path) = write_snapshot(&source, from.path()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.starts_with(b"TERNSNAP2\x08\x07sm_meta\x06tables\x05items"), "{:?}", &bytes[..40]);
+        assert!(bytes.starts_with(b"TERNSNAP3\x08\x07sm_meta\x06tables\x05items"), "{:?}", &bytes[..40]);
         let target = Memory::new();
         let mut stale = WriteSet::default();
         stale.put(Family::Items, b"only-here", b"gone after the install");
@@ -399,19 +462,48 @@ mod tests {
         assert_eq!(contents(&target), contents(&source));
     }
 
-    /// Files of the first format (families numbered) are still installed.
+    /// Files of the earlier formats (no end record; families numbered in the first) are still installed.
     #[test]
-    fn a_snapshot_of_the_numbered_format_still_installs() {
+    fn snapshots_of_the_earlier_formats_still_install() {
         let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let source = filled();
         let (meta, path) = write_snapshot(&source, from.path()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let header = MAGIC.len() + 1 + Family::SNAPSHOT.iter().map(|f| 1 + f.name().len()).sum::<usize>();
-        let old = [MAGIC_NUMBERED, &bytes[header..]].concat();
-        std::fs::write(to.path().join("old.snap"), old).unwrap();
-        let target = Memory::new();
-        install_file(&target, to.path(), &CurrentSnapshot { meta, file: "old.snap".into() }, 1 << 20).unwrap();
-        assert_eq!(contents(&target), contents(&source));
+        let records = &bytes[header..bytes.len() - 17];
+        let unsealed = [MAGIC_UNSEALED, &bytes[MAGIC.len()..header], records].concat();
+        let numbered = [MAGIC_NUMBERED, records].concat();
+        for (name, file) in [("unsealed.snap", unsealed), ("numbered.snap", numbered)] {
+            std::fs::write(to.path().join(name), file).unwrap();
+            let target = Memory::new();
+            let installing = CurrentSnapshot { meta: meta.clone(), file: name.into() };
+            install_file(&target, to.path(), &installing, 1 << 20).unwrap();
+            assert_eq!(contents(&target), contents(&source), "{name}");
+        }
+    }
+
+    /// A file cut short at a record's boundary, or with a byte changed, is refused: its end record is
+    /// missing or does not match.
+    #[test]
+    fn a_snapshot_cut_at_a_record_boundary_or_damaged_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, path) = write_snapshot(&filled(), dir.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let read_all = |file: &[u8]| {
+            let path = dir.path().join("other.snap");
+            std::fs::write(&path, file).unwrap();
+            Records::open(&path).unwrap().collect::<Result<Vec<_>, _>>().map(|r| r.len()).map_err(|e| e.to_string())
+        };
+        assert_eq!(read_all(&bytes), Ok(1000));
+        let cut = read_all(&bytes[..bytes.len() - 17]).unwrap_err();
+        assert!(cut.contains("ends without its end record"), "{cut}");
+        let mut damaged = bytes.clone();
+        let value = bytes.windows(100).rposition(|w| w.iter().all(|b| *b == 7)).expect("an item's value");
+        damaged[value + 50] ^= 1;
+        let damaged = read_all(&damaged).unwrap_err();
+        assert!(damaged.contains("checksum differs"), "{damaged}");
+        let longer = read_all(&[&bytes[..], b"x"].concat()).unwrap_err();
+        assert!(longer.contains("bytes follow its end record"), "{longer}");
     }
 
     /// A file cut short is refused before the state machine is touched.
