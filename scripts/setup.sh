@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Tern needs and is missing: a Rust toolchain check, libclang
-# (RocksDB's bindings are generated with it), python3 (the test suite's import check) and faketime (the
-# clock-skew test). Safe to run
+# (RocksDB's bindings are generated with it), protoc (the etcd benchmark driver's etcd-client compiles
+# etcd's protos with it; Tern's own build uses a vendored one), python3 (the test suite's import check)
+# and faketime (the clock-skew test). Safe to run
 # again; it only installs what is absent.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ have_libclang() {
 missing=()
 have_libclang || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 # The clock-skew test shifts one node's wall clock with libfaketime.
 compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || compgen -G "/usr/lib/faketime/libfaketime.so.1" >/dev/null ||
   missing+=(faketime)
@@ -31,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    say "installing ${missing[*]} (libclang builds RocksDB's bindings; python3 runs the import check; faketime skews a test node's clock)"
+    say "installing ${missing[*]} (libclang builds RocksDB's bindings; protoc, etcd's protos for the etcd benchmark driver; python3 runs the import check; faketime skews a test node's clock)"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   else

@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
+    /// Stop after this many requests (all workers together) instead of after --duration: a fixed
+    /// workload, as the instruction count of `scripts/bench-instructions.sh` needs.
+    #[arg(long)]
+    pub requests: Option<u64>,
     /// Distinct keys; they are written once before the run so reads find items.
     #[arg(long, default_value_t = 10_000)]
     pub keys: u64,
@@ -190,13 +194,16 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         tokio::spawn(async move { pause::pause_leader(client, &playground, after, length).await })
     });
     let started = Instant::now();
-    let until = started + Duration::from_secs(args.duration);
+    let until = started
+        + if args.requests.is_some() { Duration::from_secs(86_400) } else { Duration::from_secs(args.duration) };
+    let issued = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (client, args, done, errors) = (client.clone(), args.clone(), done.clone(), errors.clone());
+        let issued = issued.clone();
         workers.push(tokio::spawn(async move {
             let (mut reads, mut writes) = (Acks::default(), Acks::default());
-            while Instant::now() < until {
+            while Instant::now() < until && args.requests.is_none_or(|n| issued.fetch_add(1, Ordering::Relaxed) < n) {
                 let (k, is_read) = {
                     let mut rng = rand::rng();
                     let writes_only = args.workload != Workload::Kv;
