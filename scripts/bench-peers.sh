@@ -2,7 +2,8 @@
 # Tern against etcd on this machine, side by side in one run: a three-member etcd (Debian's
 # etcd-server, installed if missing) and a three-node Tern region (`tern playground`), both on
 # loopback, release builds. The same closed-loop load against each (100-byte values, 10,000 preloaded
-# keys): puts only, then gets only (etcd serializable, Tern eventually consistent: each served from a
+# keys): puts only (to the leader: Tern's client sends writes there, the etcd driver finds etcd's),
+# then gets only (etcd serializable, Tern eventually consistent: each served from a
 # member's local state), at each concurrency, with Tern's bare gRPC round trip (`tern bench --ping`) as
 # the baseline of the same run. Prints a table with the ratios; the raw JSON lines go to
 # $BENCH_OUT (default /tmp/bench-peers.jsonl).
@@ -16,6 +17,7 @@ duration="${1:-20}"
 concurrencies="${2:-1 4 16 64 256}"
 out="${BENCH_OUT:-/tmp/bench-peers.jsonl}"
 
+# Debian's package may also start a system etcd on 2379/2380; this one uses other ports.
 if ! command -v etcd >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -48,22 +50,24 @@ for i in 1 2 3; do
   etcd_pids+=($!)
 done
 etcd_endpoints="http://127.0.0.1:23791,http://127.0.0.1:23792,http://127.0.0.1:23793"
+healthy() { python3 -c 'import json,sys,urllib.request; sys.exit(json.load(urllib.request.urlopen(sys.argv[1], timeout=1))["health"] != "true")' http://127.0.0.1:23791/health 2>/dev/null; }
 for _ in $(seq 1 100); do
-  curl -sf http://127.0.0.1:23791/health | grep -q '"health":"true"' && break
+  healthy && break
   sleep 0.2
 done
+healthy || { echo "etcd did not become healthy: see $data_dir/etcd-m*.log" >&2; exit 1; }
 
-# Tern: a playground region on 7601-7603.
+# Tern: a playground region on 7661-7663.
 mkdir -p "$data_dir/tern"
-start_playground "$tern" "$data_dir/tern" 7601
-export TERN_ENDPOINT=127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603
+start_playground "$tern" "$data_dir/tern" 7661
+export TERN_ENDPOINT=127.0.0.1:7661,127.0.0.1:7662,127.0.0.1:7663
 
 : >"$out"
 run() { # system workload concurrency command...
   local system="$1" workload="$2" c="$3"
   shift 3
   echo "--- $system $workload, concurrency $c, ${duration}s" >&2
-  "$@" | tr -d '\n ' | python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(system=sys.argv[1], workload=sys.argv[2], concurrency=int(sys.argv[3])); print(json.dumps(r))' "$system" "$workload" "$c" >>"$out"
+  "$@" | python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(system=sys.argv[1], workload=sys.argv[2], concurrency=int(sys.argv[3])); print(json.dumps(r))' "$system" "$workload" "$c" >>"$out"
 }
 for c in $concurrencies; do
   run tern ping "$c" "$tern" bench --json --ping --concurrency "$c" --duration "$duration"

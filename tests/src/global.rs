@@ -144,7 +144,8 @@ impl Deployment {
     }
 
     /// Cuts `reader`'s replicator off from every node of `source` but `node`, so that it reads that
-    /// node's stream.
+    /// node's stream. Calls for the leader still reach it: the client learns the leader's address from
+    /// the nodes, not through these proxies (as with [`Deployment::cut`]).
     pub fn reach_only(&self, reader: &str, source: &str, node: u64) {
         let links = &self.proxies[&(reader.to_string(), source.to_string())];
         for (id, proxy) in links {

@@ -67,6 +67,8 @@ pub struct Region {
     peers: String,
     extra_args: Vec<String>,
     pub nodes: BTreeMap<u64, NodeProcess>,
+    /// Whether the test wiped a node's data on purpose (then its log going backwards is expected).
+    wiped: bool,
 }
 
 impl Region {
@@ -119,6 +121,7 @@ impl Region {
             peers,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             nodes: BTreeMap::new(),
+            wiped: false,
         };
         for (id, address) in addresses {
             let data_dir = region.dir.path().join(format!("node-{id}"));
@@ -252,6 +255,15 @@ impl Region {
         Ok(())
     }
 
+    /// `kill -9` a node and delete its data directory, as a lost disk would: restarted, it rejoins
+    /// under its id with an empty log, and the leader starts its replication to it over.
+    pub fn wipe(&mut self, id: u64) -> anyhow::Result<()> {
+        self.kill(id)?;
+        std::fs::remove_dir_all(&self.nodes[&id].data_dir)?;
+        self.wiped = true;
+        Ok(())
+    }
+
     /// Pauses a node (SIGSTOP), as a VM or GC pause would: it holds its sockets and answers nothing.
     pub fn pause(&self, id: u64) -> anyhow::Result<()> {
         self.signal(id, nix::sys::signal::Signal::SIGSTOP)
@@ -300,10 +312,20 @@ impl Drop for Region {
         for panic in &node_panics {
             eprintln!("{panic}");
         }
-        if std::thread::panicking() || !node_panics.is_empty() {
+        // A follower's log going backwards when no node was wiped means an acknowledged append was
+        // lost (openraft only warns, with loosen-follower-log-revert on): a durability bug.
+        let reverted = !self.wiped
+            && self.nodes.keys().any(|id| {
+                std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log")))
+                    .is_ok_and(|log| log.contains("follower log is reverted"))
+            });
+        if std::thread::panicking() || !node_panics.is_empty() || reverted {
             let kept = self.dir.path().to_path_buf();
             eprintln!("node logs: {}", kept.display());
             std::mem::forget(std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")));
+            if reverted && !std::thread::panicking() {
+                panic!("a follower's Raft log went backwards though no node was wiped: see {}", kept.display());
+            }
         }
     }
 }

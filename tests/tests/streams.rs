@@ -8,7 +8,7 @@ use std::time::Duration;
 use ::tern_client::v1::*;
 use ::tern_client::{Client, StartingPosition};
 use futures::StreamExt;
-use tern_tests::dynamo::{error, expect, json, wire};
+use tern_tests::dynamo::{create_table, error, expect, json, wire};
 use tern_tests::Region;
 
 fn stream_table(name: &str, view: &str, retention_days: u32) -> CreateTableRequest {
@@ -402,13 +402,19 @@ async fn a_node_restored_from_a_snapshot_keeps_the_trim_horizon() -> anyhow::Res
     let oldest = all_records(&client, "events").await?[0].dynamodb.as_ref().unwrap().sequence_number.clone();
     let leader = region.wait_for_leader(Duration::from_secs(10)).await?;
     let follower = *region.nodes.keys().filter(|id| **id != leader).max().unwrap();
-    region.kill(follower)?;
-    std::fs::remove_dir_all(&region.nodes[&follower].data_dir)?;
+    region.wipe(follower)?;
 
-    // Past the retention the first records are trimmed; then enough writes that the log behind the
-    // leader's snapshot is purged, so the wiped node can only catch up from a snapshot.
+    // Past the retention the first records are trimmed. Then enough writes that the log behind the
+    // leader's snapshot is purged, so the wiped node can only catch up from a snapshot: to a table
+    // without a stream, so that no later trim can reach the wiped node through the log instead; and
+    // last a few records after the gap.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    for i in 3..60 {
+    create_table(&client, "filler", "pk:S", None).await?;
+    for i in 0..50 {
+        let filler = PutItemRequest { table_name: "filler".into(), item: put(i).item, ..Default::default() };
+        client.put_item_request(filler).await?;
+    }
+    for i in 3..6 {
         client.put_item_request(put(i)).await?;
     }
     region.restart(follower)?;

@@ -61,8 +61,9 @@ pub struct BenchArgs {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
-    /// Stop after this many requests (all workers together) instead of after --duration: a fixed
-    /// workload, as the instruction count of `scripts/bench-instructions.sh` needs.
+    /// Stop after this many requests (all workers together, failed ones included) instead of after
+    /// --duration: a fixed workload, as the instruction count of `scripts/bench-instructions.sh` needs.
+    /// Kv, conditional-update and transaction workloads only.
     #[arg(long)]
     pub requests: Option<u64>,
     /// Distinct keys; they are written once before the run so reads find items.
@@ -157,6 +158,10 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     }
 
+    anyhow::ensure!(
+        args.requests.is_none() || !matches!(args.workload, Workload::StreamDelay | Workload::Ttl),
+        "--requests is for the kv, conditional-update and transaction workloads"
+    );
     if args.workload == Workload::StreamDelay {
         return stream_delay(args, client).await;
     }

@@ -31,6 +31,7 @@ const MAGIC_UNSEALED: &[u8] = b"TERNSNAP2";
 const MAGIC_NUMBERED: &[u8] = b"TERNSNAP1";
 /// In place of a family number: the records are over and the end follows.
 const END: u8 = 0xFF;
+const _: () = assert!(Family::SNAPSHOT.len() < END as usize, "a family number would read as the end");
 /// Bytes of keys and values per write batch when a snapshot is installed.
 const INSTALL_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
@@ -292,6 +293,14 @@ impl Records {
         ))
     }
 
+    /// A read that found the file's end too soon is a file cut short; any other failure is itself.
+    fn cut_short(&self, e: std::io::Error) -> StorageError {
+        match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => self.invalid("a record is cut short".into()),
+            _ => snapshot_error(e),
+        }
+    }
+
     fn family_name(&mut self) -> Result<Family, StorageError> {
         let mut len = [0u8; 1];
         self.input.read_exact(&mut len).map_err(snapshot_error)?;
@@ -309,9 +318,11 @@ impl Records {
         let mut parts = [Vec::new(), Vec::new()];
         for part in &mut parts {
             let mut len = [0u8; 4];
-            self.input.read_exact(&mut len).map_err(|_| self.invalid("a record is cut short".into()))?;
-            // Read through `take`, not into a buffer of the stated size: a damaged length allocates nothing.
+            self.input.read_exact(&mut len).map_err(|e| self.cut_short(e))?;
+            // Read through `take`, not into a buffer of the stated size: a damaged length allocates no
+            // more than the file holds.
             let wanted = u32::from_be_bytes(len) as u64;
+            part.reserve_exact(wanted.min(1 << 20) as usize);
             if (&mut self.input).take(wanted).read_to_end(part).map_err(snapshot_error)? as u64 != wanted {
                 return Err(self.invalid("a record is cut short".into()));
             }
@@ -326,7 +337,7 @@ impl Records {
     /// Checks the end record against the records read, and that nothing follows it.
     fn end(&mut self) -> Result<(), StorageError> {
         let mut end = [0u8; 16];
-        self.input.read_exact(&mut end).map_err(|_| self.invalid("its end record is cut short".into()))?;
+        self.input.read_exact(&mut end).map_err(|e| self.cut_short(e))?;
         let count = u64::from_be_bytes(end[..8].try_into().expect("eight bytes"));
         let digest = u64::from_be_bytes(end[8..].try_into().expect("eight bytes"));
         if count != self.count || digest != self.hasher.digest() {

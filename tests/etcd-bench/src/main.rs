@@ -1,6 +1,7 @@
 //! `etcd-bench`: the load `tern bench` runs (closed-loop writers or readers of 100-byte values over a
 //! preloaded key space, HDR latency histograms), against an etcd cluster, with the same JSON report, so
-//! that `scripts/bench-peers.sh` compares the two on one machine in one run.
+//! that `scripts/bench-peers.sh` compares the two on one machine in one run. The histogram helpers
+//! repeat `tern bench`'s on purpose: this crate keeps etcd-client out of the `tern` binary.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +40,18 @@ struct Args {
     linearizable: bool,
 }
 
+/// The client URL of the cluster's leader, as its members report it.
+async fn leader(endpoints: &[String]) -> anyhow::Result<String> {
+    for endpoint in endpoints {
+        let Ok(mut member) = Client::connect([endpoint], None).await else { continue };
+        let Ok(status) = member.status().await else { continue };
+        if status.header().is_some_and(|h| h.member_id() == status.leader()) {
+            return Ok(endpoint.clone());
+        }
+    }
+    anyhow::bail!("no member of {endpoints:?} says it leads")
+}
+
 fn key(k: u64) -> String {
     format!("key-{k}")
 }
@@ -63,14 +76,17 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!((0.0..=1.0).contains(&args.read_ratio), "--read-ratio must be between 0 and 1");
     anyhow::ensure!(args.concurrency > 0 && args.keys > 0, "--concurrency and --keys must be positive");
-    let client = Client::connect(&args.endpoints, None).await?;
+    // Puts go to the leader, as Tern's client sends its writes to its region's leader; gets go to
+    // every member in turn (etcd-client balances a client over its endpoints).
+    let readers = Client::connect(&args.endpoints, None).await?;
+    let writer = Client::connect([leader(&args.endpoints).await?], None).await?;
     let value = vec![b'x'; args.value_size];
 
     eprintln!("preloading {} keys ...", args.keys);
     let next = Arc::new(AtomicU64::new(0));
     let mut loaders = Vec::new();
     for _ in 0..args.concurrency.min(64) {
-        let (mut client, next, value, keys) = (client.clone(), next.clone(), value.clone(), args.keys);
+        let (mut client, next, value, keys) = (writer.clone(), next.clone(), value.clone(), args.keys);
         loaders.push(tokio::spawn(async move {
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
@@ -91,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
     let until = started + Duration::from_secs(args.duration);
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (mut client, args, value, errors) = (client.clone(), args.clone(), value.clone(), errors.clone());
+        let (mut writer, mut readers) = (writer.clone(), readers.clone());
+        let (args, value, errors) = (args.clone(), value.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let (mut gets, mut puts) = (histogram(), histogram());
             while Instant::now() < until {
@@ -102,9 +119,9 @@ async fn main() -> anyhow::Result<()> {
                 let at = Instant::now();
                 let ok = if is_read {
                     let options = (!args.linearizable).then(|| GetOptions::new().with_serializable());
-                    client.get(key(k), options).await.is_ok_and(|r| r.kvs().len() == 1)
+                    readers.get(key(k), options).await.is_ok_and(|r| r.kvs().len() == 1)
                 } else {
-                    client.put(key(k), value.clone(), None).await.is_ok()
+                    writer.put(key(k), value.clone(), None).await.is_ok()
                 };
                 if ok {
                     let h = if is_read { &mut gets } else { &mut puts };
