@@ -263,3 +263,72 @@ impl Drop for Deployment {
         }
     }
 }
+
+/// Items and tables of the global-table tests: tables keyed by `pk` (a string) with a string `val`.
+pub mod tables {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use tern_client::v1::{
+        replication_group_update::Action, AttributeValue, CreateReplicationGroupMemberAction, DeleteItemRequest,
+        GetItemRequest, ItemVersion, PutItemRequest, ReplicationGroupUpdate, UpdateTableRequest,
+    };
+    use tern_client::Client;
+
+    use super::Deployment;
+    use crate::dynamo::create_table;
+
+    pub fn s(text: &str) -> AttributeValue {
+        AttributeValue { value: Some(tern_client::v1::attribute_value::Value::S(text.into())) }
+    }
+
+    pub fn key(pk: &str) -> BTreeMap<String, AttributeValue> {
+        BTreeMap::from([("pk".to_string(), s(pk))])
+    }
+
+    pub fn item(pk: &str, value: &str) -> BTreeMap<String, AttributeValue> {
+        BTreeMap::from([("pk".to_string(), s(pk)), ("val".to_string(), s(value))])
+    }
+
+    pub fn create(regions: &[&str]) -> Vec<ReplicationGroupUpdate> {
+        regions
+            .iter()
+            .map(|r| ReplicationGroupUpdate {
+                action: Some(Action::Create(CreateReplicationGroupMemberAction { region_name: r.to_string() })),
+            })
+            .collect()
+    }
+
+    pub async fn put(client: &Client, table: &str, pk: &str, value: &str) -> Result<ItemVersion, tern_client::Error> {
+        let request = PutItemRequest { table_name: table.into(), item: item(pk, value), ..Default::default() };
+        Ok(client.put_item_request(request).await?.item_version.expect("a put returns its version"))
+    }
+
+    pub async fn delete(client: &Client, table: &str, pk: &str) -> Result<ItemVersion, tern_client::Error> {
+        let request = DeleteItemRequest { table_name: table.into(), key: key(pk), ..Default::default() };
+        Ok(client.delete_item_request(request).await?.item_version.expect("a delete returns its version"))
+    }
+
+    /// Creates `table` (key `pk:S`) in us-east with a replica in eu-west, and waits until it is ACTIVE.
+    pub async fn global_table(deployment: &Deployment, east: &Client, table: &str) {
+        create_table(east, table, "pk:S", None).await.unwrap();
+        let request = UpdateTableRequest {
+            table_name: table.into(),
+            replica_updates: create(&["eu-west"]),
+            ..Default::default()
+        };
+        east.update_table(request).await.unwrap();
+        deployment.wait_active(table, Duration::from_secs(30)).await.unwrap();
+    }
+
+    /// The value of `val` in a region, read on its leader.
+    pub async fn value(client: &Client, table: &str, pk: &str) -> Option<String> {
+        let request =
+            GetItemRequest { table_name: table.into(), key: key(pk), consistent_read: true, ..Default::default() };
+        let response = client.get_item_request(request).await.expect("a consistent read");
+        response.item.map(|i| match i.attributes.get("val").and_then(|v| v.value.clone()) {
+            Some(tern_client::v1::attribute_value::Value::S(text)) => text,
+            other => panic!("unexpected val {other:?}"),
+        })
+    }
+}
