@@ -16,13 +16,8 @@ scripts/setup.sh
 
 puts="${1:-1000}"
 concurrency="${2:-1}"
-if ! command -v valgrind >/dev/null 2>&1; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "[bench-instructions] installing valgrind" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
-fi
+. scripts/apt-lib.sh
+command -v valgrind >/dev/null 2>&1 || apt_install "callgrind counts the instructions" valgrind
 cargo build --release -p tern-node --bin tern
 tern="${TERN:-$CARGO_TARGET_DIR/release/tern}"
 

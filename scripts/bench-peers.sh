@@ -18,13 +18,8 @@ concurrencies="${2:-1 4 16 64 256}"
 out="${BENCH_OUT:-/tmp/bench-peers.jsonl}"
 
 # Debian's package may also start a system etcd on 2379/2380; this one uses other ports.
-if ! command -v etcd >/dev/null 2>&1; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "[bench-peers] installing etcd-server" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >/dev/null
-fi
+. scripts/apt-lib.sh
+command -v etcd >/dev/null 2>&1 || apt_install "the etcd the benchmark compares with" etcd-server
 cargo build --release -p tern-node --bin tern -p tern-etcd-bench --bin etcd-bench
 tern="$CARGO_TARGET_DIR/release/tern"
 etcd_bench="$CARGO_TARGET_DIR/release/etcd-bench"

@@ -30,14 +30,6 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || compgen -G "/usr/lib/faketime/libfaketime.so.1" >/dev/null ||
   missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    say "installing ${missing[*]} (libclang builds RocksDB's bindings; protoc, etcd's protos for the etcd benchmark driver; python3 runs the import check; faketime skews a test node's clock)"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    say "missing: ${missing[*]}, and apt-get is not available: install them (libclang with clang's headers) and run this again"
-    exit 1
-  fi
+  . "$(dirname "$0")/apt-lib.sh"
+  apt_install "libclang (with clang's headers) builds RocksDB's bindings; protoc, etcd's protos for the etcd benchmark driver; python3 runs the import check; faketime skews a test node's clock" "${missing[@]}"
 fi

@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
-use tern_client::StartingPosition;
+use tern_client::{Client, StartingPosition};
 use tern_tests::dynamo::create_table;
 use tern_tests::global::tables::{delete, global_table, put, value};
 use tern_tests::global::Deployment;
 
-/// A replicator whose checkpoint was trimmed from the source stream resynchronises the whole table,
-/// deletes included.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trimmed_checkpoint_leads_to_a_resync() {
-    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "2"]).await.unwrap();
+/// A global table `profiles` of ten items, converged; then eu-west's replicator is stopped and us-east
+/// deletes `user-0`, changes `user-1` to v2 and adds `user-10`. Returns us-east's client.
+async fn changes_while_eu_west_is_away(deployment: &mut Deployment) -> Client {
     let east = deployment.client("us-east").await.unwrap();
-    global_table(&deployment, &east, "profiles").await;
+    global_table(deployment, &east, "profiles").await;
     for i in 0..10 {
         put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
     }
@@ -25,6 +23,15 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
     delete(&east, "profiles", "user-0").await.unwrap();
     put(&east, "profiles", "user-1", "v2").await.unwrap();
     put(&east, "profiles", "user-10", "v1").await.unwrap();
+    east
+}
+
+/// A replicator whose checkpoint was trimmed from the source stream resynchronises the whole table,
+/// deletes included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trimmed_checkpoint_leads_to_a_resync() {
+    let mut deployment = Deployment::start(&["eu-west", "us-east"], &["--stream-retention-secs", "2"]).await.unwrap();
+    changes_while_eu_west_is_away(&mut deployment).await;
     // Past the two-second retention: those records are trimmed from us-east's stream.
     tokio::time::sleep(Duration::from_secs(5)).await;
     deployment.start_replicator("eu-west").unwrap();
@@ -45,17 +52,7 @@ async fn a_trimmed_checkpoint_leads_to_a_resync() {
 async fn a_replicator_reading_a_node_restored_from_a_snapshot_resyncs_past_the_trim() {
     let args = ["--stream-retention-secs", "3", "--snapshot-every", "20", "--keep-logs", "5"];
     let mut deployment = Deployment::start(&["eu-west", "us-east"], &args).await.unwrap();
-    let east = deployment.client("us-east").await.unwrap();
-    global_table(&deployment, &east, "profiles").await;
-    for i in 0..10 {
-        put(&east, "profiles", &format!("user-{i}"), "v1").await.unwrap();
-    }
-    deployment.wait_converged("profiles", Duration::from_secs(30)).await.unwrap();
-
-    deployment.kill_replicator("eu-west").unwrap();
-    delete(&east, "profiles", "user-0").await.unwrap();
-    put(&east, "profiles", "user-1", "v2").await.unwrap();
-    put(&east, "profiles", "user-10", "v1").await.unwrap();
+    let east = changes_while_eu_west_is_away(&mut deployment).await;
     // Writes to a table without a stream: they move the log past the snapshot point (the wiped node
     // can only catch up from a snapshot) but make no stream records, so no later trim can bring the
     // horizon to the restored node through the log instead of the snapshot.
