@@ -26,9 +26,15 @@ impl StreamReader {
         StreamReader { engine }
     }
 
-    /// Streams and records as they are at this moment, read from one view.
-    pub fn at_one_point(&self) -> StreamView<'_> {
-        StreamView { view: self.engine.view() }
+    /// Streams and records as they are at this moment, read from one view; refused (the caller asks
+    /// another node) while that view shows a snapshot being installed, when the records, horizons and
+    /// clock are only partly the snapshot's: a reader could skip records it never saw.
+    pub fn at_one_point(&self) -> Result<StreamView<'_>, ApiError> {
+        let view = self.engine.view();
+        if view.get(Family::Raft, keyspace::RaftKey::InstallingSnapshot.key())?.is_some() {
+            return Err(ApiError::unavailable("This node is installing a snapshot; retry"));
+        }
+        Ok(StreamView { view })
     }
 
     /// Every stream this node knows, oldest first.
@@ -157,5 +163,25 @@ impl StreamView<'_> {
             point = Some((seq, count + 1));
         }
         Ok(point)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Memory, WriteSet};
+
+    /// While a snapshot is being installed, stream reads are refused: the records, horizons and clock
+    /// are only partly the snapshot's.
+    #[test]
+    fn stream_reads_are_refused_while_a_snapshot_is_installed() {
+        let engine = Arc::new(Memory::new());
+        let streams = StreamReader::new(engine.clone());
+        assert!(streams.at_one_point().is_ok());
+        let mut marker = WriteSet::default();
+        marker.put(Family::Raft, keyspace::RaftKey::InstallingSnapshot.key(), b"installing");
+        engine.write(marker, true).unwrap();
+        let refused = streams.at_one_point().err().expect("refused while installing");
+        assert_eq!(refused.kind, tern_proto::ErrorKind::ServiceUnavailable);
     }
 }

@@ -78,8 +78,8 @@ impl StreamsService {
     /// Where an iterator of the given type starts.
     fn start(&self, stream: &StoredStream, kind: &str, sequence: &str) -> Result<Seq, ApiError> {
         match kind {
-            "TRIM_HORIZON" => self.streams.at_one_point().trim_horizon(stream.stream_id),
-            "LATEST" => Ok(match self.streams.at_one_point().bounds(stream.stream_id)? {
+            "TRIM_HORIZON" => self.streams.at_one_point()?.trim_horizon(stream.stream_id),
+            "LATEST" => Ok(match self.streams.at_one_point()?.bounds(stream.stream_id)? {
                 Some((_, last)) => last.next().max(self.next_position(stream)),
                 None => self.next_position(stream),
             }),
@@ -122,7 +122,7 @@ impl StreamsService {
     fn describe(&self, stream: &StoredStream) -> Result<StreamDescription, ApiError> {
         let ending = (StreamStatus::of(stream) == StreamStatus::Disabled)
             .then(|| Seq::from_number(stream.last_sequence).max(first_position(stream)).text());
-        let starting = self.streams.at_one_point().trim_horizon(stream.stream_id)?;
+        let starting = self.streams.at_one_point()?.trim_horizon(stream.stream_id)?;
         Ok(StreamDescription {
             stream_arn: stream.stream_arn.clone(),
             stream_label: stream.stream_label.clone(),
@@ -161,7 +161,7 @@ impl StreamsService {
             )));
         }
         // The horizon, the records and the clock from one view: a trim cannot fall between them.
-        let view = self.streams.at_one_point();
+        let view = self.streams.at_one_point()?;
         let stream = view.stream_by_id(token.stream_id)?;
         if !token.replication {
             self.check_reader(&stream, token.reader_id)?;
@@ -297,7 +297,7 @@ impl Streams for StreamsService {
             loop {
                 // Every step checks the horizon against the records it reads, from one view.
                 let step = || {
-                    let view = reader.at_one_point();
+                    let view = reader.at_one_point()?;
                     check_not_trimmed(&view.stream_by_id(stream_id)?, position)?;
                     view.records(stream_id, position, 1000)
                 };

@@ -58,7 +58,7 @@ async fn propose_trims(node: &RegionNode, streams: &StreamReader, settings: &Str
 /// The trims due now, and how many records they drop.
 fn trims_due(streams: &StreamReader, settings: &StreamSettings, all: &[StoredStream]) -> (Vec<StreamTrim>, usize) {
     let now = clock::now_micros() as f64 / 1e6;
-    let view = streams.at_one_point();
+    let Ok(view) = streams.at_one_point() else { return (Vec::new(), 0) };
     let mut trims = Vec::new();
     let mut records = 0;
     for stream in all {
@@ -78,7 +78,7 @@ fn trims_due(streams: &StreamReader, settings: &StreamSettings, all: &[StoredStr
 /// The streams' gauges: streams holding records, the oldest record's age, named consumers' lag.
 fn publish_gauges(streams: &StreamReader, all: &[StoredStream]) {
     let now = clock::now_micros() as f64 / 1e6;
-    let view = streams.at_one_point();
+    let Ok(view) = streams.at_one_point() else { return };
     let mut total = 0u64;
     for stream in all {
         let Ok(Some((first, last))) = view.bounds(stream.stream_id) else { continue };
