@@ -188,11 +188,18 @@ impl RegionNode {
         F: FnOnce(R) -> Result<R::Response, Status> + Send,
     {
         if !consistent {
-            // A node installing a snapshot holds part of it: the caller asks another node.
-            if self.reader.installing_snapshot() {
-                return Err(ApiError::unavailable("This node is installing a snapshot; retry").into());
-            }
-            return local(request);
+            // A node installing a snapshot holds part of it: the caller asks another node. Checked
+            // after the read too, since an install that begins meanwhile clears what it read.
+            let installing = || -> Result<(), Status> {
+                match self.reader.installing_snapshot() {
+                    true => Err(ApiError::unavailable("This node is installing a snapshot; retry").into()),
+                    false => Ok(()),
+                }
+            };
+            installing()?;
+            let response = local(request);
+            installing()?;
+            return response;
         }
         self.on_leader(&caller, request, |request| async move {
             self.linearizable().await?;
