@@ -21,6 +21,7 @@ pub mod keyspace;
 pub mod metrics;
 pub mod node;
 pub mod playground;
+pub mod proposals;
 pub mod raft;
 pub mod reader;
 pub mod routing;

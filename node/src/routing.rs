@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use prost::Message;
-use tern_proto::internal::{command, command_outcome, ClientSession, Command, CommandOutcome};
+use tern_proto::internal::{command, command_outcome, ClientSession, Command};
 use tern_proto::session;
 use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
@@ -19,7 +19,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
 use crate::clock;
-use crate::raft::types::{NodeId, Proposal, Raft};
+use crate::proposals::Proposer;
+use crate::raft::types::{NodeId, Raft};
 use crate::reader::Reader;
 
 /// Metadata marking a request a follower forwarded to the leader; it is never forwarded again.
@@ -41,6 +42,8 @@ pub struct RegionNode {
     pub id: NodeId,
     pub region: String,
     pub raft: Raft,
+    /// Proposes this node's commands when it leads, batching writes that arrive together.
+    proposer: Proposer,
     pub reader: Reader,
     /// This node's clock against its region's: a node whose clock is off does not lead.
     pub clock: Arc<clock::Monitor>,
@@ -60,6 +63,7 @@ impl RegionNode {
         RegionNode {
             id,
             region,
+            proposer: Proposer::start(raft.clone()),
             raft,
             reader,
             clock,
@@ -257,26 +261,7 @@ impl RegionNode {
             identity,
             session,
         };
-        let response = self.raft.client_write(Proposal(command.encode_to_vec())).await.map_err(|e| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
-                ApiError::unavailable("Leadership changed while writing; retry")
-            }
-            other => ApiError::unavailable(format!("Write not committed: {other}")),
-        })?;
-        let outcome =
-            CommandOutcome::decode(response.data.0.as_slice()).map_err(|e| ApiError::internal(e.to_string()))?;
-        match outcome.outcome {
-            Some(command_outcome::Outcome::Error(error)) => {
-                let kind = ErrorKind::from_name(&error.error_type).unwrap_or(ErrorKind::InternalServerError);
-                let api_error = ApiError::new(kind, error.message);
-                Err(match error.details {
-                    Some(details) => api_error.with_details(details),
-                    None => api_error,
-                })
-            }
-            Some(outcome) => Ok(outcome),
-            None => Err(ApiError::internal("empty outcome")),
-        }
+        self.proposer.propose(command).await
     }
 
     /// Waits until this leader's state machine holds every write acknowledged before the call (read index).

@@ -22,13 +22,15 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use tern_proto::internal::{command, command_outcome, Command, CommandError, StoredTable};
+use tern_proto::internal::{
+    command, command_outcome, Command, CommandError, CommandOutcome, CommandOutcomes, StoredTable,
+};
 use tern_proto::v1::ItemVersion;
 use tern_proto::ApiError;
 
 use self::commit::commit;
 use self::entry::{Applied, ApplyError, Entry};
-use crate::engine::{self, Direction, ReadView, StorageError, WriteSet};
+use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
 use crate::{global, stream, ttl};
 
@@ -65,14 +67,52 @@ impl Applier {
         self.clock
     }
 
-    /// Applies the command of the entry at `index` against `view`, adding its writes to `writes`.
-    /// A refused command's outcome is its error; a storage failure stops the apply.
+    /// Applies the command of the entry at `index` over `state` (the engine with the writes of the
+    /// entries before it laid over), adding its writes to `state`. A refused command's outcome is its
+    /// error; a storage failure stops the apply. A batch applies its commands in order, each with its
+    /// own timestamp, session and outcome, each seeing the writes of those before it.
     pub fn apply(
+        &mut self,
+        state: &mut Overlay,
+        index: u64,
+        command: Command,
+    ) -> Result<command_outcome::Outcome, StorageError> {
+        let mut records = 0;
+        match command.op {
+            Some(command::Op::Batch(batch)) => {
+                let mut outcomes = Vec::with_capacity(batch.commands.len());
+                for command in batch.commands {
+                    let outcome = self.apply_one(state, index, command, &mut records)?;
+                    outcomes.push(CommandOutcome { outcome: Some(outcome) });
+                }
+                Ok(command_outcome::Outcome::Batch(CommandOutcomes { outcomes }))
+            }
+            _ => self.apply_one(state, index, command, &mut records),
+        }
+    }
+
+    /// Applies one command; `records` counts the entry's stream records so far.
+    fn apply_one(
+        &mut self,
+        state: &mut Overlay,
+        index: u64,
+        command: Command,
+        records: &mut u16,
+    ) -> Result<command_outcome::Outcome, StorageError> {
+        let mut writes = WriteSet::default();
+        let outcome = self.decide(&*state, &mut writes, index, command, records);
+        state.add(writes);
+        outcome
+    }
+
+    /// Decides one command against `view`, adding its writes to `writes`.
+    fn decide(
         &mut self,
         view: &dyn ReadView,
         writes: &mut WriteSet,
         index: u64,
         command: Command,
+        records: &mut u16,
     ) -> Result<command_outcome::Outcome, StorageError> {
         // Strictly rising in log order on every replica, whatever the proposers' clocks did.
         self.clock = command.proposed_at_micros.max(self.clock + 1);
@@ -100,9 +140,11 @@ impl Applier {
             index,
             timestamp: self.clock,
             identity: command.identity.clone(),
-            records: 0,
+            records: *records,
         };
-        let outcome = match execute(&mut entry, command) {
+        let outcome = execute(&mut entry, command);
+        *records = entry.records;
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(ApplyError::Refused(refusal)) => error_outcome(refusal),
             Err(ApplyError::Storage(failure)) => return Err(failure),
@@ -156,5 +198,6 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
         command::Op::TrimStreams(r) => Outcome::TrimStreams(stream::trim(entry, r)?),
         command::Op::ForgetSessions(r) => Outcome::ForgetSessions(session::forget_sessions(entry, r)?),
+        command::Op::Batch(_) => return Err(ApiError::internal("a batch within a batch").into()),
     })
 }

@@ -2,6 +2,8 @@
 //! that the engine does not matter): last writer wins in any order, tombstones and the safe point,
 //! and stream positions.
 
+mod batch;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
@@ -10,31 +12,37 @@ use tern_proto::v1::attribute_value::Value;
 use tern_proto::v1::{self, ItemVersion, ReplicationCheckpoint, StreamRecord};
 
 use super::Applier;
-use crate::engine::{self, Direction, Engine, Memory, ReadView, Rocks, WriteSet};
+use crate::engine::{self, Direction, Engine, Memory, Overlay, ReadView, Rocks};
 use crate::global::{Phase, ReplicaStatus};
 use crate::keyspace::{self, Family, Seq};
 
 /// A state machine's apply path over an engine, fed one command per entry.
-struct Machine<E: Engine + ReadView> {
-    engine: E,
+pub(super) struct Machine<E: Engine + ReadView> {
+    pub(super) engine: E,
     applier: Applier,
     index: u64,
 }
 
 impl<E: Engine + ReadView> Machine<E> {
-    fn new(engine: E) -> Self {
+    pub(super) fn new(engine: E) -> Self {
         let applier = Applier::load(&engine, "here").expect("an empty engine loads");
         Machine { engine, applier, index: 0 }
     }
 
-    /// Applies `op` as the next entry, proposed at `1_000_000 + index` microseconds.
-    fn run(&mut self, op: command::Op) -> command_outcome::Outcome {
+    /// Applies `command` as the next entry, written as the state machine writes it.
+    pub(super) fn entry(&mut self, command: Command) -> command_outcome::Outcome {
         self.index += 1;
-        let command = Command { op: Some(op), proposed_at_micros: 1_000_000 + self.index, ..Default::default() };
-        let mut writes = WriteSet::default();
-        let outcome = self.applier.apply(&self.engine, &mut writes, self.index, command).expect("storage works");
+        let mut state = Overlay::new(&self.engine);
+        let outcome = self.applier.apply(&mut state, self.index, command).expect("storage works");
+        let writes = state.into_writes();
         self.engine.write(writes, false).expect("storage works");
         outcome
+    }
+
+    /// Applies `op` as the next entry, proposed at `1_000_000 + index` microseconds.
+    pub(super) fn run(&mut self, op: command::Op) -> command_outcome::Outcome {
+        let at = 1_000_000 + self.index + 1;
+        self.entry(Command { op: Some(op), proposed_at_micros: at, ..Default::default() })
     }
 
     /// Applies `op` as one call of a client session, proposed at `at` microseconds.
@@ -44,12 +52,7 @@ impl<E: Engine + ReadView> Machine<E> {
         session: tern_proto::internal::ClientSession,
         at: u64,
     ) -> command_outcome::Outcome {
-        self.index += 1;
-        let command = Command { op: Some(op), proposed_at_micros: at, session: Some(session), ..Default::default() };
-        let mut writes = WriteSet::default();
-        let outcome = self.applier.apply(&self.engine, &mut writes, self.index, command).expect("storage works");
-        self.engine.write(writes, false).expect("storage works");
-        outcome
+        self.entry(Command { op: Some(op), proposed_at_micros: at, session: Some(session), ..Default::default() })
     }
 
     /// Applies `op` and expects it to succeed.
@@ -448,8 +451,7 @@ fn a_storage_failure_stops_the_apply_instead_of_becoming_an_outcome() {
     let mut machine = Machine::new(Memory::new());
     machine.ok(create_table(false));
     let command = Command { op: Some(user_write(1, Some(1))), proposed_at_micros: 2_000_000, ..Default::default() };
-    let mut writes = WriteSet::default();
-    let failure = machine.applier.apply(&FailingDisk, &mut writes, 2, command).unwrap_err();
+    let failure = machine.applier.apply(&mut Overlay::new(&FailingDisk), 2, command).unwrap_err();
     assert_eq!(failure, engine::StorageError::Engine("I/O error".into()));
 }
 
@@ -610,12 +612,7 @@ fn transaction(token: &str, op: command::Op) -> command::Op {
 
 /// Runs `op` proposed at `at` microseconds, as the next entry.
 fn run_at(machine: &mut Machine<Memory>, op: command::Op, at: u64) -> command_outcome::Outcome {
-    machine.index += 1;
-    let command = Command { op: Some(op), proposed_at_micros: at, ..Default::default() };
-    let mut writes = WriteSet::default();
-    let outcome = machine.applier.apply(&machine.engine, &mut writes, machine.index, command).unwrap();
-    machine.engine.write(writes, false).unwrap();
-    outcome
+    machine.entry(Command { op: Some(op), proposed_at_micros: at, ..Default::default() })
 }
 
 #[test]

@@ -4,11 +4,13 @@
 //! without RocksDB. Everything above this module sees only these traits.
 
 pub mod memory;
+pub mod overlay;
 pub mod rocks;
 
 use crate::keyspace::Family;
 
 pub use memory::Memory;
+pub use overlay::Overlay;
 pub use rocks::Rocks;
 
 /// A failure of the storage engine or of the data it holds. Not a refusal of a request: a node that

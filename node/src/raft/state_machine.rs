@@ -1,5 +1,6 @@
-//! openraft's state machine over a storage [`Engine`]: each entry is applied by the [`Applier`] into
-//! one write set, written atomically together with the applied log id and the clock.
+//! openraft's state machine over a storage [`Engine`]: the entries of one apply call are applied by the
+//! [`Applier`] over one [`Overlay`], each seeing the writes of those before it, and written in one
+//! atomic write together with the last applied log id (in more than one when they are large).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use super::snapshot::{self, SnapshotBuilder};
 use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::apply::Applier;
 use crate::clock;
-use crate::engine::{Engine, WriteSet};
+use crate::engine::{Engine, Overlay, WriteSet};
 use crate::keyspace::{Family, Meta};
 
 /// The state machine of one node.
@@ -58,34 +59,46 @@ impl StateMachine {
         Ok(())
     }
 
-    fn apply_entry(&mut self, entry: Entry) -> Result<Outcome, StorageError> {
+    /// Applies `entry` over `state`, the engine with the writes of the entries before it laid over.
+    fn apply_entry(&mut self, state: &mut Overlay, entry: Entry) -> Result<Outcome, StorageError> {
         let log_id = *entry.get_log_id();
-        let mut writes = WriteSet::default();
         let outcome = match entry.payload {
             EntryPayload::Blank => command_outcome::Outcome::None(true),
             EntryPayload::Membership(membership) => {
                 self.membership = StoredMembership::new(Some(log_id), membership);
+                let mut writes = WriteSet::default();
                 writes.put(
                     Family::Meta,
                     Meta::Membership.key(),
                     bincode::serialize(&self.membership).map_err(write_error)?,
                 );
+                state.add(writes);
                 command_outcome::Outcome::None(true)
             }
             EntryPayload::Normal(proposal) => {
                 let command = Command::decode(proposal.0.as_slice())
                     .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
                 self.applier
-                    .apply(self.engine.latest(), &mut writes, log_id.index, command)
+                    .apply(state, log_id.index, command)
                     .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?
             }
         };
         self.applied = Some(log_id);
-        writes.put(Family::Meta, Meta::Applied.key(), bincode::serialize(&self.applied).map_err(write_error)?);
-        self.engine.write(writes, false).map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
         Ok(Outcome(CommandOutcome { outcome: Some(outcome) }.encode_to_vec()))
     }
+
+    /// Writes what `state` holds, with the applied log id, in one atomic write (not synced: the log is
+    /// durable, and a restart applies its entries past the applied id again).
+    fn write_applied(&self, state: Overlay) -> Result<(), StorageError> {
+        let mut writes = state.into_writes();
+        writes.put(Family::Meta, Meta::Applied.key(), bincode::serialize(&self.applied).map_err(write_error)?);
+        self.engine.write(writes, false).map_err(write_error)
+    }
 }
+
+/// The pending writes after which an apply writes what it has so far, so that a long catch-up does
+/// not hold all of its entries' writes in memory.
+const APPLY_WRITE_BYTES: usize = 4 << 20;
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
@@ -100,7 +113,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let started = std::time::Instant::now();
-        let outcomes = entries.into_iter().map(|entry| self.apply_entry(entry)).collect::<Result<Vec<_>, _>>()?;
+        let engine = self.engine.clone();
+        let mut state = Overlay::new(engine.latest());
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            outcomes.push(self.apply_entry(&mut state, entry)?);
+            if state.bytes() >= APPLY_WRITE_BYTES {
+                self.write_applied(std::mem::replace(&mut state, Overlay::new(engine.latest())))?;
+            }
+        }
+        if !outcomes.is_empty() {
+            self.write_applied(state)?;
+        }
         metrics::histogram!("tern_apply_batch_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("tern_applied_entries_total").increment(outcomes.len() as u64);
         Ok(outcomes)
