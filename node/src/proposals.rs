@@ -22,6 +22,10 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight at once: while this many wait to commit, new writes queue and go in the next.
 pub const BATCHES_IN_FLIGHT: usize = 2;
 
+fn batches_in_flight() -> usize {
+    std::env::var("TERN_BATCHES_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCHES_IN_FLIGHT)
+}
+
 /// What a proposal came to: the command's outcome, or why it did not commit.
 type Answer = Result<command_outcome::Outcome, ApiError>;
 
@@ -36,14 +40,17 @@ struct Waiting {
 pub struct Proposer {
     raft: Raft,
     queue: mpsc::UnboundedSender<Waiting>,
+    /// One permit per batch that may be in flight.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Proposer {
     /// A proposer for `raft`, with its batching task.
     pub fn start(raft: Raft) -> Proposer {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(batch_and_propose(raft.clone(), waiting));
-        Proposer { raft, queue }
+        let in_flight = Arc::new(Semaphore::new(batches_in_flight()));
+        tokio::spawn(batch_and_propose(raft.clone(), waiting, in_flight.clone()));
+        Proposer { raft, queue, in_flight }
     }
 
     /// Proposes `command` and waits until it is applied here: its outcome, the refusal it applied as,
@@ -51,6 +58,14 @@ impl Proposer {
     pub async fn propose(&self, command: Command) -> Answer {
         if !batched(&command) {
             return propose(&self.raft, command).await;
+        }
+        // Room in flight: propose it at once, from here. (While the batching task waits for room, a
+        // freed permit goes to it first, so what queued goes before this.)
+        if let Ok(permit) = self.in_flight.clone().try_acquire_owned() {
+            metrics::histogram!("tern_proposal_batch_commands").record(1.0);
+            let answer = propose(&self.raft, command).await;
+            drop(permit);
+            return answer;
         }
         let (answer, answered) = oneshot::channel();
         if let Err(mpsc::error::SendError(Waiting { command, .. })) = self.queue.send(Waiting { command, answer }) {
@@ -75,8 +90,7 @@ fn batched(command: &Command) -> bool {
 }
 
 /// Takes the queued commands in batches, at most [`BATCHES_IN_FLIGHT`] in flight at once.
-async fn batch_and_propose(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
-    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+async fn batch_and_propose(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Waiting>, in_flight: Arc<Semaphore>) {
     let mut held: Option<Waiting> = None;
     loop {
         let first = match held.take() {
