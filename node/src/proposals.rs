@@ -20,7 +20,8 @@ pub const MAX_BATCH_COMMANDS: usize = 256;
 /// The encoded size past which a batch takes no more commands (a larger command goes alone).
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight at once: while this many wait to commit, new writes queue and go in the next.
-pub const BATCHES_IN_FLIGHT: usize = 2;
+/// Measured against 1, 2, 8 and 64 in `docs/benchmarks.md`.
+pub const BATCHES_IN_FLIGHT: usize = 4;
 
 fn batches_in_flight() -> usize {
     std::env::var("TERN_BATCHES_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCHES_IN_FLIGHT)

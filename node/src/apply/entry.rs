@@ -2,9 +2,8 @@
 //! before the entry; writes go to the entry's write set, which the state machine applies in one
 //! atomic write together with the applied log id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use prost::Message;
 use tern_proto::internal::{StoredItem, StoredTable};
 use tern_proto::v1::{Identity, ItemVersion};
 use tern_proto::ApiError;
@@ -48,6 +47,8 @@ pub struct Entry<'a> {
     pub writes: &'a mut WriteSet,
     /// The table definitions, kept in memory and saved through [`Entry::save_table`].
     pub tables: &'a mut BTreeMap<String, StoredTable>,
+    /// The tables this entry changed: the applier writes each once, after the entry.
+    pub changed_tables: &'a mut BTreeSet<String>,
     /// The region this node belongs to.
     pub region: &'a str,
     /// The entry's log index.
@@ -103,11 +104,18 @@ impl Entry<'_> {
         TableSchema::of(stored)
     }
 
-    /// Saves a table's definition, in memory and in this entry's writes.
+    /// Saves a table's definition: in memory now, in the entry's writes once it is applied.
     pub fn save_table(&mut self, stored: StoredTable) {
         let name = stored.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
-        self.writes.put(Family::Tables, keyspace::table_key(&name), stored.encode_to_vec());
+        self.table_changed(&name);
         self.tables.insert(name, stored);
+    }
+
+    /// Notes that a table's definition in memory changed, to be written after the entry.
+    pub fn table_changed(&mut self, name: &str) {
+        if !self.changed_tables.contains(name) {
+            self.changed_tables.insert(name.to_string());
+        }
     }
 
     /// The item stored under a storage key.

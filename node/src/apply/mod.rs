@@ -20,8 +20,9 @@ pub mod transaction;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use prost::Message;
 use tern_proto::internal::{
     command, command_outcome, Command, CommandError, CommandOutcome, CommandOutcomes, StoredTable,
 };
@@ -40,6 +41,8 @@ pub struct Applier {
     /// The last write timestamp assigned (hybrid logical clock, microseconds).
     clock: u64,
     tables: BTreeMap<String, StoredTable>,
+    /// The tables the entry being applied changed: written once, after it.
+    changed_tables: BTreeSet<String>,
 }
 
 /// The error for a refused command, as its outcome.
@@ -59,7 +62,7 @@ impl Applier {
             let (name, value) = entry?;
             tables.insert(String::from_utf8_lossy(&name).into_owned(), engine::decode("table", &value)?);
         }
-        Ok(Applier { region: region.to_string(), clock: clock(view)?, tables })
+        Ok(Applier { region: region.to_string(), clock: clock(view)?, tables, changed_tables: BTreeSet::new() })
     }
 
     /// The last timestamp assigned.
@@ -78,17 +81,26 @@ impl Applier {
         command: Command,
     ) -> Result<command_outcome::Outcome, StorageError> {
         let mut records = 0;
-        match command.op {
+        let outcome = match command.op {
             Some(command::Op::Batch(batch)) => {
                 let mut outcomes = Vec::with_capacity(batch.commands.len());
                 for command in batch.commands {
                     let outcome = self.apply_one(state, index, command, &mut records)?;
                     outcomes.push(CommandOutcome { outcome: Some(outcome) });
                 }
-                Ok(command_outcome::Outcome::Batch(CommandOutcomes { outcomes }))
+                command_outcome::Outcome::Batch(CommandOutcomes { outcomes })
             }
-            _ => self.apply_one(state, index, command, &mut records),
+            _ => self.apply_one(state, index, command, &mut records)?,
+        };
+        // Each changed table's definition once (a table deleted in the entry wrote its own delete).
+        let mut writes = WriteSet::default();
+        for name in std::mem::take(&mut self.changed_tables) {
+            if let Some(stored) = self.tables.get(&name) {
+                writes.put(Family::Tables, keyspace::table_key(&name), stored.encode_to_vec());
+            }
         }
+        state.add(writes);
+        Ok(outcome)
     }
 
     /// Applies one command; `records` counts the entry's stream records so far.
@@ -136,6 +148,7 @@ impl Applier {
             view,
             writes,
             tables: &mut self.tables,
+            changed_tables: &mut self.changed_tables,
             region: &self.region,
             index,
             timestamp: self.clock,
