@@ -24,6 +24,9 @@ impl Layer {
     }
 }
 
+/// A layer's pending keys of one range, in a scan's order (`None`: deleted).
+type Pending<'s> = Box<dyn Iterator<Item = (&'s Vec<u8>, &'s Option<Vec<u8>>)> + 's>;
+
 /// A read view with pending writes over it.
 pub struct Overlay<'a> {
     below: &'a dyn ReadView,
@@ -114,7 +117,7 @@ impl ReadView for Overlay<'_> {
         }
         let range = (Bound::Included(lower.to_vec()), upper.map_or(Bound::Unbounded, |u| Bound::Excluded(u.to_vec())));
         let pending = layer.keys.range(range);
-        let pending: Box<dyn Iterator<Item = (&Vec<u8>, &Option<Vec<u8>>)>> = match direction {
+        let pending: Pending<'s> = match direction {
             Direction::Forward => Box::new(pending),
             Direction::Reverse => Box::new(pending.rev()),
         };
@@ -130,7 +133,7 @@ impl ReadView for Overlay<'_> {
 /// The view's keys and the pending keys of one range, in the scan's order (no key is in both).
 struct Merge<'s, B: Iterator<Item = Result<KeyValue, StorageError>>> {
     below: std::iter::Peekable<B>,
-    pending: std::iter::Peekable<Box<dyn Iterator<Item = (&'s Vec<u8>, &'s Option<Vec<u8>>)> + 's>>,
+    pending: std::iter::Peekable<Pending<'s>>,
     direction: Direction,
 }
 
