@@ -193,6 +193,9 @@ impl NodeConfig {
         openraft::Config {
             cluster_name: self.region.clone(),
             heartbeat_interval: self.heartbeat_ms,
+            // A replication message must arrive within one heartbeat interval (openraft's
+            // AppendEntries timeout); an entry can be a batch of up to 256 KiB of writes.
+            max_payload_entries: 32,
             election_timeout_min: self.election_timeout_ms,
             election_timeout_max: self.election_timeout_ms * 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),

@@ -12,19 +12,21 @@ use tern_proto::internal::{command, command_outcome, Command, CommandOutcome, Co
 use tern_proto::{ApiError, ErrorKind};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use crate::apply::MAX_BATCH_COMMANDS;
 use crate::raft::types::{Proposal, Raft};
 
-/// Most commands in one batch entry. Each item write makes at most 100 stream records (a transaction's
-/// actions), so a batch stays far below an entry's 65,536.
-pub const MAX_BATCH_COMMANDS: usize = 256;
-/// The encoded size past which a batch takes no more commands (a larger command goes alone).
-pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// The encoded size past which a batch takes no more commands (a larger command goes alone). Kept
+/// small so that a replication message of many batch entries still arrives within openraft's
+/// AppendEntries timeout (one heartbeat interval).
+pub const MAX_BATCH_BYTES: usize = 256 << 10;
 /// Batches in flight at once: while this many wait to commit, new writes queue and go in the next.
 /// Measured against 1, 2, 8 and 64 in `docs/benchmarks.md`.
 pub const BATCHES_IN_FLIGHT: usize = 4;
 
+/// [`BATCHES_IN_FLIGHT`], or `TERN_BATCHES_IN_FLIGHT` (1 to 1,024) for measuring others.
 fn batches_in_flight() -> usize {
-    std::env::var("TERN_BATCHES_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCHES_IN_FLIGHT)
+    let set = std::env::var("TERN_BATCHES_IN_FLIGHT").ok().and_then(|v| v.parse::<usize>().ok());
+    set.map_or(BATCHES_IN_FLIGHT, |n| n.clamp(1, 1024))
 }
 
 /// What a proposal came to: the command's outcome, or why it did not commit.

@@ -35,6 +35,10 @@ use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
 use crate::{global, stream, ttl};
 
+/// Most commands in one batch entry: each user's item write makes at most 100 stream records (a
+/// transaction's actions), so a batch stays far below an entry's 65,536 positions.
+pub const MAX_BATCH_COMMANDS: usize = 256;
+
 /// The engine-independent part of a node's state machine: the clock and the table definitions.
 pub struct Applier {
     region: String,
@@ -81,7 +85,14 @@ impl Applier {
         command: Command,
     ) -> Result<command_outcome::Outcome, StorageError> {
         let mut records = 0;
+        self.changed_tables.clear();
         let outcome = match command.op {
+            Some(command::Op::Batch(batch)) if batch.commands.len() > MAX_BATCH_COMMANDS => {
+                // More than a proposer makes: its stream records could overflow the entry's positions.
+                let refusal = ApiError::internal(format!("a batch of more than {MAX_BATCH_COMMANDS} commands"));
+                let refused = CommandOutcome { outcome: Some(error_outcome(refusal)) };
+                command_outcome::Outcome::Batch(CommandOutcomes { outcomes: vec![refused; batch.commands.len()] })
+            }
             Some(command::Op::Batch(batch)) => {
                 let mut outcomes = Vec::with_capacity(batch.commands.len());
                 for command in batch.commands {
@@ -178,7 +189,12 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
     use command_outcome::Outcome;
     let origin = if command.origin_region.is_empty() { entry.region.to_string() } else { command.origin_region };
     let version = ItemVersion { write_timestamp_micros: entry.timestamp, origin_region: origin };
-    let Some(op) = command.op else { return Err(ApiError::internal("empty command").into()) };
+    // An entry whose operation this build does not know (written by a newer build: prost skips the
+    // unknown field) stops this node applying, rather than letting it skip writes its peers apply.
+    let Some(op) = command.op else {
+        let why = "a command with no operation this build knows (written by a newer build?)".to_string();
+        return Err(StorageError::Corrupt { what: "command", why }.into());
+    };
     Ok(match op {
         command::Op::CreateTable(r) => Outcome::CreateTable(tables::create_table(entry, r)?),
         command::Op::DeleteTable(r) => Outcome::DeleteTable(tables::delete_table(entry, r)?),

@@ -73,21 +73,39 @@ fn a_batch_within_a_batch_is_refused_alone() {
     assert_eq!(node.family(Family::Items).len(), 1, "only the second command's item");
 }
 
-/// A user's command for the equivalence property: a put or delete of one of five keys, or an ADD.
-fn user_command() -> impl Strategy<Value = command::Op> {
-    prop_oneof![(0u8..5, proptest::option::of(0u8..3)).prop_map(|(key, value)| user_write(key, value)), Just(add_one()),]
+/// A user's command for the equivalence property: a put or delete of one of five keys, an ADD, a batch
+/// of writes, or a put whose condition may fail; some as calls of a client session (sequence numbers
+/// from 1 to 4: a repeated one is a retry).
+fn user_command() -> impl Strategy<Value = (command::Op, Option<u64>)> {
+    let op = prop_oneof![
+        (0u8..5, proptest::option::of(0u8..3)).prop_map(|(key, value)| user_write(key, value)),
+        Just(add_one()),
+        proptest::collection::btree_map(0u8..5, proptest::option::of(0u8..3), 1..4).prop_map(|w| user_batch(&w)),
+        (0u8..5).prop_map(|key| command::Op::PutItem(v1::PutItemRequest {
+            table_name: "things".into(),
+            item: key_attributes(key),
+            condition_expression: "attribute_not_exists(pk)".into(),
+            ..Default::default()
+        })),
+    ];
+    (op, proptest::option::of(1u64..5))
 }
 
 proptest! {
-    /// Commands applied as batch entries leave the same items and stream records, and answer the same,
-    /// as the same commands applied one entry each.
+    /// Commands applied as batch entries leave the same state (items, tables and their counters,
+    /// sessions, the clock, the stream's records), and answer the same, as the same commands applied one
+    /// entry each.
     #[test]
     fn batched_commands_apply_as_one_entry_each(
         ops in proptest::collection::vec(user_command(), 1..30),
         cuts in proptest::collection::vec(1usize..6, 1..30),
     ) {
-        let commands: Vec<Command> =
-            ops.into_iter().enumerate().map(|(i, op)| at(op, 3_000_000 + i as u64 * 7 % 5, None)).collect();
+        let call = |sequence| ClientSession { id: "s1".into(), sequence, completed_below: 0 };
+        let commands: Vec<Command> = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, (op, sequence))| at(op, 3_000_000 + i as u64 * 7 % 5, sequence.map(call)))
+            .collect();
         let (mut alone, mut batched) = (Machine::new(Memory::new()), Machine::new(Memory::new()));
         alone.ok(create_table(true));
         batched.ok(create_table(true));
@@ -103,7 +121,9 @@ proptest! {
             rest = later;
         }
         prop_assert_eq!(one_each, together);
-        prop_assert_eq!(alone.family(Family::Items), batched.family(Family::Items));
+        for family in [Family::Items, Family::Tables, Family::Meta, Family::Streams, Family::TtlIndex] {
+            prop_assert_eq!(alone.family(family), batched.family(family), "{:?}", family);
+        }
         // The same records, at other positions (so with other sequence numbers and event ids).
         let records = |node: &Machine<Memory>| {
             let unplaced = |(_, mut record): (Seq, StreamRecord)| {
@@ -116,4 +136,28 @@ proptest! {
         prop_assert_eq!(records(&alone), records(&batched));
         prop_assert_eq!(alone.applier.clock(), batched.applier.clock());
     }
+}
+
+#[test]
+fn a_batch_of_more_commands_than_a_proposer_makes_is_refused_whole() {
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(false));
+    let commands = (0..=crate::apply::MAX_BATCH_COMMANDS)
+        .map(|i| at(user_write((i % 5) as u8, Some(1)), 2_000_000, None))
+        .collect();
+    let outcomes = outcomes(node.entry(batch(commands)));
+    assert_eq!(outcomes.len(), crate::apply::MAX_BATCH_COMMANDS + 1);
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, command_outcome::Outcome::Error(e) if e.error_type == "InternalServerError")));
+    assert!(node.family(Family::Items).is_empty());
+}
+
+#[test]
+fn a_command_with_no_operation_this_build_knows_stops_the_apply() {
+    let mut node = Machine::new(Memory::new());
+    node.ok(create_table(false));
+    let unknown = Command { op: None, proposed_at_micros: 2_000_000, ..Default::default() };
+    let failure = node.applier.apply(&mut Overlay::new(&node.engine), 2, unknown).unwrap_err();
+    assert!(matches!(failure, engine::StorageError::Corrupt { what: "command", .. }), "{failure:?}");
 }
