@@ -12,7 +12,7 @@ use tern_proto::internal::{command, command_outcome, Command, CommandOutcome, Co
 use tern_proto::{ApiError, ErrorKind};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::apply::MAX_BATCH_COMMANDS;
+use crate::apply::entry::MAX_BATCH_COMMANDS;
 use crate::raft::types::{Proposal, Raft};
 
 /// The encoded size past which a batch takes no more commands (a larger command goes alone). Kept

@@ -31,6 +31,10 @@ pub enum ApplyError {
     Storage(#[from] StorageError),
 }
 
+/// Most commands in one batch entry: each user's item write makes at most 100 stream records (a
+/// transaction's actions), so a batch stays far below an entry's 65,536 positions.
+pub const MAX_BATCH_COMMANDS: usize = 256;
+
 /// The region's clock as `view` holds it: the last write timestamp assigned (microseconds).
 pub fn clock(view: &dyn ReadView) -> Result<u64, StorageError> {
     Ok(keyspace::decode_u64(view.get(Family::Meta, Meta::Clock.key())?.as_deref()))

@@ -30,14 +30,10 @@ use tern_proto::v1::ItemVersion;
 use tern_proto::ApiError;
 
 use self::commit::commit;
-use self::entry::{Applied, ApplyError, Entry};
+use self::entry::{Applied, ApplyError, Entry, MAX_BATCH_COMMANDS};
 use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
 use crate::{global, stream, ttl};
-
-/// Most commands in one batch entry: each user's item write makes at most 100 stream records (a
-/// transaction's actions), so a batch stays far below an entry's 65,536 positions.
-pub const MAX_BATCH_COMMANDS: usize = 256;
 
 /// The engine-independent part of a node's state machine: the clock and the table definitions.
 pub struct Applier {

@@ -142,11 +142,11 @@ proptest! {
 fn a_batch_of_more_commands_than_a_proposer_makes_is_refused_whole() {
     let mut node = Machine::new(Memory::new());
     node.ok(create_table(false));
-    let commands = (0..=crate::apply::MAX_BATCH_COMMANDS)
+    let commands = (0..=crate::apply::entry::MAX_BATCH_COMMANDS)
         .map(|i| at(user_write((i % 5) as u8, Some(1)), 2_000_000, None))
         .collect();
     let outcomes = outcomes(node.entry(batch(commands)));
-    assert_eq!(outcomes.len(), crate::apply::MAX_BATCH_COMMANDS + 1);
+    assert_eq!(outcomes.len(), crate::apply::entry::MAX_BATCH_COMMANDS + 1);
     assert!(outcomes
         .iter()
         .all(|o| matches!(o, command_outcome::Outcome::Error(e) if e.error_type == "InternalServerError")));
