@@ -3,6 +3,7 @@
 
 use tern_proto::internal::{ClientSession, CommandOutcome, Commands};
 
+use super::retries::{add_one, counter};
 use super::*;
 
 fn batch(commands: Vec<Command>) -> Command {
