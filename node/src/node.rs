@@ -30,10 +30,12 @@ use crate::stream::trim::{trim_forever, StreamSettings};
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine: Arc<dyn Engine> = Arc::new(Rocks::open(&config.data_dir.join("db")).context("opening RocksDB")?);
-    let log_store = LogStore::new(engine.clone());
-    let state_machine = StateMachine::open(engine.clone(), config.data_dir.join("snapshots"), &config.region)?;
+    let log_store = LogStore::open(engine.clone(), config.id)?;
+    let log = log_store.sync();
+    let state_machine =
+        StateMachine::open(engine.clone(), config.data_dir.join("snapshots"), &config.region, log.clone())?;
     let raft_config = Arc::new(config.raft_config()?);
-    let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine).await?;
+    let raft = Raft::new(config.id, raft_config, Network::new(log), log_store, state_machine).await?;
 
     if let Some(address) = config.metrics_listen {
         crate::metrics::serve(address).context("serving metrics")?;

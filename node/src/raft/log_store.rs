@@ -1,13 +1,16 @@
-//! The durable Raft log: entries and vote in the storage engine, every append synced before it is
-//! acknowledged.
+//! The durable Raft log: entries and vote in the storage engine. Appends are written at once and synced
+//! by [`LogSync`]'s thread; a follower's append is reported flushed after its sync, the leader's own at once
+//! (see [`super::log_sync`] for what keeps that safe).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
+use super::log_sync::LogSync;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 use crate::engine::{Direction, Engine, WriteSet};
 use crate::keyspace::{self, Family, RaftKey};
+use openraft::entry::RaftPayload;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogId, StorageIOError, Vote};
 
@@ -15,17 +18,29 @@ use openraft::{AnyError, OptionalSend, RaftLogId, StorageIOError, Vote};
 #[derive(Clone)]
 pub struct LogStore {
     engine: Arc<dyn Engine>,
+    id: NodeId,
+    /// The vote last saved.
+    vote: Option<Vote<NodeId>>,
+    sync: LogSync,
 }
 
 impl LogStore {
-    pub fn new(engine: Arc<dyn Engine>) -> Self {
-        LogStore { engine }
+    /// Opens the log of node `id` in `engine`, making whatever of it a crash left unsynced durable.
+    pub fn open(engine: Arc<dyn Engine>, id: NodeId) -> Result<Self, StorageError> {
+        engine.flush().map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        let last = last_log_id(engine.as_ref())?;
+        let vote = read_meta(engine.as_ref(), RaftKey::Vote)?;
+        let sync = LogSync::start(engine.clone(), last);
+        Ok(LogStore { engine, id, vote, sync })
+    }
+
+    /// How far the log is on disk: the state machine waits for it, the network clamps commits to it.
+    pub fn sync(&self) -> LogSync {
+        self.sync.clone()
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: RaftKey) -> Result<Option<T>, StorageError> {
-        let bytes =
-            self.engine.latest().get(Family::Raft, key.key()).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
-        bytes.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())).transpose()
+        read_meta(self.engine.as_ref(), key)
     }
 
     fn put_meta<T: serde::Serialize>(&self, key: RaftKey, value: &T, sync: bool) -> Result<(), StorageError> {
@@ -33,6 +48,35 @@ impl LogStore {
         let mut writes = WriteSet::default();
         writes.put(Family::Raft, key.key(), bytes);
         self.engine.write(writes, sync).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+    }
+}
+
+fn read_meta<T: serde::de::DeserializeOwned>(engine: &dyn Engine, key: RaftKey) -> Result<Option<T>, StorageError> {
+    let bytes = engine.latest().get(Family::Raft, key.key()).map_err(|e| StorageIOError::read(AnyError::new(&e)))?;
+    bytes.map(|b| bincode::deserialize(&b).map_err(|e| StorageIOError::read(AnyError::new(&e)).into())).transpose()
+}
+
+/// Whether node `id`, holding `vote`, appends `entries` as their leader: its vote is a committed vote
+/// for itself and every entry carries that leader's id. Only that leader makes entries with its id, and
+/// a follower receives a leader's entries only after taking the leader's vote, which is not its own.
+/// Membership changes are never early (see [`super::log_sync`]).
+pub fn appended_as_leader(id: NodeId, vote: Option<&Vote<NodeId>>, entries: &[Entry]) -> bool {
+    let Some(vote) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) else {
+        return false;
+    };
+    entries.iter().all(|e| e.get_log_id().leader_id == *vote.leader_id() && e.get_membership().is_none())
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, StorageError> {
+    bincode::deserialize(bytes).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)).into())
+}
+
+/// The id of the log's last entry, or of the last purged one if none is left.
+fn last_log_id(engine: &dyn Engine) -> Result<Option<LogId>, StorageError> {
+    let last = engine.latest().first(Family::Log, &[], None, Direction::Reverse);
+    match last.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))? {
+        Some((_, value)) => Ok(Some(*decode_entry(&value)?.get_log_id())),
+        None => read_meta(engine, RaftKey::LastPurged),
     }
 }
 
@@ -64,7 +108,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&index) {
                 break;
             }
-            entries.push(bincode::deserialize(&value).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?);
+            entries.push(decode_entry(&value)?);
         }
         Ok(entries)
     }
@@ -75,15 +119,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.get_meta(RaftKey::LastPurged)?;
-        let last = self.engine.latest().first(Family::Log, &[], None, Direction::Reverse);
-        let last_log_id = match last.map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))? {
-            Some((_, value)) => {
-                let entry: Entry =
-                    bincode::deserialize(&value).map_err(|e| StorageIOError::read_logs(AnyError::new(&e)))?;
-                Some(*entry.get_log_id())
-            }
-            None => last_purged_log_id,
-        };
+        let last_log_id = last_log_id(self.engine.as_ref())?;
         Ok(LogState { last_purged_log_id, last_log_id })
     }
 
@@ -92,7 +128,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
-        self.put_meta(RaftKey::Vote, vote, true)
+        self.put_meta(RaftKey::Vote, vote, true)?;
+        self.vote = Some(*vote);
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -114,22 +152,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let Some(last) = entries.last().map(|e| *e.get_log_id()) else {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        };
         let mut writes = WriteSet::default();
-        for entry in entries {
-            let bytes = bincode::serialize(&entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        for entry in &entries {
+            let bytes = bincode::serialize(entry).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
             writes.put(Family::Log, keyspace::log_key(entry.get_log_id().index), bytes);
         }
-        let result = self.engine.write(writes, true);
-        let io_result = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(io_result);
-        result.map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        if let Err(e) = self.engine.write(writes, false) {
+            callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+            return Err(StorageIOError::write_logs(AnyError::new(&e)).into());
+        }
+        if appended_as_leader(self.id, self.vote.as_ref(), &entries) {
+            callback.log_io_completed(Ok(()));
+            self.sync.written(last, None);
+        } else {
+            self.sync.written(last, Some(Box::new(move |synced| callback.log_io_completed(synced))));
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut writes = WriteSet::default();
         writes.delete_range(Family::Log, keyspace::log_key(log_id.index), keyspace::log_key(u64::MAX));
         writes.delete(Family::Log, keyspace::log_key(u64::MAX));
-        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.sync.truncated(last_log_id(self.engine.as_ref())?);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -138,5 +190,39 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         writes.put(Family::Raft, RaftKey::LastPurged.key(), bytes);
         writes.delete_range(Family::Log, keyspace::log_key(0), keyspace::log_key(log_id.index + 1));
         self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::testing::{blank_ent, membership_ent};
+    use openraft::{CommittedLeaderId, Vote};
+
+    use super::appended_as_leader;
+    use crate::raft::types::{Entry, TypeConfig};
+
+    fn entries(term: u64, leader: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        indexes.map(|i| blank_ent::<TypeConfig>(term, leader, i)).collect()
+    }
+
+    #[test]
+    fn only_a_leaders_own_entries_under_its_committed_vote_are_early() {
+        let leading = Vote::new_committed(3, 1);
+        assert!(appended_as_leader(1, Some(&leading), &entries(3, 1, 5..=7)));
+        // A candidate's vote for itself is not yet a leader's.
+        assert!(!appended_as_leader(1, Some(&Vote::new(3, 1)), &entries(3, 1, 5..=7)));
+        // A follower of node 2, or node 1 under node 2's vote receiving its own older entries back.
+        assert!(!appended_as_leader(1, Some(&Vote::new_committed(3, 2)), &entries(3, 2, 5..=7)));
+        assert!(!appended_as_leader(1, Some(&Vote::new_committed(4, 2)), &entries(3, 1, 5..=7)));
+        // Its own entries of an earlier term, and a mix.
+        assert!(!appended_as_leader(1, Some(&leading), &entries(2, 1, 5..=7)));
+        let mut mixed = entries(2, 1, 4..=4);
+        mixed.extend(entries(3, 1, 5..=5));
+        assert!(!appended_as_leader(1, Some(&leading), &mixed));
+        assert!(!appended_as_leader(1, None, &entries(3, 1, 5..=7)));
+        // A membership change is never early.
+        let change = membership_ent::<TypeConfig>(3, 1, 8, vec![[1u64, 2, 3].into_iter().collect()]);
+        assert_eq!(change.log_id.leader_id, CommittedLeaderId::new(3, 1));
+        assert!(!appended_as_leader(1, Some(&leading), &[change]));
     }
 }

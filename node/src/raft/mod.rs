@@ -2,6 +2,7 @@
 //! over the storage engine), its network over tonic and the internal Raft service.
 
 pub mod log_store;
+pub mod log_sync;
 pub mod meta;
 pub mod network;
 pub mod service;
@@ -36,8 +37,10 @@ mod conformance {
             } else {
                 Arc::new(Memory::new())
             };
-            let state_machine = StateMachine::open(engine.clone(), dir.path().join("snapshots"), "test")?;
-            Ok((dir, LogStore::new(engine), state_machine))
+            let log_store = LogStore::open(engine.clone(), 0)?;
+            let state_machine =
+                StateMachine::open(engine.clone(), dir.path().join("snapshots"), "test", log_store.sync())?;
+            Ok((dir, log_store, state_machine))
         }
     }
 

@@ -14,20 +14,32 @@ use tern_proto::internal::raft_client::RaftClient;
 use tern_proto::internal::RaftPayload;
 use tonic::transport::{Channel, Endpoint};
 
+use super::log_sync::LogSync;
 use super::types::{NodeId, TypeConfig};
 
 /// Largest Raft message: a batch of entries, each up to an item of 400 KB.
 pub const MAX_RAFT_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Creates a client per peer.
-#[derive(Clone, Default)]
-pub struct Network;
+#[derive(Clone)]
+pub struct Network {
+    log: LogSync,
+}
+
+impl Network {
+    /// The network of a node whose log is `log`.
+    pub fn new(log: LogSync) -> Self {
+        Network { log }
+    }
+}
 
 /// The connection to one peer.
 pub struct PeerClient {
     target: NodeId,
     client: Option<RaftClient<Channel>>,
     address: String,
+    /// Commits sent are clamped to the last entry on this node's disk.
+    log: LogSync,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -40,7 +52,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
                 .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
         });
-        PeerClient { target, client, address: node.addr.clone() }
+        PeerClient { target, client, address: node.addr.clone(), log: self.log.clone() }
     }
 }
 
@@ -89,9 +101,10 @@ impl PeerClient {
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        rpc.leader_commit = self.log.clamp_commit(rpc.leader_commit);
         self.call(Rpc::AppendEntries, &rpc, &option).await
     }
 

@@ -10,6 +10,7 @@ use openraft::{AnyError, EntryPayload, OptionalSend, RaftLogId, StorageIOError};
 use prost::Message;
 use tern_proto::internal::{command_outcome, Command, CommandOutcome};
 
+use super::log_sync::LogSync;
 use super::meta::{applied_state, read_error};
 use super::snapshot::{self, SnapshotBuilder};
 use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -28,6 +29,8 @@ pub struct StateMachine {
     applied: Option<LogId>,
     membership: StoredMembership,
     applier: Applier,
+    /// Entries are applied only once they are on this node's disk.
+    log: LogSync,
 }
 
 fn write_error(e: impl std::error::Error + 'static) -> StorageError {
@@ -36,7 +39,12 @@ fn write_error(e: impl std::error::Error + 'static) -> StorageError {
 
 impl StateMachine {
     /// Opens the state machine over `engine`, keeping snapshots in `snapshot_dir`.
-    pub fn open(engine: Arc<dyn Engine>, snapshot_dir: PathBuf, region: &str) -> Result<Self, StorageError> {
+    pub fn open(
+        engine: Arc<dyn Engine>,
+        snapshot_dir: PathBuf,
+        region: &str,
+        log: LogSync,
+    ) -> Result<Self, StorageError> {
         std::fs::create_dir_all(&snapshot_dir).map_err(write_error)?;
         snapshot::finish_interrupted_install(engine.as_ref(), &snapshot_dir)?;
         let (applied, membership) = applied_state(engine.latest())?;
@@ -49,6 +57,7 @@ impl StateMachine {
             applied,
             membership,
             applier,
+            log,
         })
     }
 
@@ -112,6 +121,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            self.log.wait_durable(last.get_log_id().index).await?;
+        }
         let started = std::time::Instant::now();
         let engine = self.engine.clone();
         let mut state = Overlay::new(engine.latest());
