@@ -31,7 +31,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     let engine: Arc<dyn Engine> = Arc::new(Rocks::open(&config.data_dir.join("db")).context("opening RocksDB")?);
     let log_store = LogStore::open(engine.clone(), config.id)?;
-    let log = log_store.sync();
+    let log = log_store.log_sync();
     let state_machine =
         StateMachine::open(engine.clone(), config.data_dir.join("snapshots"), &config.region, log.clone())?;
     let raft_config = Arc::new(config.raft_config()?);

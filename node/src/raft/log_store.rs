@@ -26,16 +26,28 @@ pub struct LogStore {
 
 impl LogStore {
     /// Opens the log of node `id` in `engine`, making whatever of it a crash left unsynced durable.
+    ///
+    /// A node that led before it stopped does not lead again in the same term: its vote is stored back as
+    /// a candidate's. It reported entries flushed before their sync (see [`super::log_sync`]), so a
+    /// power loss may have taken entries its followers hold; leading on in the same term, it would give
+    /// new entries the lost ones' ids, which followers would take for the ones they have. A new term
+    /// (an election, as etcd holds on restart) gives new ids.
     pub fn open(engine: Arc<dyn Engine>, id: NodeId) -> Result<Self, StorageError> {
         engine.flush().map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let last = last_log_id(engine.as_ref())?;
-        let vote = read_meta(engine.as_ref(), RaftKey::Vote)?;
-        let sync = LogSync::start(engine.clone(), last);
+        let mut vote: Option<Vote<NodeId>> = read_meta(engine.as_ref(), RaftKey::Vote)?;
+        if let Some(led) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
+            let candidate = Vote::new(led.leader_id().get_term(), id);
+            write_meta(engine.as_ref(), RaftKey::Vote, &candidate, true)?;
+            tracing::info!(term = led.leader_id().get_term(), "led before stopping: standing for election again");
+            vote = Some(candidate);
+        }
+        let sync = LogSync::start(engine.clone(), last).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         Ok(LogStore { engine, id, vote, sync })
     }
 
     /// How far the log is on disk: the state machine waits for it, the network clamps commits to it.
-    pub fn sync(&self) -> LogSync {
+    pub fn log_sync(&self) -> LogSync {
         self.sync.clone()
     }
 
@@ -44,11 +56,20 @@ impl LogStore {
     }
 
     fn put_meta<T: serde::Serialize>(&self, key: RaftKey, value: &T, sync: bool) -> Result<(), StorageError> {
-        let bytes = bincode::serialize(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
-        let mut writes = WriteSet::default();
-        writes.put(Family::Raft, key.key(), bytes);
-        self.engine.write(writes, sync).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
+        write_meta(self.engine.as_ref(), key, value, sync)
     }
+}
+
+fn write_meta<T: serde::Serialize>(
+    engine: &dyn Engine,
+    key: RaftKey,
+    value: &T,
+    sync: bool,
+) -> Result<(), StorageError> {
+    let bytes = bincode::serialize(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+    let mut writes = WriteSet::default();
+    writes.put(Family::Raft, key.key(), bytes);
+    engine.write(writes, sync).map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
 }
 
 fn read_meta<T: serde::de::DeserializeOwned>(engine: &dyn Engine, key: RaftKey) -> Result<Option<T>, StorageError> {
@@ -60,7 +81,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(engine: &dyn Engine, key: RaftKey) 
 /// for itself and every entry carries that leader's id. Only that leader makes entries with its id, and
 /// a follower receives a leader's entries only after taking the leader's vote, which is not its own.
 /// Membership changes are never early (see [`super::log_sync`]).
-pub fn appended_as_leader(id: NodeId, vote: Option<&Vote<NodeId>>, entries: &[Entry]) -> bool {
+pub(crate) fn appended_as_leader(id: NodeId, vote: Option<&Vote<NodeId>>, entries: &[Entry]) -> bool {
     let Some(vote) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) else {
         return false;
     };
@@ -128,7 +149,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        // Synced: the WAL sync also makes every log entry written before it durable. A leader that
+        // steps down answers its new leader from its log, early entries included, only after this.
         self.put_meta(RaftKey::Vote, vote, true)?;
+        self.sync.synced();
         self.vote = Some(*vote);
         Ok(())
     }
@@ -167,8 +191,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Err(StorageIOError::write_logs(AnyError::new(&e)).into());
         }
         if appended_as_leader(self.id, self.vote.as_ref(), &entries) {
-            callback.log_io_completed(Ok(()));
             self.sync.written(last, None);
+            callback.log_io_completed(Ok(()));
         } else {
             self.sync.written(last, Some(Box::new(move |synced| callback.log_io_completed(synced))));
         }
@@ -189,7 +213,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut writes = WriteSet::default();
         writes.put(Family::Raft, RaftKey::LastPurged.key(), bytes);
         writes.delete_range(Family::Log, keyspace::log_key(0), keyspace::log_key(log_id.index + 1));
-        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        self.engine.write(writes, true).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        self.sync.purged(log_id);
+        Ok(())
     }
 }
 
@@ -198,8 +224,30 @@ mod tests {
     use openraft::testing::{blank_ent, membership_ent};
     use openraft::{CommittedLeaderId, Vote};
 
-    use super::appended_as_leader;
+    use std::sync::Arc;
+
+    use openraft::storage::RaftLogStorage;
+
+    use super::{appended_as_leader, write_meta, LogStore};
+    use crate::engine::{Engine, Memory};
+    use crate::keyspace::RaftKey;
     use crate::raft::types::{Entry, TypeConfig};
+
+    /// A leader that stops stands for election again: in its old term it could reuse the ids of
+    /// entries it reported flushed early and lost, which its followers hold with other contents.
+    #[tokio::test]
+    async fn a_node_that_led_does_not_lead_again_in_the_same_term_after_a_restart() {
+        let engine: Arc<dyn Engine> = Arc::new(Memory::new());
+        write_meta(engine.as_ref(), RaftKey::Vote, &Vote::<u64>::new_committed(3, 1), true).unwrap();
+        let mut restarted = LogStore::open(engine.clone(), 1).unwrap();
+        let vote = restarted.read_vote().await.unwrap().unwrap();
+        assert_eq!(vote, Vote::new(3, 1));
+        assert!(!vote.is_committed());
+        // A follower keeps its leader's committed vote.
+        write_meta(engine.as_ref(), RaftKey::Vote, &Vote::<u64>::new_committed(3, 1), true).unwrap();
+        let mut follower = LogStore::open(engine, 2).unwrap();
+        assert_eq!(follower.read_vote().await.unwrap(), Some(Vote::new_committed(3, 1)));
+    }
 
     fn entries(term: u64, leader: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
         indexes.map(|i| blank_ent::<TypeConfig>(term, leader, i)).collect()

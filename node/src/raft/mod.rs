@@ -39,7 +39,7 @@ mod conformance {
             };
             let log_store = LogStore::open(engine.clone(), 0)?;
             let state_machine =
-                StateMachine::open(engine.clone(), dir.path().join("snapshots"), "test", log_store.sync())?;
+                StateMachine::open(engine.clone(), dir.path().join("snapshots"), "test", log_store.log_sync())?;
             Ok((dir, log_store, state_machine))
         }
     }
