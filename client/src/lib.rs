@@ -92,6 +92,19 @@ pub(crate) enum Patience {
     Deadline,
 }
 
+/// Where [`Client::relay`] sends a call, and how long each attempt may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Any node, each attempt within the attempt timeout (eventually consistent reads).
+    AnyNode,
+    /// The leader, each attempt within the attempt timeout (writes, strongly consistent reads).
+    Leader,
+    /// The leader, an attempt taking up to the deadline (table operations, which may wait for work).
+    LeaderUntilDeadline,
+    /// Any node, an attempt taking up to the deadline (a long poll).
+    AnyNodeUntilDeadline,
+}
+
 /// Who leads the region, as its nodes say.
 enum Leader {
     Known(Node),
@@ -404,6 +417,24 @@ impl Client {
             call(StreamsClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES), timeout)
         })
         .await
+    }
+
+    /// Relays one call of another caller's, as the cache tier does: `call` gets the channel of the
+    /// node to ask and the attempt's timeout, and builds the request itself (with the caller's session
+    /// metadata, so that the region still applies a retried write once). Retried as this client's own
+    /// calls are, on the nodes `relay` names.
+    pub async fn relay<T, F, Fut>(&self, relay: Relay, call: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let (target, patience) = match relay {
+            Relay::AnyNode => (Target::AnyNode, Patience::Attempt),
+            Relay::Leader => (Target::Leader, Patience::Attempt),
+            Relay::LeaderUntilDeadline => (Target::Leader, Patience::Deadline),
+            Relay::AnyNodeUntilDeadline => (Target::AnyNode, Patience::Deadline),
+        };
+        self.call_on(target, patience, call).await
     }
 
     /// A node's own status (the first of this client's endpoints to answer, or `address`).

@@ -12,6 +12,8 @@
 pub mod api;
 pub mod apply;
 pub mod bench;
+pub mod cache;
+pub mod changes;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -44,6 +44,15 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
             init_tracing();
             tern_node::global::replicator::run(args).await.map_err(fail)
         }
+        Command::Cache(args) => match args.command {
+            Some(tern_node::cache::CacheCommand::Status) => {
+                tern_node::cache::print_status(&cli.endpoint).await.map_err(fail)
+            }
+            None => {
+                init_tracing();
+                tern_node::cache::run(args).await.map_err(fail)
+            }
+        },
         Command::Replication(ReplicationCommand::Status(args)) => {
             output::print(tern_node::global::replicator::status::status(&args).await.map_err(fail)?);
             Ok(())
@@ -87,6 +96,7 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
                 Command::Node(_)
                 | Command::Playground(_)
                 | Command::Replicator(_)
+                | Command::Cache(_)
                 | Command::Replication(_)
                 | Command::Verify(_) => unreachable!("handled above"),
             };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use openraft::BasicNode;
+use tern_proto::internal::change_feed_server::ChangeFeedServer;
 use tern_proto::internal::raft_server::RaftServer;
 use tern_proto::v1::cluster_server::ClusterServer;
 use tern_proto::v1::streams_server::StreamsServer;
@@ -13,6 +14,7 @@ use tern_proto::v1::tern_server::TernServer;
 use tern_proto::v1::replication_server::ReplicationServer;
 
 use crate::api::{ClusterService, TernService};
+use crate::changes::service::ChangeFeedService;
 use crate::config::NodeConfig;
 use crate::engine::{Engine, Rocks};
 use crate::global::service::ReplicationService;
@@ -34,6 +36,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let log = log_store.log_sync();
     let state_machine =
         StateMachine::open(engine.clone(), config.data_dir.join("snapshots"), &config.region, log.clone())?;
+    let changes = state_machine.change_feed();
     let raft_config = Arc::new(config.raft_config()?);
     let raft = Raft::new(config.id, raft_config, Network::new(log), log_store, state_machine).await?;
 
@@ -46,8 +49,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 
     let clock = Arc::new(crate::clock::Monitor::new(config.id, Duration::from_millis(config.max_clock_offset_ms)));
     tokio::spawn(crate::clock::watch_forever(clock.clone(), raft.clone(), config.id, config.peers.clone()));
-    let mut node =
-        RegionNode::new(config.id, config.region.clone(), raft.clone(), Reader::new(engine.clone()), clock.clone());
+    let mut node = RegionNode::new(
+        config.id,
+        config.region.clone(),
+        raft.clone(),
+        Reader::new(engine.clone(), changes.clone()),
+        clock.clone(),
+    );
     node.topology = config.topology.clone().map(Arc::new);
     let stream_settings = StreamSettings {
         retention: Duration::from_secs(config.stream_retention_secs),
@@ -85,6 +93,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))
+        .add_service(
+            ChangeFeedServer::new(ChangeFeedService::new(changes)).max_encoding_message_size(MAX_API_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(incoming, shutdown_signal());
     server.await.context("serving gRPC")?;
 

@@ -1,4 +1,5 @@
-//! `tern playground`: a region of nodes as child processes on loopback, described in `playground.json`.
+//! `tern playground`: regions of nodes, with their replicators and caches, as child processes on
+//! loopback, described in `playground.json`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -28,6 +29,10 @@ pub struct PlaygroundArgs {
     /// Several regions, each with its own nodes and replicator: `us-east,eu-west`.
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
+    /// Cache nodes per region (`tern cache`): cache C of region R serves on BASE+200+10·R+C-1 and its
+    /// metrics on BASE+300+10·R+C-1.
+    #[arg(long, default_value_t = 1)]
+    pub caches_per_region: u64,
 }
 
 /// One process of the playground, as `playground.json` lists it.
@@ -49,6 +54,9 @@ pub struct PlaygroundInfo {
     pub endpoint: String,
     /// Each region's nodes, as `--endpoint` takes them.
     pub endpoints: std::collections::BTreeMap<String, String>,
+    /// Each region's cache nodes, as `--endpoint` takes them (none when started without caches).
+    #[serde(default)]
+    pub caches: std::collections::BTreeMap<String, String>,
     /// The topology file the nodes read.
     pub topology: PathBuf,
     pub processes: Vec<ProcessInfo>,
@@ -72,10 +80,12 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     // With several regions, each has a replicator; it serves its metrics on BASE + 100 + 10·r + 9.
     let replicated = regions.len() > 1;
     let replicator_metrics = |r: usize| format!("127.0.0.1:{}", args.base_port as u64 + 100 + 10 * r as u64 + 9);
+    let caches: Vec<u64> = (1..=args.caches_per_region).collect();
     for (r, region) in regions.iter().enumerate() {
         let nodes = ids.iter().map(|id| (*id, format!("127.0.0.1:{}", port(r, *id, 0)))).collect();
         let replicator = replicated.then(|| replicator_metrics(r));
-        topology.regions.insert(region.clone(), RegionTopology { nodes, replicator });
+        let caches = caches.iter().map(|c| format!("127.0.0.1:{}", port(r, *c, 200))).collect();
+        topology.regions.insert(region.clone(), RegionTopology { nodes, replicator, caches });
     }
     let topology_path = root.join("topology.toml");
     std::fs::write(&topology_path, topology.to_toml())?;
@@ -137,6 +147,37 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         });
         children.push(child);
     }
+    for (r, region) in regions.iter().enumerate() {
+        for &c in &caches {
+            let address = format!("127.0.0.1:{}", port(r, c, 200));
+            let metrics = format!("127.0.0.1:{}", port(r, c, 300));
+            let log = std::fs::File::create(root.join(format!("{region}-cache-{c}.log")))?;
+            let child = Command::new(&binary)
+                .args(["cache", "--region", region, "--topology", &topology_path.to_string_lossy()])
+                .args(["--listen", &address, "--metrics-listen", &metrics])
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting cache {c} of {region}"))?;
+            processes.push(ProcessInfo {
+                role: "cache".into(),
+                id: c,
+                region: region.clone(),
+                address,
+                metrics_address: metrics,
+                pid: child.id().unwrap_or(0),
+                data_dir: root.clone(),
+            });
+            children.push(child);
+        }
+    }
+    let cache_endpoints: std::collections::BTreeMap<String, String> = topology
+        .regions
+        .iter()
+        .filter(|(_, r)| !r.caches.is_empty())
+        .map(|(name, r)| (name.clone(), r.caches.join(",")))
+        .collect();
     let endpoints: std::collections::BTreeMap<String, String> = topology
         .regions
         .iter()
@@ -146,6 +187,7 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     let info = PlaygroundInfo {
         endpoint: endpoint.clone(),
         endpoints: endpoints.clone(),
+        caches: cache_endpoints.clone(),
         topology: topology_path.clone(),
         processes,
     };
@@ -154,9 +196,20 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     for endpoints in endpoints.values() {
         wait_for_leader(endpoints).await?;
     }
-    println!("Tern playground: {} region(s) with {} nodes each are up.", regions.len(), ids.len());
+    for cache in cache_endpoints.values().flat_map(|c| c.split(',')) {
+        wait_for_cache(cache).await?;
+    }
+    println!(
+        "Tern playground: {} region(s) with {} nodes and {} cache(s) each are up.",
+        regions.len(),
+        ids.len(),
+        caches.len()
+    );
     for (name, endpoints) in &endpoints {
         println!("  {name}: {endpoints}");
+        if let Some(caches) = cache_endpoints.get(name) {
+            println!("  {name} cache: {caches}");
+        }
     }
     println!("  data and logs: {}", root.display());
     println!("  processes:     {}", root.join("playground.json").display());
@@ -167,6 +220,13 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     println!("  {tern} create-table --table-name demo --partition-key pk:S --sort-key sk:N");
     println!("  {tern} put-item --table-name demo --item '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'");
     println!("  {tern} query --table-name demo --key-condition-expression 'pk = :p' --expression-attribute-values '{{\":p\":{{\"S\":\"a\"}}}}'");
+    if let Some(cache) = cache_endpoints.get(&regions[0]) {
+        println!(
+            "Read through the cache (the same API, answered from memory, kept fresh from the region's change feed):"
+        );
+        println!("  {tern} --endpoint {cache} get-item --table-name demo --key '{{\"pk\":{{\"S\":\"a\"}},\"sk\":{{\"N\":\"1\"}}}}'");
+        println!("  {tern} --endpoint {cache} cache status");
+    }
     if replicated {
         let others: Vec<&String> = regions.iter().skip(1).collect();
         let updates: Vec<String> =
@@ -202,6 +262,23 @@ async fn wait_for_leader(endpoint: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     anyhow::bail!("no leader was elected within 10 seconds; see the node logs")
+}
+
+/// Waits until a cache node follows its region's change feed.
+async fn wait_for_cache(address: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        let connected =
+            tern_proto::internal::cache_admin_client::CacheAdminClient::connect(format!("http://{address}")).await;
+        if let Ok(mut admin) = connected {
+            if let Ok(status) = admin.status(tern_proto::internal::CacheStatusRequest {}).await {
+                if !status.into_inner().following.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the cache at {address} did not start following its region within 10 seconds; see its log")
 }
 
 /// Sends SIGTERM to every node and waits for them to exit.

@@ -7,6 +7,7 @@ use tern_proto::internal::{StoredItem, StoredTable};
 use tern_proto::v1::{Item, ItemPage, ItemVersion};
 use tern_proto::ApiError;
 
+use crate::changes::ChangeFeed;
 use crate::engine::{self, Direction, Engine, ReadView};
 use crate::keyspace::{self, key_after, Family};
 use crate::schema::TableSchema;
@@ -36,11 +37,18 @@ pub struct PageRequest {
 #[derive(Clone)]
 pub struct Reader {
     engine: Arc<dyn Engine>,
+    changes: ChangeFeed,
 }
 
 impl Reader {
-    pub fn new(engine: Arc<dyn Engine>) -> Self {
-        Reader { engine }
+    pub fn new(engine: Arc<dyn Engine>, changes: ChangeFeed) -> Self {
+        Reader { engine, changes }
+    }
+
+    /// The region clock through which this node's state holds the region's writes: taken before a
+    /// read, the read reflects every write at or before it (a response's `applied_through_micros`).
+    pub fn applied_through(&self) -> u64 {
+        self.changes.position()
     }
 
     /// Reads of the node's latest state.
@@ -167,7 +175,7 @@ mod tests {
         let item = StoredItem { attributes: other.clone(), ..Default::default() };
         writes.put(Family::Items, schema().storage_key(&other).unwrap(), item.encode_to_vec());
         engine.write(writes, false).unwrap();
-        Reader::new(engine)
+        Reader::new(engine, ChangeFeed::new(0))
     }
 
     /// The sort keys of a page of partition `p`, and its LastEvaluatedKey's sort key.

@@ -1,4 +1,5 @@
-//! The topology file: a deployment's regions and, for each, its nodes' addresses and its replicator.
+//! The topology file: a deployment's regions and, for each, its nodes' addresses, its replicator and
+//! its cache nodes.
 //! Nodes, replicators and operators read it; `tern playground` writes one. Regions find each other only
 //! through it.
 
@@ -16,6 +17,9 @@ pub struct RegionTopology {
     /// The region's replicator, when it has one (host:port of its status endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicator: Option<String>,
+    /// The region's cache nodes (host:port of their API), which a client may use instead of the nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<String>,
 }
 
 /// A whole deployment.
@@ -100,11 +104,13 @@ mod tests {
             RegionTopology {
                 nodes: [(1, "10.0.0.1:7001".into()), (2, "10.0.0.2:7001".into())].into(),
                 replicator: Some("10.0.0.9:7100".into()),
+                caches: vec!["10.0.0.8:8111".into()],
             },
         );
-        topology
-            .regions
-            .insert("eu-west".into(), RegionTopology { nodes: [(1, "10.1.0.1:7001".into())].into(), replicator: None });
+        topology.regions.insert(
+            "eu-west".into(),
+            RegionTopology { nodes: [(1, "10.1.0.1:7001".into())].into(), replicator: None, caches: vec![] },
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("topology.toml");
         std::fs::write(&path, topology.to_toml()).unwrap();

@@ -330,6 +330,7 @@ impl Drop for Region {
     }
 }
 
+pub mod cache;
 pub mod global;
 pub mod lossy;
 pub mod proxy;

@@ -15,6 +15,7 @@ use super::validate::{self, canonical, expression_values, placeholders_need_expr
 use crate::keyspace::item_key;
 use crate::reader::{KeyRange, PageRequest};
 use crate::routing::Caller;
+use crate::schema::TableSchema;
 use crate::ttl;
 use tern_expression::ast::Condition;
 use tern_expression::{self as expression, DocumentPath, ExpressionKind, ExpressionSet, Placeholders};
@@ -117,7 +118,80 @@ fn projection_only(names: &BTreeMap<String, String>, projection: &str) -> Result
     parsed.map(|p| resolve_projection(&Placeholders { names, values: &values }, &p)).transpose()
 }
 
-fn projected(item: Item, paths: &Option<Vec<DocumentPath>>) -> Result<Item, ApiError> {
+/// A GetItem's checks that need no table: its key made canonical, and its projection's paths.
+pub fn check_get(request: &mut GetItemRequest) -> Result<Option<Vec<DocumentPath>>, ApiError> {
+    request.key = canonical(std::mem::take(&mut request.key))?;
+    projection_only(&request.expression_attribute_names, &request.projection_expression)
+}
+
+/// One key a BatchGetItem reads: its table, storage key and projection, and what `table` gave for
+/// its table.
+pub struct BatchRead<T> {
+    pub table: String,
+    pub key: Vec<u8>,
+    pub paths: Option<Vec<DocumentPath>>,
+    pub table_info: T,
+}
+
+/// A BatchGetItem's checks, in DynamoDB's order, with `table` resolving each table's schema: its keys
+/// made canonical, in the order they are read.
+pub fn check_batch_get<T: Clone>(
+    request: &mut BatchGetItemRequest,
+    mut table: impl FnMut(&str) -> Result<(TableSchema, T), ApiError>,
+) -> Result<Vec<BatchRead<T>>, ApiError> {
+    if request.request_items.is_empty() {
+        return Err(ApiError::validation("The requestItems parameter is required for BatchGetItem"));
+    }
+    let total: usize = request.request_items.values().map(|k| k.keys.len()).sum();
+    if total > MAX_BATCH_GETS {
+        return Err(ApiError::validation("Too many items requested for the BatchGetItem call"));
+    }
+    let mut reads = Vec::new();
+    for (name, wanted) in request.request_items.iter_mut() {
+        if wanted.keys.len() > MAX_BATCH_GETS {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value at 'RequestItems.{name}.member.Keys' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GETS}"
+            )));
+        }
+        let (schema, table_info) = table(name)?;
+        let paths = projection_only(&wanted.expression_attribute_names, &wanted.projection_expression)?;
+        let mut seen = BTreeSet::new();
+        for key in &mut wanted.keys {
+            key.attributes = canonical(std::mem::take(&mut key.attributes))?;
+            schema.check_key_only(&key.attributes)?;
+            let storage_key = schema.storage_key(&key.attributes)?;
+            if !seen.insert(storage_key.clone()) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            reads.push(BatchRead {
+                table: name.clone(),
+                key: storage_key,
+                paths: paths.clone(),
+                table_info: table_info.clone(),
+            });
+        }
+    }
+    Ok(reads)
+}
+
+/// The partition a Query reads (the cache tier files the pages it caches under it).
+pub fn query_partition(schema: &TableSchema, request: &QueryRequest) -> Result<AttributeValue, ApiError> {
+    let (_, values) = expression_values(request.expression_attribute_values.clone())?;
+    let (shape, condition) = Shape::new(
+        &request.expression_attribute_names,
+        values,
+        Some(&request.key_condition_expression),
+        &request.filter_expression,
+        &request.projection_expression,
+        &request.select,
+    )?;
+    let condition = condition.ok_or_else(|| ApiError::validation("A Query needs a KeyConditionExpression"))?;
+    let ctx = Placeholders { names: &shape.names, values: &shape.values };
+    Ok(key_condition::from_condition(&ctx, &condition, schema)?.partition_value)
+}
+
+/// An item as a read shows it, projected to `paths`.
+pub fn projected(item: Item, paths: &Option<Vec<DocumentPath>>) -> Result<Item, ApiError> {
     match paths {
         Some(paths) => Ok(Item {
             attributes: item_to_wire(&expression::projection::project(&item_from_wire(item.attributes)?, paths)),
@@ -136,8 +210,8 @@ impl TernService {
     }
 
     fn get_here(&self, mut request: GetItemRequest) -> Result<GetItemResponse, Status> {
-        request.key = canonical(std::mem::take(&mut request.key))?;
-        let paths = projection_only(&request.expression_attribute_names, &request.projection_expression)?;
+        let applied_through_micros = self.node.reader.applied_through();
+        let paths = check_get(&mut request)?;
         let (schema, table) = self.node.reader.table(&request.table_name)?;
         schema.check_key_only(&request.key)?;
         let key = schema.storage_key(&request.key)?;
@@ -148,7 +222,7 @@ impl TernService {
             origin_region: s.origin_region.clone(),
         });
         let item = stored.map(|s| projected(Item { attributes: s.attributes }, &paths)).transpose()?;
-        Ok(GetItemResponse { item, item_version })
+        Ok(GetItemResponse { item, item_version, applied_through_micros })
     }
 
     pub async fn batch_get(&self, request: Request<BatchGetItemRequest>) -> Result<BatchGetItemResponse, Status> {
@@ -160,34 +234,9 @@ impl TernService {
     }
 
     fn batch_get_here(&self, mut request: BatchGetItemRequest) -> Result<BatchGetItemResponse, Status> {
-        if request.request_items.is_empty() {
-            return Err(ApiError::validation("The requestItems parameter is required for BatchGetItem").into());
-        }
-        let total: usize = request.request_items.values().map(|k| k.keys.len()).sum();
-        if total > MAX_BATCH_GETS {
-            return Err(ApiError::validation("Too many items requested for the BatchGetItem call").into());
-        }
-        let mut reads = Vec::new();
-        for (table, wanted) in request.request_items.iter_mut() {
-            if wanted.keys.len() > MAX_BATCH_GETS {
-                return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value at 'RequestItems.{table}.member.Keys' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_GETS}"
-                ))
-                .into());
-            }
-            let (schema, stored_table) = self.node.reader.table(table)?;
-            let paths = projection_only(&wanted.expression_attribute_names, &wanted.projection_expression)?;
-            let mut seen = BTreeSet::new();
-            for key in &mut wanted.keys {
-                key.attributes = canonical(std::mem::take(&mut key.attributes))?;
-                schema.check_key_only(&key.attributes)?;
-                let storage_key = schema.storage_key(&key.attributes)?;
-                if !seen.insert(storage_key.clone()) {
-                    return Err(ApiError::validation("Provided list of item keys contains duplicates").into());
-                }
-                reads.push((table.clone(), storage_key, paths.clone(), stored_table.clone()));
-            }
-        }
+        let applied_through_micros = self.node.reader.applied_through();
+        let reads = check_batch_get(&mut request, |table| self.node.reader.table(table))?;
+        let reads: Vec<_> = reads.into_iter().map(|r| (r.table, r.key, r.paths, r.table_info)).collect();
         let reader = &self.node.reader;
         let keys: Vec<Vec<u8>> = reads.iter().map(|(_, k, _, _)| k.clone()).collect();
         let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
@@ -198,7 +247,7 @@ impl TernService {
                 list.items.push(projected(Item { attributes: stored.attributes }, paths)?);
             }
         }
-        Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new() })
+        Ok(BatchGetItemResponse { responses, unprocessed_keys: BTreeMap::new(), applied_through_micros })
     }
 
     pub async fn transact_get(
@@ -301,7 +350,10 @@ impl TernService {
             with_versions: request.return_item_versions,
         };
         let reader = &self.node.reader;
-        Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
+        let applied_through_micros = reader.applied_through();
+        let mut page = shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?;
+        page.applied_through_micros = applied_through_micros;
+        Ok(page)
     }
 
     pub async fn scan_page(&self, request: Request<ScanRequest>) -> Result<ItemPage, Status> {
@@ -362,6 +414,9 @@ impl TernService {
             with_versions: request.return_item_versions,
         };
         let reader = &self.node.reader;
-        Ok(shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?)
+        let applied_through_micros = reader.applied_through();
+        let mut page = shape.apply(ttl::hide_expired(&table, reader.page(&schema, page)?, now_secs()))?;
+        page.applied_through_micros = applied_through_micros;
+        Ok(page)
     }
 }

@@ -25,7 +25,7 @@ impl TernService {
 }
 
 /// Counts a request and records its latency, labelled by operation and outcome.
-async fn observe<T>(
+pub async fn observe<T>(
     operation: &'static str,
     work: impl Future<Output = Result<T, Status>>,
 ) -> Result<Response<T>, Status> {

@@ -1,8 +1,10 @@
-//! Committing a planned write: the item change itself, then each concern's apply hook (the stream
-//! record, the global table's tombstone, the TTL index), and the table's item count and size.
+//! Committing a planned write: the item change itself, then each concern's apply hook (the change
+//! feed, the stream record, the global table's tombstone, the TTL index), and the table's item count
+//! and size.
 
 use prost::Message;
-use tern_proto::internal::{StoredItem, StoredTable};
+use tern_proto::internal::{ChangedItem, StoredItem, StoredTable};
+use tern_proto::v1::Item;
 
 use super::entry::{Applied, Entry, PlannedWrite};
 use crate::engine::StorageError;
@@ -38,23 +40,29 @@ fn commit_to(entry: &mut Entry, stored: &mut StoredTable, write: &PlannedWrite) 
         None if changed => entry.writes.delete(Family::Items, &write.key),
         None => {}
     }
-    if global || stored.stream_id != 0 {
-        // A stored table without a usable key schema is damaged state, not a refusal.
-        let schema = TableSchema::of(stored)
-            .map_err(|e| StorageError::Corrupt { what: "table", why: format!("{}: {}", write.table, e.message) })?;
-        let key_attributes = match write.change.new.as_ref().or(write.change.old.as_ref()) {
-            Some(item) => schema.key_of(&item.attributes),
-            None => schema.key_of_storage_key(&write.key).ok_or(StorageError::Corrupt {
-                what: "storage key",
-                why: format!("{:?} does not decode", write.key),
-            })?,
-        };
-        if global {
-            global::apply::track_tombstone(entry, write, &key_attributes);
-        }
-        if stored.stream_id != 0 {
-            stream::record::record_change(entry, stored, key_attributes, write, global)?;
-        }
+    // A stored table without a usable key schema is damaged state, not a refusal.
+    let schema = TableSchema::of(stored)
+        .map_err(|e| StorageError::Corrupt { what: "table", why: format!("{}: {}", write.table, e.message) })?;
+    let key_attributes = match write.change.new.as_ref().or(write.change.old.as_ref()) {
+        Some(item) => schema.key_of(&item.attributes),
+        None => schema
+            .key_of_storage_key(&write.key)
+            .ok_or(StorageError::Corrupt { what: "storage key", why: format!("{:?} does not decode", write.key) })?,
+    };
+    if changed {
+        entry.changes.items.push(ChangedItem {
+            table_name: write.table.clone(),
+            key: key_attributes.clone(),
+            new_image: write.change.new.as_ref().map(|item| Item { attributes: item.attributes.clone() }),
+            position: entry.timestamp,
+            version: Some(write.version.clone()),
+        });
+    }
+    if global {
+        global::apply::track_tombstone(entry, write, &key_attributes);
+    }
+    if stored.stream_id != 0 {
+        stream::record::record_change(entry, stored, key_attributes, write, global)?;
     }
     if !changed {
         return Ok(());

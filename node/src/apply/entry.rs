@@ -8,6 +8,7 @@ use tern_proto::internal::{StoredItem, StoredTable};
 use tern_proto::v1::{Identity, ItemVersion};
 use tern_proto::ApiError;
 
+use crate::changes::Changes;
 use crate::engine::{self, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
 use crate::schema::TableSchema;
@@ -63,6 +64,8 @@ pub struct Entry<'a> {
     pub identity: Option<Identity>,
     /// Stream records this entry has written so far.
     pub records: u16,
+    /// What the entries applied so far changed, for the change feed.
+    pub changes: &'a mut Changes,
 }
 
 /// What a write does to an item: the item before and after.

@@ -31,6 +31,7 @@ use tern_proto::ApiError;
 
 use self::commit::commit;
 use self::entry::{Applied, ApplyError, Entry, MAX_BATCH_COMMANDS};
+use crate::changes::Changes;
 use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
 use crate::{global, stream, ttl};
@@ -43,6 +44,8 @@ pub struct Applier {
     tables: BTreeMap<String, StoredTable>,
     /// The tables the entry being applied changed: written once, after it.
     changed_tables: BTreeSet<String>,
+    /// What the entries applied since the last [`Applier::take_changes`] changed.
+    changes: Changes,
 }
 
 /// The error for a refused command, as its outcome.
@@ -62,7 +65,18 @@ impl Applier {
             let (name, value) = entry?;
             tables.insert(String::from_utf8_lossy(&name).into_owned(), engine::decode("table", &value)?);
         }
-        Ok(Applier { region: region.to_string(), clock: clock(view)?, tables, changed_tables: BTreeSet::new() })
+        Ok(Applier {
+            region: region.to_string(),
+            clock: clock(view)?,
+            tables,
+            changed_tables: BTreeSet::new(),
+            changes: Changes::default(),
+        })
+    }
+
+    /// What the entries applied since the last call changed (for the change feed, once written).
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     /// The last timestamp assigned.
@@ -161,6 +175,7 @@ impl Applier {
             timestamp: self.clock,
             identity: command.identity.clone(),
             records: *records,
+            changes: &mut self.changes,
         };
         let outcome = execute(&mut entry, command);
         *records = entry.records;
@@ -191,6 +206,18 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         let why = "a command with no operation this build knows (written by a newer build?)".to_string();
         return Err(StorageError::Corrupt { what: "command", why }.into());
     };
+    // A follower of the change feed drops what it holds of a table that is created, deleted or changed.
+    let table = match &op {
+        command::Op::CreateTable(r) => Some(r.table_name.clone()),
+        command::Op::DeleteTable(r) => Some(r.table_name.clone()),
+        command::Op::UpdateTable(r) => Some(r.table_name.clone()),
+        command::Op::UpdateTimeToLive(r) => Some(r.table_name.clone()),
+        command::Op::SetReplicas(r) => Some(r.table_name.clone()),
+        _ => None,
+    };
+    if let Some(table) = table {
+        entry.changes.tables.push(table);
+    }
     Ok(match op {
         command::Op::CreateTable(r) => Outcome::CreateTable(tables::create_table(entry, r)?),
         command::Op::DeleteTable(r) => Outcome::DeleteTable(tables::delete_table(entry, r)?),

@@ -3,6 +3,7 @@
 //! and stream positions.
 
 mod batch;
+mod changes;
 mod retries;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +62,11 @@ impl<E: Engine + ReadView> Machine<E> {
         let outcome = self.run(op);
         assert!(!matches!(outcome, command_outcome::Outcome::Error(_)), "{outcome:?}");
         outcome
+    }
+
+    /// What the entries applied since the last call changed, for the change feed.
+    pub(super) fn changes(&mut self) -> crate::changes::Changes {
+        self.applier.take_changes()
     }
 
     fn family(&self, family: Family) -> Vec<(Vec<u8>, Vec<u8>)> {

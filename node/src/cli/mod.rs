@@ -42,6 +42,9 @@ pub enum Command {
     Playground(PlaygroundArgs),
     /// Run a region's replicator: applies the other regions' changes to global tables.
     Replicator(crate::global::replicator::ReplicatorArgs),
+    /// Run a cache node of a region (like DAX), or `status` of one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Cache(crate::cache::CacheArgs),
     /// Global tables' replication: `status`.
     #[command(subcommand)]
     Replication(ReplicationCommand),
@@ -150,7 +153,11 @@ impl Command {
             Command::Cluster(_) => "Cluster",
             Command::Replication(_) => "GetReplicationState",
             Command::Verify(_) => "ReadTableVersions",
-            Command::Node(_) | Command::Playground(_) | Command::Bench(_) | Command::Replicator(_) => "",
+            Command::Node(_)
+            | Command::Playground(_)
+            | Command::Bench(_)
+            | Command::Replicator(_)
+            | Command::Cache(_) => "",
         }
     }
 }
@@ -242,6 +249,7 @@ mod tests {
             about_of::<PlaygroundArgs>(),
             about_of::<BenchArgs>(),
             about_of::<crate::global::replicator::ReplicatorArgs>(),
+            about_of::<crate::cache::CacheArgs>(),
             about_of::<crate::global::replicator::status::StatusArgs>(),
             about_of::<crate::global::replicator::verify::VerifyArgs>(),
         ];

@@ -1,6 +1,7 @@
 //! openraft's state machine over a storage [`Engine`]: the entries of one apply call are applied by the
 //! [`Applier`] over one [`Overlay`], each seeing the writes of those before it, and written in one
-//! atomic write together with the last applied log id (in more than one when they are large).
+//! atomic write together with the last applied log id (in more than one when they are large); then
+//! what they changed goes to the node's [`ChangeFeed`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::meta::{applied_state, read_error};
 use super::snapshot::{self, SnapshotBuilder};
 use super::types::{Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::apply::Applier;
+use crate::changes::ChangeFeed;
 use crate::clock;
 use crate::engine::{Engine, Overlay, WriteSet};
 use crate::keyspace::{Family, Meta};
@@ -31,6 +33,8 @@ pub struct StateMachine {
     applier: Applier,
     /// Entries are applied only once they are on this node's disk.
     log: LogSync,
+    /// What applied entries changed, for the cache tier.
+    changes: ChangeFeed,
 }
 
 fn write_error(e: impl std::error::Error + 'static) -> StorageError {
@@ -49,6 +53,7 @@ impl StateMachine {
         snapshot::finish_interrupted_install(engine.as_ref(), &snapshot_dir)?;
         let (applied, membership) = applied_state(engine.latest())?;
         let applier = Applier::load(engine.latest(), region).map_err(read_error)?;
+        let changes = ChangeFeed::new(applier.clock());
         Ok(StateMachine {
             engine,
             snapshot_dir,
@@ -58,7 +63,13 @@ impl StateMachine {
             membership,
             applier,
             log,
+            changes,
         })
+    }
+
+    /// This node's change feed: what it applies, once written.
+    pub fn change_feed(&self) -> ChangeFeed {
+        self.changes.clone()
     }
 
     /// Reloads the in-memory view (applied id, membership, clock, tables) from the engine.
@@ -98,10 +109,12 @@ impl StateMachine {
 
     /// Writes what `state` holds, with the applied log id, in one atomic write (not synced: the log is
     /// durable, and a restart applies its entries past the applied id again).
-    fn write_applied(&self, state: Overlay) -> Result<(), StorageError> {
+    fn write_applied(&mut self, state: Overlay) -> Result<(), StorageError> {
         let mut writes = state.into_writes();
         writes.put(Family::Meta, Meta::Applied.key(), bincode::serialize(&self.applied).map_err(write_error)?);
-        self.engine.write(writes, false).map_err(write_error)
+        self.engine.write(writes, false).map_err(write_error)?;
+        self.changes.publish(self.applier.take_changes(), self.applier.clock());
+        Ok(())
     }
 }
 
@@ -167,6 +180,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         snapshot::install(&self.engine, &self.snapshot_dir, &self.snapshots, meta, *snapshot).await?;
         self.load()?;
+        self.changes.restart(self.applier.clock());
         tracing::info!(snapshot = %meta.snapshot_id, applied = ?self.applied, "installed snapshot");
         Ok(())
     }

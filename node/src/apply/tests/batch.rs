@@ -6,15 +6,15 @@ use tern_proto::internal::{ClientSession, CommandOutcome, Commands};
 use super::retries::{add_one, counter};
 use super::*;
 
-fn batch(commands: Vec<Command>) -> Command {
+pub(super) fn batch(commands: Vec<Command>) -> Command {
     Command { op: Some(command::Op::Batch(Commands { commands })), ..Default::default() }
 }
 
-fn at(op: command::Op, micros: u64, session: Option<ClientSession>) -> Command {
+pub(super) fn at(op: command::Op, micros: u64, session: Option<ClientSession>) -> Command {
     Command { op: Some(op), proposed_at_micros: micros, session, ..Default::default() }
 }
 
-fn outcomes(outcome: command_outcome::Outcome) -> Vec<command_outcome::Outcome> {
+pub(super) fn outcomes(outcome: command_outcome::Outcome) -> Vec<command_outcome::Outcome> {
     let command_outcome::Outcome::Batch(batch) = outcome else { panic!("a batch's outcomes: {outcome:?}") };
     batch.outcomes.into_iter().map(|CommandOutcome { outcome }| outcome.expect("an outcome")).collect()
 }
