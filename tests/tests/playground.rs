@@ -20,7 +20,9 @@ fn free_base() -> u16 {
     for base in (21_000..40_000).step_by(137) {
         let ports = (0..2)
             .flat_map(|r| (0..3).flat_map(move |n| [base + 10 * r + n, base + 100 + 10 * r + n]))
-            .chain([base + 109, base + 119]);
+            .chain([base + 109, base + 119])
+            // Each region's cache and its metrics.
+            .chain([base + 200, base + 210, base + 300, base + 310]);
         let listeners: Vec<_> = ports.map(|p| TcpListener::bind(("127.0.0.1", p))).collect();
         if listeners.iter().all(Result::is_ok) {
             return base;
@@ -73,13 +75,18 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
 
     let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("playground.json"))?)?;
     let processes = info["processes"].as_array().unwrap();
-    assert_eq!(processes.len(), 8);
-    assert_eq!(processes.iter().filter(|p| p["region"] == "eu-west").count(), 4);
+    // Per region: three nodes, a replicator and a cache.
+    assert_eq!(processes.len(), 10);
+    assert_eq!(processes.iter().filter(|p| p["region"] == "eu-west").count(), 5);
+    let caches: Vec<&str> =
+        processes.iter().filter(|p| p["role"] == "cache").map(|p| p["region"].as_str().unwrap()).collect();
+    assert_eq!(caches, ["us-east", "eu-west"]);
     let replicators: Vec<&str> =
         processes.iter().filter(|p| p["role"] == "replicator").map(|p| p["region"].as_str().unwrap()).collect();
     assert_eq!(replicators, ["us-east", "eu-west"]);
     let topology = std::fs::read_to_string(dir.path().join("topology.toml"))?;
     assert!(topology.contains("[regions.us-east.nodes]") && topology.contains("[regions.eu-west.nodes]"), "{topology}");
+    assert!(topology.contains(&format!("caches = [\"127.0.0.1:{}\"]", base + 200)), "{topology}");
 
     // Each region is its own Raft group: a table made in one is not in the other (until replication).
     let us = Client::connect([info["endpoints"]["us-east"].as_str().unwrap()]).await?;
@@ -136,6 +143,10 @@ async fn a_playground_of_two_regions() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("a us-east write was readable in eu-west {:?} after its acknowledgement", written.elapsed());
+    // And through eu-west's cache, which the playground lists.
+    let eu_cache = Client::connect([info["caches"]["eu-west"].as_str().unwrap()]).await?;
+    let key = tern_client::Item::from([("pk".to_string(), tern_client::AttributeValue::S("hello".into()))]);
+    assert!(eu_cache.get_item("only_us", key, false).await?.is_some());
 
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(playground_pid as i32), nix::sys::signal::Signal::SIGINT)?;
     playground.0.take().unwrap().wait()?;
