@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod cache;
 mod pause;
 mod replication;
 
@@ -34,6 +35,12 @@ pub enum Workload {
     /// Items written (BatchWriteItem) to expire `--expiring-per-second` each second for `--duration`
     /// seconds: the delay from each item's expiry to its TTL delete.
     Ttl,
+    /// Query of one partition (`pk = :k`, a random preloaded key) per request; `--consistent-read` asks
+    /// for strongly consistent pages. Against a cache, its query cache.
+    Query,
+    /// PutItem through the nodes (`--endpoint`) while reading the same key through a cache (`--cache`):
+    /// the delay from each write's acknowledgement until the cache serves it.
+    CacheDelay,
     /// Global tables, on a `tern playground --regions A,B` (`--playground FILE`): both regions take
     /// `--rate` puts per second each; the delay from each put's acknowledgement to its record in the
     /// other region's stream (replication lag), against its own region's (the baseline). Then the
@@ -97,6 +104,9 @@ pub struct BenchArgs {
     /// When the leader is paused, in seconds from the start of the run.
     #[arg(long, default_value_t = 5)]
     pub pause_after_secs: u64,
+    /// The cache node the cache-delay workload reads through.
+    #[arg(long)]
+    pub cache: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -159,14 +169,18 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
     }
 
     anyhow::ensure!(
-        args.requests.is_none() || !matches!(args.workload, Workload::StreamDelay | Workload::Ttl),
-        "--requests is for the kv, conditional-update and transaction workloads"
+        args.requests.is_none()
+            || !matches!(args.workload, Workload::StreamDelay | Workload::Ttl | Workload::CacheDelay),
+        "--requests is for the kv, query, conditional-update and transaction workloads"
     );
     if args.workload == Workload::StreamDelay {
         return stream_delay(args, client).await;
     }
     if args.workload == Workload::Ttl {
         return ttl_delay(args, client).await;
+    }
+    if args.workload == Workload::CacheDelay {
+        return cache::cache_delay(args, client).await;
     }
     eprintln!("preloading {preload} keys ...");
     let next = Arc::new(AtomicU64::new(0));
@@ -217,6 +231,8 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
                 let at = Instant::now();
                 let ok = if args.ping {
                     client.node_status(None).await.is_ok()
+                } else if args.workload == Workload::Query {
+                    client.query(cache::query(&args.table_name, k, args.consistent_read)).await.is_ok()
                 } else if args.workload == Workload::ConditionalUpdate {
                     client.update_item(conditional_update(&args.table_name, k)).await.is_ok()
                 } else if args.workload == Workload::Transaction {
@@ -348,7 +364,8 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             Workload::Kv => "put",
             Workload::ConditionalUpdate => "conditional update",
             Workload::Transaction => "10-item transaction",
-            Workload::StreamDelay | Workload::Ttl | Workload::Replication => "put",
+            Workload::Query => "query",
+            Workload::StreamDelay | Workload::Ttl | Workload::Replication | Workload::CacheDelay => "put",
         };
         for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {
