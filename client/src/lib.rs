@@ -437,6 +437,28 @@ impl Client {
         self.call_on(target, patience, call).await
     }
 
+    /// [`Client::relay`] for a write. `metadata` is the caller's; when it carries no session, the write
+    /// goes under this client's session, so that the relay's own retries are applied once too. `call`
+    /// gets the metadata to send with each attempt.
+    pub async fn relay_write<T, F, Fut>(&self, metadata: tonic::metadata::MetadataMap, mut call: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel, Duration, tonic::metadata::MetadataMap) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        if metadata.contains_key(tern_proto::session::SESSION_KEY) {
+            return self.relay(Relay::Leader, |channel, timeout| call(channel, timeout, metadata.clone())).await;
+        }
+        let session = self.inner.session.begin();
+        let result = self
+            .relay(Relay::Leader, |channel, timeout| {
+                let mut metadata = metadata.clone();
+                session.insert_into(&mut metadata);
+                call(channel, timeout, metadata)
+            })
+            .await;
+        session.finish(result)
+    }
+
     /// A node's own status (the first of this client's endpoints to answer, or `address`).
     pub async fn node_status(&self, address: Option<&str>) -> Result<NodeStatus, Error> {
         let nodes = match address {

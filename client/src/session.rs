@@ -59,7 +59,12 @@ impl Call<'_> {
     /// An attempt of the call: the message with the session's metadata and the attempt's timeout.
     pub(crate) fn request<T>(&self, message: T, timeout: Duration) -> tonic::Request<T> {
         let mut request = crate::request(message, timeout);
-        let metadata = request.metadata_mut();
+        self.insert_into(request.metadata_mut());
+        request
+    }
+
+    /// Puts the call's session metadata in `metadata`.
+    pub(crate) fn insert_into(&self, metadata: &mut tonic::metadata::MetadataMap) {
         for (key, value) in [
             (SESSION_KEY, self.session.id.clone()),
             (SEQUENCE_KEY, self.sequence.to_string()),
@@ -67,7 +72,6 @@ impl Call<'_> {
         ] {
             metadata.insert(key, value.parse().expect("ASCII metadata"));
         }
-        request
     }
 
     /// The call's result: a deadline that passed is an unknown outcome, since an attempt may have been

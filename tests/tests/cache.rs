@@ -355,3 +355,30 @@ async fn a_write_replicated_from_another_region_is_served_fresh() -> anyhow::Res
     assert!(counter(&status, "item_cache", "hits") > 0, "{status}");
     Ok(())
 }
+
+/// The node whose feed the cache follows is killed: the cache resumes on another node from its
+/// position, keeps what it holds (no reset), and still sees every later write.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_resumes_on_another_node_when_the_one_it_follows_dies() -> anyhow::Result<()> {
+    let mut region = Region::start(3, &[]).await?;
+    let cache = CacheProcess::start(&region, &[]).await?;
+    let (through_cache, direct) = (cache.client().await?, region.client().await?);
+    create_table(&direct, "tbl", "pk:S", None).await?;
+    put(&direct, "tbl", "a", "v1").await?;
+    served_within(&through_cache, "tbl", "a", Some("v1"), Duration::from_secs(5)).await?;
+    let status = cache.status()?;
+    let following = status["feed"]["following"].as_str().unwrap().to_string();
+    let followed = region.nodes.values().find(|n| n.address == following).map(|n| n.id).expect("a node of the region");
+    region.kill(followed)?;
+    for round in 2..=6 {
+        let value = format!("v{round}");
+        put(&direct, "tbl", "a", &value).await?;
+        served_within(&through_cache, "tbl", "a", Some(&value), Duration::from_secs(10)).await?;
+    }
+    let status = cache.status()?;
+    assert_ne!(status["feed"]["following"].as_str().unwrap(), following, "{status}");
+    assert_eq!(status["feed"]["resets"], 0, "it resumed where it was: {status}");
+    assert!(counter(&status, "item_cache", "entries") >= 1, "it kept what it held: {status}");
+    region.restart(followed)?;
+    Ok(())
+}

@@ -69,8 +69,9 @@ impl Tern for TernService {
         observe("DescribeTable", async {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
+            let applied_through_micros = self.node.reader.applied_through();
             let (_, stored) = self.node.reader.table(&request.table_name)?;
-            Ok(DescribeTableResponse { table: stored.description })
+            Ok(DescribeTableResponse { table: stored.description, applied_through_micros })
         })
         .await
     }
@@ -154,6 +155,7 @@ impl Tern for TernService {
         observe("DescribeTimeToLive", async {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
+            let applied_through_micros = self.node.reader.applied_through();
             let (_, stored) = self.node.reader.table(&request.table_name)?;
             let indexing = stored.ttl_indexing;
             let description = match stored.time_to_live.filter(|t| t.enabled) {
@@ -165,7 +167,7 @@ impl Tern for TernService {
                 },
                 None => TimeToLiveDescription { time_to_live_status: "DISABLED".into(), ..Default::default() },
             };
-            Ok(DescribeTimeToLiveResponse { time_to_live_description: Some(description) })
+            Ok(DescribeTimeToLiveResponse { time_to_live_description: Some(description), applied_through_micros })
         })
         .await
     }

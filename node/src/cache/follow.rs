@@ -5,17 +5,20 @@
 //! node can resume its position, or no feed has been heard from for too long, it drops everything it
 //! holds and starts again.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tern_proto::internal::change_feed_client::ChangeFeedClient;
 use tern_proto::internal::{ChangeBatch, FollowChangesRequest};
+use tern_proto::v1::AttributeValue;
+use tern_proto::ApiError;
 use tonic::Code;
 
 use super::items::ItemKey;
 use super::queries::Generations;
-use super::CacheState;
+use super::{CacheState, TableInfo};
 use crate::changes::service::PROGRESS_EVERY;
 
 /// How the cache's following of one node ended.
@@ -30,22 +33,26 @@ enum Ended {
 pub async fn follow_forever(state: Arc<CacheState>, nodes: Vec<String>, max_silence: Duration) {
     // Nothing is cached before the feed starts, so the first connection starts wherever its node is.
     let mut resume = false;
+    // When the position last moved, or the followed node was known to be up to date.
     let mut heard = Instant::now();
+    let mut lost = 0usize;
     let mut next = 0usize;
     loop {
         let node = &nodes[next % nodes.len()];
         next += 1;
-        match follow(&state, node, &mut resume, &mut heard).await {
+        match follow(&state, node, &mut resume, &mut heard, max_silence).await {
+            // Another node may still hold the position (this one restarted or installed a snapshot).
+            Ended::Lost if lost + 1 < nodes.len() => lost += 1,
             Ended::Lost => {
-                tracing::warn!(%node, "lost the cache's place in the change feed: dropping what it holds");
+                tracing::warn!("no node holds the cache's place in the change feed: dropping what it holds");
                 state.suspend();
-                resume = false;
+                (resume, lost) = (false, 0);
                 continue;
             }
-            Ended::Failed => {}
+            Ended::Failed => lost = 0,
         }
         if resume && heard.elapsed() > max_silence {
-            tracing::warn!(silent = ?heard.elapsed(), "no change feed heard for too long: dropping what the cache holds");
+            tracing::warn!(silent = ?heard.elapsed(), "the change feed did not move for too long: dropping what the cache holds");
             state.suspend();
             resume = false;
         }
@@ -54,16 +61,23 @@ pub async fn follow_forever(state: Arc<CacheState>, nodes: Vec<String>, max_sile
     }
 }
 
-/// Follows one node until it fails. With `resume` it asks for the cache's position; otherwise the cache
-/// starts over at the node's, and `resume` is set once it has.
-async fn follow(state: &CacheState, node: &str, resume: &mut bool, heard: &mut Instant) -> Ended {
+/// Follows one node until it fails, or lags what reads and writes have shown for longer than
+/// `max_silence`. With `resume` it asks for the cache's position; otherwise the cache starts over at
+/// the node's, and `resume` is set once it has.
+async fn follow(
+    state: &CacheState,
+    node: &str,
+    resume: &mut bool,
+    heard: &mut Instant,
+    max_silence: Duration,
+) -> Ended {
     let resuming = *resume;
     let address = if node.starts_with("http") { node.to_string() } else { format!("http://{node}") };
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(address) else { return Ended::Failed };
     let endpoint = endpoint.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true);
     let Ok(channel) = endpoint.connect().await else { return Ended::Failed };
     let mut client = ChangeFeedClient::new(channel).max_decoding_message_size(64 << 20);
-    let after_position = if resuming { state.position.load(Ordering::SeqCst) } else { 0 };
+    let after_position = resuming.then(|| state.position.load(Ordering::SeqCst));
     let call = tokio::time::timeout(Duration::from_secs(2), client.follow(FollowChangesRequest { after_position }));
     let mut batches = match call.await {
         Ok(Ok(response)) => response.into_inner(),
@@ -78,14 +92,23 @@ async fn follow(state: &CacheState, node: &str, resume: &mut bool, heard: &mut I
             Ok(Err(status)) if status.code() == Code::FailedPrecondition => return Ended::Lost,
             _ => return Ended::Failed,
         };
-        *heard = Instant::now();
         if first && !resuming {
             // A fresh start: the position is the node's, and fills may install again.
             state.reset(message.through_position);
             *resume = true;
         }
         first = false;
+        let before = state.position.load(Ordering::SeqCst);
         apply(state, message).await;
+        let now = state.position.load(Ordering::SeqCst);
+        // A node that answers but does not move while the region has (a read or a write through the
+        // cache saw a newer position) is left for another.
+        if now > before || state.newest_seen.load(Ordering::Relaxed) <= now {
+            *heard = Instant::now();
+        } else if heard.elapsed() > max_silence {
+            tracing::warn!(%node, position = now, "the followed node lags the region: following another");
+            return Ended::Failed;
+        }
     }
 }
 
@@ -121,11 +144,8 @@ async fn apply(state: &CacheState, batch: ChangeBatch) {
 }
 
 /// The storage prefix of the partition a key belongs to.
-fn partition_prefix(
-    info: &super::TableInfo,
-    key: &std::collections::BTreeMap<String, tern_proto::v1::AttributeValue>,
-) -> Result<Vec<u8>, tern_proto::ApiError> {
+fn partition_prefix(info: &TableInfo, key: &BTreeMap<String, AttributeValue>) -> Result<Vec<u8>, ApiError> {
     let name = &info.schema.partition_key.name;
-    let value = key.get(name).ok_or_else(|| tern_proto::ApiError::internal(format!("a change without {name}")))?;
+    let value = key.get(name).ok_or_else(|| ApiError::internal(format!("a change without {name}")))?;
     info.schema.partition_prefix(value)
 }

@@ -138,14 +138,17 @@ impl ItemCache {
         self.entries
             .entry(key)
             .and_compute_with(|current| {
-                let position = match current.map(|c| c.into_value()) {
-                    Some(current) if current.epoch == epoch && current.position > position => {
-                        return std::future::ready(Op::Nop)
+                let floor = floor.load(Ordering::SeqCst);
+                let op = match current.map(|c| c.into_value()) {
+                    Some(current) if current.epoch == epoch && current.position > position => Op::Nop,
+                    Some(current) if current.epoch == epoch => {
+                        Op::Put(Entry { position, known: Known::Unknown, epoch })
                     }
-                    Some(current) if current.epoch == epoch => position,
-                    _ => position.max(floor.load(Ordering::SeqCst)),
+                    // Nothing installs until the feed starts again: nothing to hold back.
+                    _ if floor == u64::MAX => Op::Nop,
+                    _ => Op::Put(Entry { position: position.max(floor), known: Known::Unknown, epoch }),
                 };
-                std::future::ready(Op::Put(Entry { position, known: Known::Unknown, epoch }))
+                std::future::ready(op)
             })
             .await;
     }
@@ -269,6 +272,17 @@ mod tests {
         assert_eq!(cache.fill(key("a"), 1, item("v1"), 39).await, Fill::Stale);
         assert_eq!(cache.fill(key("a"), 1, item("v2"), 40).await, Fill::Installed);
         assert_eq!(cache.get(&key("a"), 1).await.unwrap().known, item("v2"));
+    }
+
+    #[tokio::test]
+    async fn nothing_installs_before_the_feed_starts() {
+        let cache = ItemCache::new(1 << 20, None, Arc::new(AtomicU64::new(0)));
+        assert_eq!(cache.fill(key("a"), 1, item("v1"), 10).await, Fill::Stale);
+        cache.unknown(key("a"), 1, 10).await;
+        cache.settle().await;
+        assert_eq!(cache.entry_count(), 0);
+        cache.reset_floor(10);
+        assert_eq!(cache.fill(key("a"), 1, item("v1"), 10).await, Fill::Installed);
     }
 
     #[tokio::test]

@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use tern_client::Client;
+use tern_client::{Client, Relay};
 use tern_proto::internal::{CacheStatus, StoredTable};
+use tern_proto::v1::tern_client::TernClient;
 use tern_proto::v1::{DescribeTableRequest, DescribeTimeToLiveRequest, TimeToLiveSpecification};
 use tern_proto::ApiError;
 
@@ -88,6 +89,10 @@ pub struct TableInfo {
 pub struct TableState {
     pub epoch: u64,
     pub generations: Generations,
+    /// The cache's fill floor when the state was made: what describes the table must be at least as new.
+    pub made_at: u64,
+    /// The latest write to the table through this cache: a page read before it is not cached.
+    pub written_at: AtomicU64,
     info: RwLock<Option<Arc<TableInfo>>>,
 }
 
@@ -105,8 +110,8 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// The table's state, made on first use.
-    pub fn state(&self, name: &str) -> Arc<TableState> {
+    /// The table's state, made on first use (at fill floor `floor`).
+    pub fn state(&self, name: &str, floor: u64) -> Arc<TableState> {
         let mut states = self.states.lock().expect("tables lock");
         states
             .entry(name.to_string())
@@ -114,10 +119,20 @@ impl Tables {
                 Arc::new(TableState {
                     epoch: self.epochs.fetch_add(1, Ordering::SeqCst) + 1,
                     generations: Generations::default(),
+                    made_at: floor,
+                    written_at: AtomicU64::new(0),
                     info: RwLock::new(None),
                 })
             })
             .clone()
+    }
+
+    /// Forgets `state` if it is still the table's (its description could not be had).
+    fn forget(&self, name: &str, state: &Arc<TableState>) {
+        let mut states = self.states.lock().expect("tables lock");
+        if states.get(name).is_some_and(|s| Arc::ptr_eq(s, state)) {
+            states.remove(name);
+        }
     }
 
     /// The table's state, when the cache has one.
@@ -160,6 +175,8 @@ pub struct CacheState {
     pub tables: Tables,
     /// Every change at or before this position has been applied to what the cache holds.
     pub position: AtomicU64,
+    /// The newest position reads and writes through the cache have shown.
+    pub newest_seen: AtomicU64,
     pub counters: Counters,
     /// The node whose feed the cache follows.
     pub following: Mutex<String>,
@@ -179,6 +196,7 @@ impl CacheState {
             queries: QueryCache::new(args.query_cache_bytes, Duration::from_secs(args.query_ttl.max(1)), evictions),
             tables: Tables::default(),
             position: AtomicU64::new(0),
+            newest_seen: AtomicU64::new(0),
             counters: Counters::default(),
             following: Mutex::new(String::new()),
             query_caching: args.query_ttl > 0,
@@ -189,36 +207,72 @@ impl CacheState {
 
     /// The table's state and what the cache knows of it, asking the region the first time.
     pub async fn table(&self, name: &str) -> Result<(Arc<TableState>, Arc<TableInfo>), ApiError> {
-        let state = self.tables.state(name);
+        let state = self.tables.state(name, self.items.floor());
         if let Some(info) = state.info() {
             return Ok((state, info));
         }
-        let table_name = name.to_string();
-        let description = self
-            .client
-            .describe_table(DescribeTableRequest { table_name: table_name.clone() })
-            .await
-            .map_err(api_error)?
-            .table
-            .ok_or_else(|| ApiError::internal("DescribeTable answered without a table"))?;
-        let ttl = self
-            .client
-            .describe_time_to_live(DescribeTimeToLiveRequest { table_name })
-            .await
-            .map_err(api_error)?
-            .time_to_live_description
-            .unwrap_or_default();
-        let schema = TableSchema::from_description(0, &description)?;
-        let time_to_live = TimeToLiveSpecification {
-            enabled: ttl.time_to_live_status == "ENABLED",
-            attribute_name: ttl.attribute_name,
-            hide_expired_items: ttl.hide_expired_items,
+        let info = match self.describe(name, state.made_at).await {
+            Ok(info) => Arc::new(info),
+            Err(e) => {
+                self.tables.forget(name, &state);
+                return Err(e);
+            }
         };
-        let stored =
-            StoredTable { description: Some(description), time_to_live: Some(time_to_live), ..Default::default() };
-        let info = Arc::new(TableInfo { schema, stored });
         *state.info.write().expect("table info lock") = Some(info.clone());
         Ok((state, info))
+    }
+
+    /// The table's key schema and TTL settings, from nodes that have applied at least `at_least` (the
+    /// cache's floor when it last dropped the table): any node first, the leader if that one lags.
+    async fn describe(&self, name: &str, at_least: u64) -> Result<TableInfo, ApiError> {
+        let at_least = if at_least == u64::MAX { 0 } else { at_least };
+        for relay in [Relay::AnyNode, Relay::Leader, Relay::Leader] {
+            let table_name = name.to_string();
+            let described = self
+                .client
+                .relay(relay, |channel, timeout| {
+                    let request = tonic::Request::new(DescribeTableRequest { table_name: table_name.clone() });
+                    let mut request = request;
+                    request.set_timeout(timeout);
+                    async move { TernClient::new(channel).describe_table(request).await }
+                })
+                .await
+                .map_err(api_error)?;
+            let ttl = self
+                .client
+                .relay(relay, |channel, timeout| {
+                    let mut request = tonic::Request::new(DescribeTimeToLiveRequest { table_name: table_name.clone() });
+                    request.set_timeout(timeout);
+                    async move { TernClient::new(channel).describe_time_to_live(request).await }
+                })
+                .await
+                .map_err(api_error)?;
+            if described.applied_through_micros.min(ttl.applied_through_micros) < at_least {
+                // That node has not yet applied a change of the table the cache has seen.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            let description =
+                described.table.ok_or_else(|| ApiError::internal("DescribeTable answered without a table"))?;
+            let ttl = ttl.time_to_live_description.unwrap_or_default();
+            let schema = TableSchema::from_description(0, &description)?;
+            // While ENABLING (the table's items being indexed) the node already hides expired items.
+            let time_to_live = TimeToLiveSpecification {
+                enabled: matches!(ttl.time_to_live_status.as_str(), "ENABLED" | "ENABLING"),
+                attribute_name: ttl.attribute_name,
+                hide_expired_items: ttl.hide_expired_items,
+            };
+            let stored =
+                StoredTable { description: Some(description), time_to_live: Some(time_to_live), ..Default::default() };
+            return Ok(TableInfo { schema, stored });
+        }
+        Err(ApiError::unavailable(format!("No node has applied the latest change of table {name} yet; retry")))
+    }
+
+    /// Notes a position the region has reached, as a read or a write through the cache showed it: a
+    /// followed node that stays behind it is left for another.
+    pub fn saw(&self, position: u64) {
+        self.newest_seen.fetch_max(position, Ordering::Relaxed);
     }
 
     /// Drops everything the cache holds, and fills nothing until the feed starts again ([`Self::reset`]):

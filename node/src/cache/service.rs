@@ -123,6 +123,22 @@ macro_rules! relay {
     }};
 }
 
+/// Relays a `Tern` write to the leader, under the caller's session (or the cache's, when it has none).
+macro_rules! relay_write {
+    ($self:expr, $rpc:ident, $message:expr, $metadata:expr) => {{
+        let message = $message;
+        $self
+            .state
+            .client
+            .relay_write($metadata, |channel, timeout, metadata| {
+                let request = relayed(message.clone(), &metadata, timeout);
+                async move { tern(channel).$rpc(request).await }
+            })
+            .await
+            .map_err(|e| Status::from(api_error(e)))
+    }};
+}
+
 /// Relays a `Streams` call to any node.
 macro_rules! relay_streams {
     ($self:expr, $rpc:ident, $request:expr) => {{
@@ -191,6 +207,7 @@ impl CacheService {
                 None => Known::Absent,
             };
             let position = response.applied_through_micros;
+            self.state.saw(position);
             let entry = Entry { position, known: known.clone(), epoch: table.epoch };
             match self.state.items.fill(key.clone(), table.epoch, known, position).await {
                 Fill::Installed => return Ok(entry),
@@ -211,9 +228,9 @@ impl CacheService {
         }
     }
 
-    /// The position a hit on `entry` is current at.
-    fn current_at(&self, entry: &Entry) -> u64 {
-        self.state.position.load(Ordering::SeqCst).max(entry.position)
+    /// The position a hit on `entry` is current at, given the cache's position before the lookup.
+    fn current_at(position: u64, entry: &Entry) -> u64 {
+        position.max(entry.position)
     }
 
     async fn get(&self, request: Request<GetItemRequest>) -> Result<GetItemResponse, Status> {
@@ -226,21 +243,24 @@ impl CacheService {
         let (table, info) = self.state.table(&message.table_name).await?;
         info.schema.check_key_only(&message.key)?;
         let key = Self::item_key(&message.table_name, &info, &message.key)?;
-        let entry = match self.state.items.get(&key, table.epoch).await {
+        let position = self.state.position.load(Ordering::SeqCst);
+        let (entry, through) = match self.state.items.get(&key, table.epoch).await {
             Some(entry) => {
                 hit(&self.state, "item", true);
-                entry
+                (entry.clone(), Self::current_at(position, &entry))
             }
             None => {
                 hit(&self.state, "item", false);
-                self.fill_item(&table, &message.table_name, key, &message.key).await?
+                let entry = self.fill_item(&table, &message.table_name, key, &message.key).await?;
+                let read_at = entry.position;
+                (entry, read_at)
             }
         };
         let shown = Self::shown(&info, &entry);
         Ok(GetItemResponse {
             item_version: shown.as_ref().filter(|_| message.return_item_version).map(|(_, v)| v.clone()),
             item: shown.map(|(item, _)| projected((*item).clone(), &paths)).transpose()?,
-            applied_through_micros: self.current_at(&entry),
+            applied_through_micros: through,
         })
     }
 
@@ -261,20 +281,23 @@ impl CacheService {
             message.request_items.values().flat_map(|k| k.keys.iter().map(|key| key.attributes.clone())).collect();
         let mut responses: BTreeMap<String, ItemList> = BTreeMap::new();
         let mut through = u64::MAX;
+        let position = self.state.position.load(Ordering::SeqCst);
         for (read, wire_key) in reads.into_iter().zip(wire_keys) {
             let (state, info) = &read.table_info;
             let key = ItemKey { table: read.table.clone(), key: read.key };
             let entry = match self.state.items.get(&key, state.epoch).await {
                 Some(entry) => {
                     hit(&self.state, "item", true);
+                    through = through.min(Self::current_at(position, &entry));
                     entry
                 }
                 None => {
                     hit(&self.state, "item", false);
-                    self.fill_item(state, &read.table, key, &wire_key).await?
+                    let entry = self.fill_item(state, &read.table, key, &wire_key).await?;
+                    through = through.min(entry.position);
+                    entry
                 }
             };
-            through = through.min(self.current_at(&entry));
             let list = responses.entry(read.table.clone()).or_default();
             if let Some((item, _)) = Self::shown(info, &entry) {
                 list.items.push(projected((*item).clone(), &read.paths)?);
@@ -304,17 +327,20 @@ impl CacheService {
             PageRequest::Query(m) => [b"Q".as_slice(), &m.encode_to_vec()].concat(),
             PageRequest::Scan(m) => [b"S".as_slice(), &m.encode_to_vec()].concat(),
         };
+        let position = self.state.position.load(Ordering::SeqCst);
         if let Some(page) = self.state.queries.get(&key, table.epoch, &table.generations).await {
             hit(&self.state, "query", true);
             let mut shown = (*page.page).clone();
-            shown.applied_through_micros = self.state.position.load(Ordering::SeqCst).max(page.position);
+            shown.applied_through_micros = position.max(page.position);
             return Ok(shown);
         }
         hit(&self.state, "query", false);
-        // The generation before the floor: see `queries`.
+        // The generation before the floor: see `queries`. A page must also hold the table's writes made
+        // through this cache, which the feed may not have brought yet.
         let generation = table.generations.current(scope);
-        let floor = self.state.items.floor();
+        let floor = self.state.items.floor().max(table.written_at.load(Ordering::SeqCst));
         let mut page = self.read_page(&request, false).await?;
+        self.state.saw(page.applied_through_micros);
         if page.applied_through_micros < floor {
             // Older than changes the cache has seen: the leader's page instead.
             page = self.read_page(&request, true).await?;
@@ -367,6 +393,8 @@ impl CacheService {
         else {
             return;
         };
+        state.written_at.fetch_max(position, Ordering::SeqCst);
+        self.state.saw(position);
         state.generations.changed(Generations::slot(&prefix));
         match known {
             Some(known) => {
@@ -379,7 +407,7 @@ impl CacheService {
     async fn put(&self, request: Request<PutItemRequest>) -> Result<PutItemResponse, Status> {
         let session = session_of(request.metadata());
         let message = request.into_inner();
-        let response = relay!(self, Relay::Leader, put_item, message.clone(), session)?;
+        let response = relay_write!(self, put_item, message.clone(), session)?;
         if let (Some(version), Ok(item)) = (&response.item_version, canonical(message.item.clone())) {
             let known = Known::Item(Arc::new(Item { attributes: item.clone() }), version.clone());
             self.written(&message.table_name, &item, Some(known), version.write_timestamp_micros).await;
@@ -390,7 +418,7 @@ impl CacheService {
     async fn delete(&self, request: Request<DeleteItemRequest>) -> Result<DeleteItemResponse, Status> {
         let session = session_of(request.metadata());
         let message = request.into_inner();
-        let response = relay!(self, Relay::Leader, delete_item, message.clone(), session)?;
+        let response = relay_write!(self, delete_item, message.clone(), session)?;
         if let Some(version) = &response.item_version {
             self.written(&message.table_name, &message.key, Some(Known::Absent), version.write_timestamp_micros).await;
         }
@@ -406,7 +434,7 @@ impl CacheService {
         if whole {
             message.return_values = "ALL_NEW".into();
         }
-        let mut response = relay!(self, Relay::Leader, update_item, message.clone(), session)?;
+        let mut response = relay_write!(self, update_item, message.clone(), session)?;
         if let Some(version) = response.item_version.clone() {
             let known = match (&response.attributes, whole) {
                 (Some(item), true) => Some(Known::Item(Arc::new(item.clone()), version.clone())),
@@ -423,7 +451,7 @@ impl CacheService {
     async fn batch_write(&self, request: Request<BatchWriteItemRequest>) -> Result<BatchWriteItemResponse, Status> {
         let session = session_of(request.metadata());
         let message = request.into_inner();
-        let response = relay!(self, Relay::Leader, batch_write_item, message.clone(), session)?;
+        let response = relay_write!(self, batch_write_item, message.clone(), session)?;
         for (table, writes) in &message.request_items {
             let versions = response.item_versions.get(table).map(|v| v.versions.as_slice()).unwrap_or_default();
             let last = versions.iter().map(|v| v.write_timestamp_micros).max().unwrap_or(0);
@@ -431,7 +459,7 @@ impl CacheService {
             for (i, write) in writes.requests.iter().enumerate() {
                 let (key, known) = match &write.request {
                     Some(write_request::Request::PutRequest(put)) => {
-                        let item = canonical(put.item.clone()).unwrap_or_default();
+                        let Ok(item) = canonical(put.item.clone()) else { continue };
                         let version = versions.get(i).cloned().unwrap_or_default();
                         (put.item.clone(), Known::Item(Arc::new(Item { attributes: item }), version))
                     }
@@ -453,13 +481,13 @@ impl CacheService {
     ) -> Result<TransactWriteItemsResponse, Status> {
         let session = session_of(request.metadata());
         let message = request.into_inner();
-        let response = relay!(self, Relay::Leader, transact_write_items, message.clone(), session)?;
+        let response = relay_write!(self, transact_write_items, message.clone(), session)?;
         let Some(version) = response.item_version.clone() else { return Ok(response) };
         let position = version.write_timestamp_micros;
         for action in &message.transact_items {
             match &action.action {
                 Some(transact_write_item::Action::Put(put)) => {
-                    let item = canonical(put.item.clone()).unwrap_or_default();
+                    let Ok(item) = canonical(put.item.clone()) else { continue };
                     let known = Known::Item(Arc::new(Item { attributes: item }), version.clone());
                     self.written(&put.table_name, &put.item, Some(known), position).await;
                 }

@@ -65,8 +65,6 @@ struct Retained {
 pub struct Since {
     pub batches: Vec<Arc<ChangeBatch>>,
     pub position: u64,
-    /// Changes held after the batches returned (none: they are all returned).
-    pub horizon: u64,
 }
 
 impl ChangeFeed {
@@ -141,18 +139,7 @@ impl ChangeFeed {
             return Err(PositionLost { asked: after, horizon: retained.horizon });
         }
         let first = retained.batches.partition_point(|b| b.through_position <= after);
-        Ok(Since {
-            batches: retained.batches.range(first..).cloned().collect(),
-            position: retained.position,
-            horizon: retained.horizon,
-        })
-    }
-
-    /// Changes held after `position` (for a follower's lag).
-    pub fn held_after(&self, position: u64) -> u64 {
-        let retained = self.inner.retained.lock().expect("change feed lock");
-        let first = retained.batches.partition_point(|b| b.through_position <= position);
-        retained.batches.range(first..).map(|b| b.items.len() as u64).sum()
+        Ok(Since { batches: retained.batches.range(first..).cloned().collect(), position: retained.position })
     }
 }
 
@@ -182,7 +169,6 @@ mod tests {
         // A follower ahead of this node (it followed another) waits for it.
         assert_eq!(feed.since(40).unwrap().batches.len(), 0);
         assert_eq!(feed.since(9).unwrap_err(), PositionLost { asked: 9, horizon: 10 });
-        assert_eq!(feed.held_after(11), 3);
     }
 
     #[test]

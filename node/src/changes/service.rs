@@ -43,12 +43,14 @@ async fn push(feed: ChangeFeed, mut position: u64, sender: Sender) {
             }
         };
         let count = since.batches.len();
-        for (i, batch) in since.batches.into_iter().enumerate() {
+        let mut behind: u64 = since.batches.iter().map(|b| b.items.len() as u64).sum();
+        for batch in since.batches {
             let mut message = (*batch).clone();
+            behind -= message.items.len() as u64;
             // A follower that came from another node may stand inside a batch.
             message.items.retain(|item| item.position > position);
             message.latest_position = since.position;
-            message.records_behind = if i + 1 == count { 0 } else { feed.held_after(message.through_position) };
+            message.records_behind = behind;
             position = message.through_position;
             if sender.send(Ok(message)).await.is_err() {
                 return;
@@ -75,8 +77,7 @@ impl ChangeFeedApi for ChangeFeedService {
     type FollowStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<ChangeBatch, Status>> + Send>>;
 
     async fn follow(&self, request: Request<FollowChangesRequest>) -> Result<Response<Self::FollowStream>, Status> {
-        let after = request.into_inner().after_position;
-        let position = if after == 0 { self.feed.position() } else { after };
+        let position = request.into_inner().after_position.unwrap_or_else(|| self.feed.position());
         // Checked before the stream starts, so a follower that cannot resume hears it at once.
         self.feed.since(position).map_err(|lost| Status::failed_precondition(lost.to_string()))?;
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
