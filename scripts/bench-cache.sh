@@ -60,6 +60,8 @@ run get-cache-hit --endpoint "$cache" --read-ratio 1.0 --table-name bench
 run get-nodes-eventual --endpoint "$nodes" --read-ratio 1.0 --table-name bench
 run get-nodes-consistent --endpoint "$nodes" --read-ratio 1.0 --table-name bench --consistent-read
 run query-cache-hit --endpoint "$cache" --workload query --table-name bench
+"$tern" --endpoint "$cache" cache status | tr -d '\n ' | sed 's/^/{"label":"cache-status","status":/; s/$/}/' >>"$out"
+echo >>"$out"
 run query-nodes-eventual --endpoint "$nodes" --workload query --table-name bench
 run cache-delay --endpoint "$nodes" --workload cache-delay --cache "$cache" --table-name bench-delay
 echo "--- redis GET" >&2
@@ -74,7 +76,7 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 by = {r["label"]: r for r in rows}
 def get(label, side="get"):
     r = by[label]["result"]
-    part = r.get(side) or r.get("requests")
+    part = r.get(side) or r.get("requests") or r.get("ping")
     return part["ops_per_sec"], part["p50_ms"], part["p99_ms"]
 def requests(label):
     p = by[label]["result"]["requests"]
@@ -103,6 +105,10 @@ print(f"cache hit p50 / eventual GetItem p50:     {hit[1] / eventual[1]:.2f}")
 print(f"cache hit p50 / bare gRPC p50:            {hit[1] / ping[1]:.2f}")
 q_hit, q_nodes = requests("query-cache-hit"), requests("query-nodes-eventual")
 print(f"query cache hit p50 / uncached Query p50: {q_hit[1] / q_nodes[1]:.2f}")
+st = by["cache-status"]["status"]
+for cache in ("item_cache", "query_cache"):
+    c = st[cache]
+    print(f"{cache}: {c['hits']} hits, {c['misses']} misses, {c['entries']} entries, {c['bytes']} bytes")
 d = by["cache-delay"]["result"]
 print(f"write on the nodes to served by the cache: p50 {d['delay_p50_ms']} ms, p99 {d['delay_p99_ms']} ms")
 PY

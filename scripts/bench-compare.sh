@@ -12,7 +12,8 @@ a="$1" b="$2" duration="${3:-10}" concurrencies="${4:-16}"
 measure() {
   local label="$1" bin="$2" data_dir
   data_dir="$(mktemp -d /tmp/tern-compare-XXXXXX)"
-  start_playground "$bin" "$data_dir" 7601
+  # shellcheck disable=SC2046
+  start_playground "$bin" "$data_dir" 7601 $(no_caches "$bin")
   for concurrency in $concurrencies; do
     for mix in 0.0 1.0 0.5; do
       printf '{"build":"%s","concurrency":%s,"read_ratio":%s,"result":' "$label" "$concurrency" "$mix"

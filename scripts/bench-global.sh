@@ -15,7 +15,8 @@ pause="${3:-60}"
 data_dir="$(mktemp -d /tmp/tern-bench-global-XXXXXX)"
 . scripts/playground-lib.sh
 trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$data_dir"' EXIT
-start_playground "$TERN_BIN" "$data_dir" 7501 --regions us-east,eu-west
+# shellcheck disable=SC2046
+start_playground "$TERN_BIN" "$data_dir" 7501 --regions us-east,eu-west $(no_caches "$TERN_BIN")
 echo "--- replication: $rate puts/s in each region for ${duration}s, then a ${pause}s backlog" >&2
 "$TERN_BIN" bench --json --workload replication --playground "$data_dir/playground.json" --table-name bench-global \
   --concurrency 8 --rate "$rate" --duration "$duration" --pause-secs "$pause" | tr -d '\n '; echo

@@ -10,7 +10,8 @@ bin="${1:-${CARGO_TARGET_DIR:-$HOME/.cache/tern/target}/debug/tern}" pause="${2:
 data_dir="$(mktemp -d /tmp/tern-paused-XXXXXX)"
 . "$(dirname "$0")/playground-lib.sh"
 trap 'kill -CONT $(pgrep -f "$data_dir") 2>/dev/null || true; kill -TERM $playground 2>/dev/null || true; wait $playground 2>/dev/null || true; rm -rf "$data_dir"' EXIT
-start_playground "$bin" "$data_dir" 7701
+# shellcheck disable=SC2046
+start_playground "$bin" "$data_dir" 7701 $(no_caches "$bin")
 export TERN_ENDPOINT=127.0.0.1:7701,127.0.0.1:7702,127.0.0.1:7703
 info="$(find "$data_dir" -name playground.json | head -1)"
 args=(bench --json --read-ratio 0 --concurrency 4 --duration 40 --keys 10000 --item-size 100)

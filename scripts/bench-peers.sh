@@ -54,7 +54,8 @@ healthy || { echo "etcd did not become healthy: see $data_dir/etcd-m*.log" >&2; 
 
 # Tern: a playground region on 7661-7663.
 mkdir -p "$data_dir/tern"
-start_playground "$tern" "$data_dir/tern" 7661
+# shellcheck disable=SC2046
+start_playground "$tern" "$data_dir/tern" 7661 $(no_caches "$tern")
 export TERN_ENDPOINT=127.0.0.1:7661,127.0.0.1:7662,127.0.0.1:7663
 
 : >"$out"

@@ -13,7 +13,8 @@ concurrency="${2:-16}"
 data_dir="$(mktemp -d /tmp/tern-bench-XXXXXX)"
 . scripts/playground-lib.sh
 trap 'kill -TERM $playground 2>/dev/null; wait $playground 2>/dev/null; rm -rf "$data_dir"' EXIT
-start_playground "$TERN_BIN" "$data_dir" 7401
+# shellcheck disable=SC2046
+start_playground "$TERN_BIN" "$data_dir" 7401 $(no_caches "$TERN_BIN")
 export TERN_ENDPOINT=127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403
 
 # Baselines measured in the same run: the disk's synced 4 KiB writes per second (a put waits for at

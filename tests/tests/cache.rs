@@ -382,3 +382,34 @@ async fn the_cache_resumes_on_another_node_when_the_one_it_follows_dies() -> any
     region.restart(followed)?;
     Ok(())
 }
+
+/// `--item-ttl` expires entries (the next read is a miss again); a query TTL of 0 caches no pages, as
+/// DAX defines it.
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_expire_after_the_item_ttl_and_a_query_ttl_of_zero_caches_nothing() -> anyhow::Result<()> {
+    let region = Region::start(3, &[]).await?;
+    let cache = CacheProcess::start(&region, &["--item-ttl", "1", "--query-ttl", "0"]).await?;
+    let through_cache = cache.client().await?;
+    create_table(&through_cache, "tbl", "pk:S", None).await?;
+    put(&region.client().await?, "tbl", "a", "v1").await?;
+    served_within(&through_cache, "tbl", "a", Some("v1"), Duration::from_secs(5)).await?;
+    let misses = counter(&cache.status()?, "item_cache", "misses");
+    assert_eq!(read(&through_cache, "tbl", "a").await?.as_deref(), Some("v1"));
+    assert_eq!(counter(&cache.status()?, "item_cache", "misses"), misses, "a hit within the TTL");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(read(&through_cache, "tbl", "a").await?.as_deref(), Some("v1"));
+    assert_eq!(counter(&cache.status()?, "item_cache", "misses"), misses + 1, "a miss once the TTL passed");
+
+    let query = QueryRequest {
+        table_name: "tbl".into(),
+        key_condition_expression: "pk = :p".into(),
+        expression_attribute_values: wire(r#"{":p":{"S":"a"}}"#),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        assert_eq!(through_cache.query(query.clone()).await?.count, 1);
+    }
+    let status = cache.status()?;
+    assert_eq!((counter(&status, "query_cache", "hits"), counter(&status, "query_cache", "entries")), (0, 0), "{status}");
+    Ok(())
+}
