@@ -410,6 +410,10 @@ async fn entries_expire_after_the_item_ttl_and_a_query_ttl_of_zero_caches_nothin
         assert_eq!(through_cache.query(query.clone()).await?.count, 1);
     }
     let status = cache.status()?;
-    assert_eq!((counter(&status, "query_cache", "hits"), counter(&status, "query_cache", "entries")), (0, 0), "{status}");
+    assert_eq!(
+        (counter(&status, "query_cache", "hits"), counter(&status, "query_cache", "entries")),
+        (0, 0),
+        "{status}"
+    );
     Ok(())
 }
