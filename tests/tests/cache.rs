@@ -41,6 +41,20 @@ async fn read_with(client: &Client, table: &str, pk: &str, consistent: bool) -> 
     Ok(response.item.map(|i| json(&i.attributes)["v"]["S"].as_str().unwrap_or_default().to_string()))
 }
 
+/// Waits until the cache's feed has brought everything the region's leader has applied (a table just
+/// created included: until then its first reads may be filled twice).
+async fn caught_up(cache: &CacheProcess, client: &Client, table: &str) -> anyhow::Result<()> {
+    let probe =
+        GetItemRequest { table_name: table.into(), key: key("probe"), consistent_read: true, ..Default::default() };
+    let latest = client.get_item_request(probe).await?.applied_through_micros;
+    let started = Instant::now();
+    while cache.status()?["feed"]["position"].as_u64().unwrap_or(0) < latest {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(5), "the cache's feed did not reach {latest}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
 fn counter(status: &Json, cache: &str, name: &str) -> u64 {
     status[cache][name].as_u64().unwrap_or_else(|| panic!("no {cache}.{name} in {status}"))
 }
@@ -70,6 +84,7 @@ async fn reads_hit_after_the_first_and_writes_through_the_cache_are_seen_at_once
     let cache = CacheProcess::start(&region, &[]).await?;
     let client = cache.client().await?;
     create_table(&client, "tbl", "pk:S", None).await?;
+    caught_up(&cache, &client, "tbl").await?;
 
     assert_eq!(read(&client, "tbl", "a").await?, None, "absent at first");
     assert_eq!(read(&client, "tbl", "a").await?, None, "and cached as absent");
@@ -126,6 +141,8 @@ async fn writes_that_bypass_the_cache_are_served_fresh_within_the_feeds_delay() 
 
     // A page of the query cache is refreshed by a write to its partition.
     create_table(&direct, "qry", "pk:S", Some("sk:N")).await?;
+    // Probed on tbl: the position is the region's.
+    caught_up(&cache, &direct, "tbl").await?;
     let query = QueryRequest {
         table_name: "qry".into(),
         key_condition_expression: "pk = :p".into(),
@@ -147,7 +164,7 @@ async fn writes_that_bypass_the_cache_are_served_fresh_within_the_feeds_delay() 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let status = cache.status()?;
-    assert!(counter(&status, "query_cache", "hits") >= 1, "{status}");
+    assert!(counter(&status, "query_cache", "hits") >= 1, "the empty page was served from the cache: {status}");
 
     // A TTL delete, made by the region's sweeper, reaches the cache too.
     direct
@@ -392,6 +409,7 @@ async fn entries_expire_after_the_item_ttl_and_a_query_ttl_of_zero_caches_nothin
     let through_cache = cache.client().await?;
     create_table(&through_cache, "tbl", "pk:S", None).await?;
     put(&region.client().await?, "tbl", "a", "v1").await?;
+    caught_up(&cache, &through_cache, "tbl").await?;
     served_within(&through_cache, "tbl", "a", Some("v1"), Duration::from_secs(5)).await?;
     let misses = counter(&cache.status()?, "item_cache", "misses");
     assert_eq!(read(&through_cache, "tbl", "a").await?.as_deref(), Some("v1"));
@@ -415,5 +433,34 @@ async fn entries_expire_after_the_item_ttl_and_a_query_ttl_of_zero_caches_nothin
         (0, 0),
         "{status}"
     );
+    Ok(())
+}
+
+/// Two cache nodes serve the same region: each follows the feed itself, so a write through one is
+/// served by the other within the feed's delay, and a client given both spreads its reads over them.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_caches_serve_one_region_and_a_client_spreads_reads_over_them() -> anyhow::Result<()> {
+    let region = Region::start(3, &[]).await?;
+    let (first, second) = (CacheProcess::start(&region, &[]).await?, CacheProcess::start(&region, &[]).await?);
+    let (through_first, through_second) = (first.client().await?, second.client().await?);
+    create_table(&through_first, "tbl", "pk:S", None).await?;
+    assert_eq!(read(&through_second, "tbl", "a").await?, None);
+    for round in 1..=5 {
+        let value = format!("v{round}");
+        put(&through_first, "tbl", "a", &value).await?;
+        served_within(&through_second, "tbl", "a", Some(&value), Duration::from_secs(5)).await?;
+    }
+    let both = Client::connect([first.address.as_str(), second.address.as_str()]).await?;
+    for _ in 0..40 {
+        assert_eq!(read(&both, "tbl", "a").await?.as_deref(), Some("v5"));
+    }
+    let reads = |status: Json| counter(&status, "item_cache", "hits") + counter(&status, "item_cache", "misses");
+    let (before_first, before_second) = (reads(first.status()?), reads(second.status()?));
+    for _ in 0..40 {
+        read(&both, "tbl", "a").await?;
+    }
+    let (after_first, after_second) = (reads(first.status()?), reads(second.status()?));
+    assert_eq!(after_first - before_first + after_second - before_second, 40);
+    assert!(after_first > before_first && after_second > before_second, "reads went to both caches");
     Ok(())
 }
