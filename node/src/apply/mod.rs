@@ -206,7 +206,9 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         let why = "a command with no operation this build knows (written by a newer build?)".to_string();
         return Err(StorageError::Corrupt { what: "command", why }.into());
     };
-    // A follower of the change feed drops what it holds of a table that is created, deleted or changed.
+    // A follower of the change feed drops what it holds of a table that is created, deleted or changed
+    // (the cache's `TableInfo`: key schema and TTL). A new command that changes either belongs here.
+    // Item changes reach the feed through `commit::commit`, the one way an item is written.
     let table = match &op {
         command::Op::CreateTable(r) => Some(r.table_name.clone()),
         command::Op::DeleteTable(r) => Some(r.table_name.clone()),

@@ -156,9 +156,8 @@ impl ItemCache {
     /// A change from the feed: the item after the change at `position` (none: deleted). Only an item
     /// the cache holds is touched. Returns whether it held it.
     pub async fn changed(&self, key: ItemKey, position: u64, after: Option<(Item, ItemVersion)>) -> bool {
-        if !self.entries.contains_key(&key) {
-            return false;
-        }
+        // Always through the per-key compute, even for a key not cached: a fill that loaded the floor
+        // before it was raised may be about to install, and must come before this or see the new floor.
         let result = self
             .entries
             .entry(key)
