@@ -13,6 +13,7 @@
 
 pub mod follow;
 pub mod items;
+pub mod passthrough;
 pub mod queries;
 pub mod service;
 

@@ -1,5 +1,5 @@
-//! The cache node's gRPC services: the public API (`Tern`, with the caches in front of the region),
-//! `Streams` and `Cluster` passed through to the region, and `CacheAdmin`.
+//! The cache node's public API (`Tern`): reads from the caches, write-through, everything else relayed
+//! to the region; and serving it with the services of [`super::passthrough`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use ::tern_client::Relay;
 use prost::Message;
-use tern_proto::internal::cache_admin_server::{CacheAdmin, CacheAdminServer};
-use tern_proto::internal::{CacheStatus, CacheStatusRequest};
+use tern_proto::internal::cache_admin_server::CacheAdminServer;
 use tern_proto::session::{COMPLETED_BELOW_KEY, SEQUENCE_KEY, SESSION_KEY};
-use tern_proto::v1::cluster_server::{Cluster, ClusterServer};
-use tern_proto::v1::streams_client::StreamsClient;
-use tern_proto::v1::streams_server::{Streams, StreamsServer};
+use tern_proto::v1::cluster_server::ClusterServer;
+use tern_proto::v1::streams_server::StreamsServer;
 use tern_proto::v1::tern_client::TernClient;
 use tern_proto::v1::tern_server::{Tern, TernServer};
 use tern_proto::v1::*;
@@ -78,8 +76,8 @@ enum PageRequest {
 }
 
 #[derive(Clone)]
-struct CacheService {
-    state: Arc<CacheState>,
+pub(super) struct CacheService {
+    pub(super) state: Arc<CacheState>,
 }
 
 /// The caller's session, which a relayed write carries so that the region applies it once however
@@ -94,7 +92,7 @@ fn session_of(metadata: &MetadataMap) -> MetadataMap {
     session
 }
 
-fn relayed<T>(message: T, metadata: &MetadataMap, timeout: Duration) -> Request<T> {
+pub(super) fn relayed<T>(message: T, metadata: &MetadataMap, timeout: Duration) -> Request<T> {
     let mut request = Request::new(message);
     *request.metadata_mut() = metadata.clone();
     request.set_timeout(timeout.max(Duration::from_millis(1)));
@@ -135,26 +133,6 @@ macro_rules! relay_write {
                 async move { tern(channel).$rpc(request).await }
             })
             .await
-            .map_err(|e| Status::from(api_error(e)))
-    }};
-}
-
-/// Relays a `Streams` call to any node.
-macro_rules! relay_streams {
-    ($self:expr, $rpc:ident, $request:expr) => {{
-        let metadata = $request.metadata().clone();
-        let message = $request.into_inner();
-        $self
-            .state
-            .client
-            .relay(Relay::AnyNodeUntilDeadline, |channel, timeout| {
-                let request = relayed(message.clone(), &metadata, timeout);
-                async move {
-                    StreamsClient::new(channel).max_decoding_message_size(MAX_API_MESSAGE_BYTES).$rpc(request).await
-                }
-            })
-            .await
-            .map(Response::new)
             .map_err(|e| Status::from(api_error(e)))
     }};
 }
@@ -657,106 +635,5 @@ impl Tern for CacheService {
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ItemPage>, Status> {
         observe("Scan", self.scan_page(request)).await
-    }
-}
-
-type RecordStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<StreamRecord, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl Streams for CacheService {
-    type SubscribeStream = RecordStream;
-
-    async fn list_streams(
-        &self,
-        request: Request<ListStreamsRequest>,
-    ) -> Result<Response<ListStreamsResponse>, Status> {
-        relay_streams!(self, list_streams, request)
-    }
-
-    async fn describe_stream(
-        &self,
-        request: Request<DescribeStreamRequest>,
-    ) -> Result<Response<DescribeStreamResponse>, Status> {
-        relay_streams!(self, describe_stream, request)
-    }
-
-    async fn get_shard_iterator(
-        &self,
-        request: Request<GetShardIteratorRequest>,
-    ) -> Result<Response<GetShardIteratorResponse>, Status> {
-        relay_streams!(self, get_shard_iterator, request)
-    }
-
-    async fn get_records(&self, request: Request<GetRecordsRequest>) -> Result<Response<GetRecordsResponse>, Status> {
-        relay_streams!(self, get_records, request)
-    }
-
-    async fn put_consumer_position(
-        &self,
-        request: Request<PutConsumerPositionRequest>,
-    ) -> Result<Response<PutConsumerPositionResponse>, Status> {
-        relay_streams!(self, put_consumer_position, request)
-    }
-
-    async fn list_consumers(
-        &self,
-        request: Request<ListConsumersRequest>,
-    ) -> Result<Response<ListConsumersResponse>, Status> {
-        relay_streams!(self, list_consumers, request)
-    }
-
-    async fn subscribe(&self, request: Request<SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
-        let message = request.into_inner();
-        let records = self
-            .state
-            .client
-            .relay(Relay::AnyNode, |channel, _| {
-                // No timeout: the subscription lasts until the caller hangs up.
-                let request = Request::new(message.clone());
-                async move {
-                    StreamsClient::new(channel)
-                        .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
-                        .subscribe(request)
-                        .await
-                }
-            })
-            .await
-            .map_err(|e| Status::from(api_error(e)))?;
-        Ok(Response::new(Box::pin(records)))
-    }
-}
-
-#[tonic::async_trait]
-impl Cluster for CacheService {
-    /// A cache answers as the leader of its own small world: a client given caches only sends them
-    /// everything, and spreads its reads over them.
-    async fn get_node_status(&self, request: Request<NodeStatusRequest>) -> Result<Response<NodeStatus>, Status> {
-        let address = request.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        Ok(Response::new(NodeStatus {
-            node_id: 0,
-            region: self.state.region.clone(),
-            state: "Cache".into(),
-            leader_id: Some(0),
-            leader_address: address,
-            ..Default::default()
-        }))
-    }
-
-    async fn add_node(&self, request: Request<AddNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
-        let message = request.into_inner();
-        let (id, address) = (message.node_id, message.address);
-        self.state.client.add_node(id, &address).await.map(Response::new).map_err(|e| Status::from(api_error(e)))
-    }
-
-    async fn remove_node(&self, request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
-        let id = request.into_inner().node_id;
-        self.state.client.remove_node(id).await.map(Response::new).map_err(|e| Status::from(api_error(e)))
-    }
-}
-
-#[tonic::async_trait]
-impl CacheAdmin for CacheService {
-    async fn status(&self, _: Request<CacheStatusRequest>) -> Result<Response<CacheStatus>, Status> {
-        Ok(Response::new(self.state.status().await))
     }
 }
