@@ -158,6 +158,7 @@ impl Client {
         }
         let until = std::time::Instant::now() + remaining;
         let mut doubted = false;
+        let mut elsewhere = None;
         for node in nodes.by_trust() {
             // A suspected node is asked last, and briefly: a live one answers its status at once. Its
             // silence does not renew the suspicion (only an attempt's timeout does), so a leader slow to
@@ -182,22 +183,39 @@ impl Client {
                         continue;
                     }
                 };
-            if status.leader_id.is_none() || status.leader_address.is_empty() {
+            nodes.learn(status.node_id, &node.address);
+            let Some(leader_id) = status.leader_id else { continue };
+            if status.leader_address.is_empty() {
                 continue;
             }
+            // The leader as one of the endpoints; when it is known only by an address that is none of
+            // them (its name inside a container network), the other endpoints are asked who they are.
+            let Some(leader) = nodes.endpoint_of(leader_id, &status.leader_address) else {
+                elsewhere.get_or_insert((leader_id, status.leader_address.clone()));
+                continue;
+            };
             // A leader that let an attempt time out may be paused while its followers have not yet
             // noticed: doubted for one attempt's time, unless it answers itself that it leads (then
             // only a reply was lost, or the call was slow).
-            if nodes.suspected(&status.leader_address, self.inner.retry.attempt_timeout) {
-                if status.leader_id != Some(status.node_id) {
+            if nodes.suspected(&leader.address, self.inner.retry.attempt_timeout) {
+                if leader_id != status.node_id {
                     doubted = true;
                     continue;
                 }
-                nodes.absolve(&status.leader_address);
+                nodes.absolve(&leader.address);
             }
-            let Ok(leader) = nodes.node(&status.leader_address) else { continue };
             nodes.set_leader(leader.clone());
             return Leader::Known(leader);
+        }
+        if let Some((leader_id, address)) = elsewhere {
+            let leader = match nodes.endpoint_of(leader_id, &address) {
+                Some(leader) => Some(leader),
+                None => nodes.node(&address).ok(),
+            };
+            if let Some(leader) = leader {
+                nodes.set_leader(leader.clone());
+                return Leader::Known(leader);
+            }
         }
         if doubted {
             Leader::Doubted

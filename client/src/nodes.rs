@@ -35,6 +35,9 @@ pub(crate) struct Nodes {
     next: AtomicUsize,
     /// When each suspected node last let an attempt time out.
     suspects: Mutex<HashMap<String, Instant>>,
+    /// The node id each endpoint answered with, so that a leader named by an address the client cannot
+    /// reach (a container's name, an address behind NAT or a port mapping) is found among the endpoints.
+    ids: Mutex<HashMap<u64, usize>>,
     /// How long a node that timed out is asked last (its leadership is doubted for less: see
     /// [`Nodes::doubted`]).
     suspicion: Duration,
@@ -42,7 +45,14 @@ pub(crate) struct Nodes {
 
 impl Nodes {
     pub(crate) fn new(endpoints: Vec<Node>, suspicion: Duration) -> Nodes {
-        Nodes { endpoints, leader: Mutex::new(None), next: AtomicUsize::new(0), suspects: Mutex::default(), suspicion }
+        Nodes {
+            endpoints,
+            leader: Mutex::new(None),
+            next: AtomicUsize::new(0),
+            ids: Mutex::default(),
+            suspects: Mutex::default(),
+            suspicion,
+        }
     }
 
     pub(crate) fn endpoints(&self) -> &[Node] {
@@ -78,6 +88,25 @@ impl Nodes {
             Some(node) => Ok(node.clone()),
             None => Node::at(address),
         }
+    }
+
+    /// Remembers that the endpoint at `address` is the node `id`.
+    pub(crate) fn learn(&self, id: u64, address: &str) {
+        if let Some(index) = self.endpoints.iter().position(|n| n.address == address) {
+            self.ids.lock().expect("ids lock").insert(id, index);
+        }
+    }
+
+    /// The endpoint that is node `id` of the region, known at `address` to the other nodes: the endpoint
+    /// with that address, else the endpoint that answered as that node (the client reaches the region at
+    /// other addresses than its nodes know each other by), else none.
+    pub(crate) fn endpoint_of(&self, id: u64, address: &str) -> Option<Node> {
+        let address = address.trim_start_matches("http://");
+        if let Some(node) = self.endpoints.iter().find(|n| n.address == address) {
+            return Some(node.clone());
+        }
+        let index = *self.ids.lock().expect("ids lock").get(&id)?;
+        Some(self.endpoints[index].clone())
     }
 
     /// Every endpoint, the unsuspected first.
@@ -140,6 +169,17 @@ mod tests {
     fn nodes() -> Nodes {
         let endpoints = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].map(|a| Node::at(a).unwrap()).to_vec();
         Nodes::new(endpoints, Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_leader_known_by_another_address_is_found_among_the_endpoints() {
+        let nodes = nodes();
+        assert_eq!(nodes.endpoint_of(7, "http://127.0.0.1:3").map(|n| n.address).as_deref(), Some("127.0.0.1:3"));
+        assert!(nodes.endpoint_of(2, "us-east-node-2:7001").is_none(), "no endpoint has answered as node 2 yet");
+        nodes.learn(2, "127.0.0.1:2");
+        nodes.learn(9, "10.0.0.9:1");
+        assert_eq!(nodes.endpoint_of(2, "us-east-node-2:7001").map(|n| n.address).as_deref(), Some("127.0.0.1:2"));
+        assert!(nodes.endpoint_of(9, "us-east-node-9:7001").is_none(), "not an endpoint: nothing learned");
     }
 
     #[tokio::test]

@@ -15,7 +15,9 @@ pub struct NodeArgs {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// This node's id within its region.
+    /// This node's id within its region. With --topology it may be left out: the node is then the one
+    /// whose address in the topology is on this machine's hostname (`tern-node-0.tern-node...` in a
+    /// Kubernetes StatefulSet, a container's hostname under compose).
     #[arg(long)]
     pub id: Option<u64>,
     /// The region this node belongs to.
@@ -121,6 +123,29 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
         .collect()
 }
 
+/// The id of the region's node whose address in the topology is on `hostname`: its host is the hostname,
+/// or a name under it (`tern-node-0.tern-node.ns.svc` on host `tern-node-0`).
+fn id_on_host(topology: &crate::topology::Topology, region: &str, hostname: &str) -> Result<u64, ConfigError> {
+    let nodes = &topology.region(region).map_err(|e| ConfigError::Invalid(e.to_string()))?.nodes;
+    let on_host: Vec<u64> = nodes
+        .iter()
+        .filter(|(_, address)| {
+            let host = address.rsplit_once(':').map_or(address.as_str(), |(host, _)| host);
+            host == hostname || host.split('.').next() == Some(hostname)
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    match on_host[..] {
+        [id] => Ok(id),
+        [] => Err(ConfigError::Invalid(format!(
+            "missing setting --id, and no node of region {region} in the topology is on this host ({hostname})"
+        ))),
+        _ => Err(ConfigError::Invalid(format!(
+            "missing setting --id, and nodes {on_host:?} of region {region} are all on this host ({hostname})"
+        ))),
+    }
+}
+
 impl NodeArgs {
     /// Merges the flags over the `--config` file, fills defaults and validates.
     pub fn resolve(self) -> Result<NodeConfig, ConfigError> {
@@ -132,7 +157,6 @@ impl NodeArgs {
             }
             None => NodeArgs::default(),
         };
-        let id = self.id.or(file.id).ok_or(ConfigError::Missing("id"))?;
         let listen = self.listen.or(file.listen).ok_or(ConfigError::Missing("listen"))?;
         let region = self.region.or(file.region).unwrap_or_else(|| "local".into());
         let topology = match self.topology.or(file.topology) {
@@ -140,6 +164,15 @@ impl NodeArgs {
                 Some(crate::topology::Topology::load(&path).map_err(|e| ConfigError::Invalid(e.to_string()))?)
             }
             None => None,
+        };
+        let id = match (self.id.or(file.id), &topology) {
+            (Some(id), _) => id,
+            (None, Some(topology)) => {
+                let hostname = nix::unistd::gethostname()
+                    .map_err(|e| ConfigError::Invalid(format!("cannot read this machine's hostname: {e}")))?;
+                id_on_host(topology, &region, &hostname.to_string_lossy())?
+            }
+            (None, None) => return Err(ConfigError::Missing("id")),
         };
         let peers_text = match (self.peers.or(file.peers), &topology) {
             (Some(peers), _) => peers,
@@ -230,6 +263,22 @@ mod tests {
         let config = args.resolve().unwrap();
         assert_eq!((config.id, config.region.as_str(), config.advertise.as_str()), (2, "us-east", "127.0.0.1:7002"));
         assert_eq!(config.snapshot_every, 20_000);
+    }
+
+    #[test]
+    fn without_an_id_a_node_is_the_one_the_topology_puts_on_its_hostname() {
+        let topology: crate::topology::Topology = toml::from_str(
+            "[regions.us-east.nodes]\n1 = \"tern-node-0.tern-node.tern-us-east.svc.cluster.local:7001\"\n\
+             2 = \"tern-node-1.tern-node.tern-us-east.svc.cluster.local:7001\"\n3 = \"us-east-node-3:7001\"\n\
+             [regions.eu-west.nodes]\n1 = \"tern-node-1:7001\"\n",
+        )
+        .unwrap();
+        assert_eq!(id_on_host(&topology, "us-east", "tern-node-1").unwrap(), 2);
+        assert_eq!(id_on_host(&topology, "us-east", "us-east-node-3").unwrap(), 3);
+        assert_eq!(id_on_host(&topology, "eu-west", "tern-node-1").unwrap(), 1);
+        let missing = id_on_host(&topology, "us-east", "tern-node").unwrap_err().to_string();
+        assert!(missing.contains("no node of region us-east"), "{missing}");
+        assert!(id_on_host(&topology, "ap-south", "tern-node-1").is_err());
     }
 
     #[test]

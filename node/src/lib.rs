@@ -14,6 +14,7 @@ pub mod apply;
 pub mod bench;
 pub mod cache;
 pub mod changes;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -57,6 +57,14 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
             output::print(tern_node::global::replicator::status::status(&args).await.map_err(fail)?);
             Ok(())
         }
+        Command::Chaos(args) => {
+            init_tracing();
+            if !tern_node::chaos::run(args).await.map_err(fail)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Health(args) => tern_node::cli::health::check(&args).await.map_err(fail),
         Command::Verify(args) => {
             let (report, identical) = tern_node::global::replicator::verify::verify(&args).await.map_err(fail)?;
             output::print(report);
@@ -98,7 +106,9 @@ async fn run(cli: Cli) -> Result<(), (&'static str, anyhow::Error)> {
                 | Command::Replicator(_)
                 | Command::Cache(_)
                 | Command::Replication(_)
-                | Command::Verify(_) => unreachable!("handled above"),
+                | Command::Verify(_)
+                | Command::Health(_)
+                | Command::Chaos(_) => unreachable!("handled above"),
             };
             output::print(document.map_err(fail)?);
             Ok(())

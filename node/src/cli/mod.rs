@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod cluster;
+pub mod health;
 pub mod input;
 pub mod items;
 pub mod output;
@@ -48,6 +49,10 @@ pub enum Command {
     /// Global tables' replication: `status`.
     #[command(subcommand)]
     Replication(ReplicationCommand),
+    /// Chaos-test a compose deployment: a workload in every region, faults and heals, then a checker.
+    Chaos(crate::chaos::ChaosArgs),
+    /// A container's health check: exit 0 when the URL (a metrics endpoint) answers 2xx.
+    Health(health::HealthArgs),
     /// Compare a table in every region, item for item with their versions; exit 1 on any difference.
     Verify(crate::global::replicator::verify::VerifyArgs),
     /// Load a running region and report throughput and latency.
@@ -157,7 +162,9 @@ impl Command {
             | Command::Playground(_)
             | Command::Bench(_)
             | Command::Replicator(_)
-            | Command::Cache(_) => "",
+            | Command::Cache(_)
+            | Command::Health(_)
+            | Command::Chaos(_) => "",
         }
     }
 }

@@ -28,19 +28,20 @@ pub struct VerifyArgs {
     pub regions: Vec<String>,
 }
 
-/// One item as a region holds it: its key, the item, its version.
-type Held = (Item, Item, ItemVersion);
+/// One item as a region holds it: its key, the item (none for a tombstone), its version.
+pub type Held = (Item, Option<Item>, ItemVersion);
 /// One region's copy of a table, by encoded key.
-type Copy = BTreeMap<Vec<u8>, Held>;
+pub type Copy = BTreeMap<Vec<u8>, Held>;
 
-async fn read_copy(client: &tern_client::Client, table: &str) -> anyhow::Result<Copy> {
+/// A region's copy of a table, its tombstones included (a delete's, until it is purged).
+pub async fn read_copy(client: &tern_client::Client, table: &str) -> anyhow::Result<Copy> {
     let mut copy = Copy::new();
     let mut pages = std::pin::pin!(client.table_version_pages(table));
     while let Some(page) = pages.try_next().await? {
         for entry in page.items {
-            let (Some(item), Some(version)) = (entry.item, entry.version) else { continue };
+            let Some(version) = entry.version else { continue };
             let key = Item { attributes: entry.key };
-            copy.insert(key.encode_to_vec(), (key, item, version));
+            copy.insert(key.encode_to_vec(), (key, entry.item, version));
         }
     }
     Ok(copy)
@@ -62,7 +63,9 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<(Json, bool)> {
             continue;
         }
         match read_copy(client, &args.table_name).await {
-            Ok(copy) => {
+            Ok(mut copy) => {
+                // Tombstones are purged at different times in different regions: items only.
+                copy.retain(|_, (_, item, _)| item.is_some());
                 copies.insert(region.clone(), copy);
             }
             Err(e) if !args.regions.is_empty() => return Err(e),
@@ -84,8 +87,10 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<(Json, bool)> {
             .iter()
             .map(|(region, v)| {
                 let shown = match v {
-                    Some((_, item, version)) => json!({ "Item": item_json(item), "Version": output::version(version) }),
-                    None => Json::Null,
+                    Some((_, Some(item), version)) => {
+                        json!({ "Item": item_json(item), "Version": output::version(version) })
+                    }
+                    _ => Json::Null,
                 };
                 (region.to_string(), shown)
             })
