@@ -33,9 +33,14 @@ case "$regions" in
   3) variant=three-regions ;;
   *) say "--regions is 2 or 3"; exit 2 ;;
 esac
-# down and status act on the deployment `up` started.
-if [ "$command" != up ] && [ -f "$state/variant" ]; then
-  variant="$(cat "$state/variant")"
+# down and status act on the deployment `up` started (down, with none known, on every container the
+# three-region file names, which include the two-region ones).
+if [ "$command" != up ]; then
+  if [ -f "$state/variant" ]; then
+    variant="$(cat "$state/variant")"
+  else
+    variant=three-regions
+  fi
 fi
 dir="deploy/compose/$variant"
 export TERN_CLOCKS="$state/clocks"
@@ -53,9 +58,12 @@ PY
 }
 
 wait_healthy() {
-  local deadline=$((SECONDS + ${TERN_CLUSTER_TIMEOUT:-180}))
+  local deadline=$((SECONDS + ${TERN_CLUSTER_TIMEOUT:-180})) unhealthy="no containers"
   while [ $SECONDS -lt $deadline ]; do
-    local unhealthy
+    if [ -z "$(containers)" ]; then
+      sleep 2
+      continue
+    fi
     unhealthy="$(docker inspect --format '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' $(containers) |
       grep -v ' healthy$' || true)"
     [ -z "$unhealthy" ] && return 0
@@ -69,7 +77,7 @@ wait_healthy() {
 wait_leaders() {
   local tern="$1" deadline=$((SECONDS + ${TERN_CLUSTER_TIMEOUT:-180}))
   while read -r region nodes _; do
-    until "$tern" --endpoint "$nodes" --deadline-secs 5 cluster status 2>/dev/null | grep -q '"LeaderId": [1-9]'; do
+    until "$tern" --endpoint "$nodes" --deadline-secs 5 cluster status 2>/dev/null | grep '"LeaderId": [1-9]' >/dev/null; do
       if [ $SECONDS -ge $deadline ]; then
         say "$region has no leader"
         return 1
@@ -113,7 +121,7 @@ case "$command" in
     # Every node's clock offset file (libfaketime reads it when preloaded): no offset.
     for node in $(grep -o '^  [a-z-]*-node-[0-9]*:' "$dir/docker-compose.yml" | tr -d ' :'); do
       mkdir -p "$TERN_CLOCKS/$node"
-      [ -f "$TERN_CLOCKS/$node/offset" ] || echo "+0" >"$TERN_CLOCKS/$node/offset"
+      echo "+0" >"$TERN_CLOCKS/$node/offset"
     done
     chmod -R a+rX "$TERN_CLOCKS"
     compose up -d --remove-orphans
@@ -134,6 +142,10 @@ case "$command" in
       exit 1
     fi
     export TERN_IMAGE="$(cat "$state/image")"
+    if [ -z "$(containers)" ]; then
+      say "no container of the deployment exists: scripts/cluster.sh up"
+      exit 1
+    fi
     docker inspect --format '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' $(containers) |
       sed 's#^/##' | sort
     . scripts/env.sh

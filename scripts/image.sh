@@ -39,7 +39,7 @@ cp "$binary" "$stage/rootfs/usr/local/bin/tern"
 copy_with_parents() { mkdir -p "$stage/rootfs$(dirname "$1")" && cp -L "$1" "$stage/rootfs$1"; }
 ldd "$binary" | grep -o '/[^ ]*' | sort -u | while read -r lib; do copy_with_parents "$lib"; done
 # libfaketime, and what it loads itself.
-faketime="$(compgen -G "/usr/lib/*/faketime/libfaketime.so.1" || compgen -G "/usr/lib/faketime/libfaketime.so.1")"
+faketime="$( (compgen -G "/usr/lib/*/faketime/libfaketime.so.1" || compgen -G "/usr/lib/faketime/libfaketime.so.1") | head -1)"
 mkdir -p "$stage/rootfs/usr/lib/faketime"
 cp -L "$faketime" "$stage/rootfs/usr/lib/faketime/libfaketime.so.1"
 ldd "$faketime" | grep -o '/[^ ]*' | sort -u | while read -r lib; do

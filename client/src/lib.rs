@@ -191,7 +191,7 @@ impl Client {
             // The leader as one of the endpoints; when it is known only by an address that is none of
             // them (its name inside a container network), the other endpoints are asked who they are.
             let Some(leader) = nodes.endpoint_of(leader_id, &status.leader_address) else {
-                elsewhere.get_or_insert((leader_id, status.leader_address.clone()));
+                elsewhere.get_or_insert((leader_id, status.leader_address.clone(), leader_id == status.node_id));
                 continue;
             };
             // A leader that let an attempt time out may be paused while its followers have not yet
@@ -207,14 +207,20 @@ impl Client {
             nodes.set_leader(leader.clone());
             return Leader::Known(leader);
         }
-        if let Some((leader_id, address)) = elsewhere {
+        // The leader is none of the endpoints (the client was given some of the region's nodes): asked
+        // at its own address, unless it let an attempt time out and did not itself say it leads.
+        if let Some((leader_id, address, said_by_leader)) = elsewhere {
             let leader = match nodes.endpoint_of(leader_id, &address) {
                 Some(leader) => Some(leader),
                 None => nodes.node(&address).ok(),
             };
             if let Some(leader) = leader {
-                nodes.set_leader(leader.clone());
-                return Leader::Known(leader);
+                if !nodes.suspected(&leader.address, self.inner.retry.attempt_timeout) || said_by_leader {
+                    nodes.absolve(&leader.address);
+                    nodes.set_leader(leader.clone());
+                    return Leader::Known(leader);
+                }
+                doubted = true;
             }
         }
         if doubted {

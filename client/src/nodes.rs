@@ -1,7 +1,7 @@
 //! Which node of the region a call asks: the leader as last seen, the others in turn, and the nodes
 //! that let an attempt time out (paused, overloaded, cut off) asked last while the suspicion lasts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,6 +28,15 @@ impl Node {
     }
 }
 
+/// Which endpoint answered as which node.
+#[derive(Default)]
+struct Learned {
+    /// Node id to the endpoint's index.
+    by_id: HashMap<u64, usize>,
+    /// Endpoints that answered as more than one node (a load balancer in front of several): no node's.
+    shared: HashSet<usize>,
+}
+
 /// A region's nodes as one client sees them.
 pub(crate) struct Nodes {
     endpoints: Vec<Node>,
@@ -37,7 +46,7 @@ pub(crate) struct Nodes {
     suspects: Mutex<HashMap<String, Instant>>,
     /// The node id each endpoint answered with, so that a leader named by an address the client cannot
     /// reach (a container's name, an address behind NAT or a port mapping) is found among the endpoints.
-    ids: Mutex<HashMap<u64, usize>>,
+    ids: Mutex<Learned>,
     /// How long a node that timed out is asked last (its leadership is doubted for less: see
     /// [`Nodes::doubted`]).
     suspicion: Duration,
@@ -90,11 +99,19 @@ impl Nodes {
         }
     }
 
-    /// Remembers that the endpoint at `address` is the node `id`.
+    /// Remembers that the endpoint at `address` answered as node `id`.
     pub(crate) fn learn(&self, id: u64, address: &str) {
-        if let Some(index) = self.endpoints.iter().position(|n| n.address == address) {
-            self.ids.lock().expect("ids lock").insert(id, index);
+        let Some(index) = self.endpoints.iter().position(|n| n.address == address) else { return };
+        let mut learned = self.ids.lock().expect("ids lock");
+        if learned.shared.contains(&index) {
+            return;
         }
+        if learned.by_id.iter().any(|(other, at)| *at == index && *other != id) {
+            learned.by_id.retain(|_, at| *at != index);
+            learned.shared.insert(index);
+            return;
+        }
+        learned.by_id.insert(id, index);
     }
 
     /// The endpoint that is node `id` of the region, known at `address` to the other nodes: the endpoint
@@ -105,7 +122,7 @@ impl Nodes {
         if let Some(node) = self.endpoints.iter().find(|n| n.address == address) {
             return Some(node.clone());
         }
-        let index = *self.ids.lock().expect("ids lock").get(&id)?;
+        let index = *self.ids.lock().expect("ids lock").by_id.get(&id)?;
         Some(self.endpoints[index].clone())
     }
 
@@ -180,6 +197,12 @@ mod tests {
         nodes.learn(9, "10.0.0.9:1");
         assert_eq!(nodes.endpoint_of(2, "us-east-node-2:7001").map(|n| n.address).as_deref(), Some("127.0.0.1:2"));
         assert!(nodes.endpoint_of(9, "us-east-node-9:7001").is_none(), "not an endpoint: nothing learned");
+        // An endpoint that answers as two nodes balances over several: it stands for none of them.
+        nodes.learn(3, "127.0.0.1:2");
+        assert!(nodes.endpoint_of(2, "us-east-node-2:7001").is_none());
+        assert!(nodes.endpoint_of(3, "us-east-node-3:7001").is_none());
+        nodes.learn(2, "127.0.0.1:2");
+        assert!(nodes.endpoint_of(2, "us-east-node-2:7001").is_none(), "a shared endpoint stays shared");
     }
 
     #[tokio::test]

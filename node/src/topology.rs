@@ -74,7 +74,15 @@ impl Topology {
         region: &str,
         deadline: std::time::Duration,
     ) -> Result<tern_client::Client, TopologyError> {
-        let retry = tern_client::RetryPolicy { deadline, ..Default::default() };
+        self.connect_with(region, tern_client::RetryPolicy { deadline, ..Default::default() }).await
+    }
+
+    /// A client of a region's nodes with its own retry policy.
+    pub async fn connect_with(
+        &self,
+        region: &str,
+        retry: tern_client::RetryPolicy,
+    ) -> Result<tern_client::Client, TopologyError> {
         tern_client::Client::connect_with(self.region(region)?.nodes.values(), retry)
             .await
             .map_err(|source| TopologyError::Connect { region: region.into(), source })

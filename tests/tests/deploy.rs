@@ -48,6 +48,16 @@ impl Drop for Down {
 
 #[test]
 fn a_compose_cluster_of_two_regions_comes_through_a_short_chaos_run() {
+    // The compose deployment's containers have fixed names: one runs at a time on a machine. A cluster
+    // someone brought up is left alone.
+    let state = std::env::var("TERN_CLUSTER_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/tern/cluster"));
+    assert!(
+        !state.join("variant").exists(),
+        "a compose cluster is up ({}): take it down first (scripts/cluster.sh down)",
+        state.display()
+    );
     let _down = Down;
     let out = tempfile::tempdir().unwrap();
     let binary = tern_binary();

@@ -112,7 +112,22 @@ fn check_key(key: &str, ops: &[&Op], region: &str, held: Option<&Held>) -> Vec<A
                     AnomalyKind::PhantomValue,
                     format!("holds {value:?}, written by op {} which failed for certain", op.id),
                 )),
-                Some(_) => {}
+                // Each value is written once: held at another version than its write was given, it
+                // was applied again or restamped, and whatever it stands for can hide a lost write.
+                Some(op) => {
+                    if let Some(version) = op.version().filter(|v| held_version != Some(*v)) {
+                        found.push(anomaly(
+                            AnomalyKind::VersionMismatch,
+                            format!(
+                                "holds {} but op {} wrote it acknowledged at {}/{}",
+                                shown(held),
+                                op.id,
+                                version.micros,
+                                version.origin
+                            ),
+                        ));
+                    }
+                }
             }
             if let Some((top_version, top_op)) = top {
                 if held_version < Some(top_version) {
@@ -132,28 +147,25 @@ fn check_key(key: &str, ops: &[&Op], region: &str, held: Option<&Held>) -> Vec<A
                 }
             }
         }
-        None => {
-            // Absent or a tombstone: the greatest acknowledged operation must be a delete, or a delete
-            // that may have applied after it must exist (an unknown one, or one acknowledged later).
-            let Some((top_version, top_op)) = top else { return found };
-            if top_op.kind == OpKind::Delete {
-                return found;
-            }
-            let explained = match held_version {
-                Some(tombstone) => tombstone > top_version,
-                None => ops.iter().any(|op| {
-                    op.kind == OpKind::Delete
-                        && match &op.outcome {
-                            Outcome::Ok { version } => version > top_version,
-                            Outcome::Unknown { .. } => true,
-                            Outcome::Failed { .. } => false,
-                        }
-                }),
-            };
-            if !explained {
-                found.push(anomaly(
-                    AnomalyKind::LostWrite,
-                    format!(
+        // Absent or a tombstone: the greatest acknowledged operation must be a delete, or a delete that
+        // may have applied after it must exist (an unknown one, or one acknowledged later).
+        None => match top {
+            Some((top_version, top_op)) if top_op.kind != OpKind::Delete => {
+                let explained = match held_version {
+                    Some(tombstone) => tombstone > top_version && tombstone_made_by_a_delete(ops, tombstone),
+                    None => ops.iter().any(|op| {
+                        op.kind == OpKind::Delete
+                            && match &op.outcome {
+                                Outcome::Ok { version } => version > top_version,
+                                Outcome::Unknown { .. } => true,
+                                Outcome::Failed { .. } => false,
+                            }
+                    }),
+                };
+                if !explained {
+                    found.push(anomaly(
+                        AnomalyKind::LostWrite,
+                        format!(
                         "holds {} though op {} wrote {:?}, acknowledged at {}/{}, and no later delete may have applied",
                         shown(held),
                         top_op.id,
@@ -161,11 +173,33 @@ fn check_key(key: &str, ops: &[&Op], region: &str, held: Option<&Held>) -> Vec<A
                         top_version.micros,
                         top_version.origin
                     ),
-                ));
+                    ));
+                }
             }
+            _ => {}
+        },
+    }
+    // A tombstone comes from a delete: one acknowledged at its version, or one whose outcome is unknown.
+    if let Some(Held { value: None, version }) = held {
+        if !tombstone_made_by_a_delete(ops, version) {
+            found.push(anomaly(
+                AnomalyKind::PhantomValue,
+                format!("holds {}, which no delete that may have applied made", shown(held)),
+            ));
         }
     }
     found
+}
+
+fn tombstone_made_by_a_delete(ops: &[&Op], version: &Version) -> bool {
+    ops.iter().any(|op| {
+        op.kind == OpKind::Delete
+            && match &op.outcome {
+                Outcome::Ok { version: acknowledged } => acknowledged == version,
+                Outcome::Unknown { .. } => true,
+                Outcome::Failed { .. } => false,
+            }
+    })
 }
 
 #[cfg(test)]
@@ -250,6 +284,25 @@ mod tests {
         let later_delete = op(1, OpKind::Delete, None, ok(15, "eu-west"));
         let tombstone = Some(Held { value: None, version: v(15, "eu-west") });
         assert!(check(&[put, later_delete], &copies(&[("us-east", tombstone)])).is_empty());
+    }
+
+    #[test]
+    fn a_value_held_at_another_version_than_its_write_was_given_is_a_mismatch() {
+        // b's acknowledged write is hidden by a applied again later: only the versions show it.
+        let ops = [op(0, OpKind::Put, Some("a"), ok(10, "us-east")), op(1, OpKind::Put, Some("b"), ok(20, "eu-west"))];
+        assert_eq!(
+            kinds(&check(&ops, &copies(&[("us-east", item("a", 40, "us-east"))]))),
+            [AnomalyKind::VersionMismatch]
+        );
+    }
+
+    #[test]
+    fn a_tombstone_no_delete_made_is_a_phantom() {
+        let ops = [op(0, OpKind::Put, Some("a"), ok(10, "us-east")), op(1, OpKind::Delete, None, ok(20, "eu-west"))];
+        let stray = Some(Held { value: None, version: v(30, "us-east") });
+        assert_eq!(kinds(&check(&ops, &copies(&[("us-east", stray)]))), [AnomalyKind::PhantomValue]);
+        let made = Some(Held { value: None, version: v(20, "eu-west") });
+        assert!(check(&ops, &copies(&[("us-east", made)])).is_empty());
     }
 
     #[test]

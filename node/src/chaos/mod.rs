@@ -76,7 +76,7 @@ pub struct ChaosArgs {
     /// How long regions may take to become identical after a heal, in seconds.
     #[arg(long, default_value_t = 120)]
     pub converge_timeout_secs: u64,
-    /// The table to write (a new global table is made; default: chaos-<seed>).
+    /// The table to write, made anew as a global table (default: chaos-<seed>-<unix time>).
     #[arg(long)]
     pub table: Option<String>,
     /// Where the report, summary and timeline go.
@@ -92,7 +92,7 @@ async fn workload_client(topology: &Topology, region: &str) -> anyhow::Result<Cl
         attempt_timeout: Duration::from_secs(1),
         ..RetryPolicy::default()
     };
-    Ok(Client::connect_with(topology.region(region)?.nodes.values(), retry).await?)
+    Ok(topology.connect_with(region, retry).await?)
 }
 
 /// Makes `table` a global table with a replica in every region, and waits until all are ACTIVE.
@@ -194,7 +194,10 @@ async fn converge(
 pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     let topology = Topology::load(&args.topology)?;
     let seed = args.seed.unwrap_or_else(|| rand::random::<u32>().into());
-    let table = args.table.clone().unwrap_or_else(|| format!("chaos-{seed}"));
+    let table = args
+        .table
+        .clone()
+        .unwrap_or_else(|| format!("chaos-{seed}-{}", time::OffsetDateTime::now_utc().unix_timestamp()));
     let mut clients = BTreeMap::new();
     for region in topology.regions.keys() {
         clients.insert(region.clone(), workload_client(&topology, region).await?);
@@ -243,7 +246,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     let mut events: Vec<Event> = Vec::new();
     let mut convergence: Vec<Option<Duration>> = Vec::new();
     let timeout = Duration::from_secs(args.converge_timeout_secs);
-    let outcome: anyhow::Result<()> = async {
+    let cycles = async {
         tokio::time::sleep(Duration::from_secs_f64(args.calm_secs)).await;
         for cycle in 1..=args.cycles {
             let start_micros = history.now();
@@ -265,16 +268,17 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
             convergence.push(took);
             tokio::time::sleep(Duration::from_secs_f64(args.calm_secs)).await;
         }
-        Ok(())
+    };
+    // Ctrl-C ends the cycles early: the faults are still healed and what ran is still checked.
+    tokio::select! {
+        () = cycles => {}
+        _ = tokio::signal::ctrl_c() => tracing::warn!("interrupted: healing, then checking what ran"),
     }
-    .await;
     stop.store(true, Ordering::SeqCst);
-    let healed = nemesis.heal().await;
+    let final_heal_error = nemesis.heal().await.err().map(|e| format!("{e:#}"));
     for writer in writers {
         writer.await?;
     }
-    outcome?;
-    healed?;
     let finished = Instant::now();
     let final_convergence = converge(&clients, &table, finished, timeout).await;
     let copies = read_copies(&clients, &table).await?;
@@ -292,6 +296,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
         anomalies,
         copies: &copies,
         timeout,
+        final_heal_error,
     });
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     report.write(&args.out)?;

@@ -85,6 +85,15 @@ enum Undo {
 }
 
 const RULE_COMMENT: &str = "tern-chaos";
+const HEAL_ATTEMPTS: u32 = 5;
+
+/// Sets a node's clock offset (libfaketime's syntax, `+12` or `-3` seconds): written beside the file and
+/// renamed over it, so the node never reads it half written.
+fn set_offset(file: &std::path::Path, offset: &str) -> anyhow::Result<()> {
+    let written = file.with_extension("new");
+    std::fs::write(&written, format!("{offset}\n")).with_context(|| format!("cannot write {}", written.display()))?;
+    std::fs::rename(&written, file).with_context(|| format!("cannot replace {}", file.display()))
+}
 
 async fn run(program: &str, args: &[String]) -> anyhow::Result<String> {
     let output = tokio::process::Command::new(program)
@@ -126,16 +135,39 @@ impl Nemesis {
         Nemesis { faults, regions, clients, wan, clocks, rng, undo: Vec::new() }
     }
 
-    /// Checks the deployment can take every fault asked for, and clears rules a crashed run left.
+    /// Checks the deployment can take every fault asked for, and undoes what a run that was stopped
+    /// half way left: paused or stopped containers, skewed clocks, iptables rules.
     pub async fn prepare(&self) -> anyhow::Result<()> {
         for region in self.regions.keys() {
             for container in self.wan_members(region) {
-                docker(&["inspect", "--format", "{{.State.Status}}", &container])
+                let status = docker(&["inspect", "--format", "{{.State.Status}}", &container])
                     .await
                     .with_context(|| format!("container {container} of region {region} (is the cluster up?)"))?;
+                match status.as_str() {
+                    "paused" => drop(docker(&["unpause", &container]).await?),
+                    "exited" | "created" => drop(docker(&["start", &container]).await?),
+                    _ => {}
+                }
+                self.wan_ip(&container).await.with_context(|| {
+                    format!("{container} is off the WAN: take the cluster down and up again (scripts/cluster.sh)")
+                })?;
+            }
+            if let Some(clocks) = &self.clocks {
+                for id in &self.regions[region] {
+                    let file = clocks.join(format!("{region}-node-{id}")).join("offset");
+                    if file.exists() {
+                        set_offset(&file, "+0")?;
+                    }
+                }
             }
         }
         if self.faults.iter().any(|f| matches!(f, Fault::Split | Fault::OneWay)) {
+            // Containers on one bridge reach iptables only through the bridge's netfilter hook.
+            let hook = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").unwrap_or_default();
+            anyhow::ensure!(
+                hook.trim() == "1",
+                "split and one-way faults need net.bridge.bridge-nf-call-iptables = 1 (modprobe br_netfilter)"
+            );
             let rules = run("iptables", &["-S".into(), "DOCKER-USER".into()])
                 .await
                 .context("split and one-way faults need iptables and Docker's DOCKER-USER chain (run as root)")?;
@@ -286,6 +318,8 @@ impl Nemesis {
                 let region = self.region();
                 let container =
                     if self.rng.random_bool(0.75) { self.node(&region) } else { format!("{region}-replicator") };
+                // Started again at the heal should `restart` have stopped it and failed to start it.
+                self.undo.push(Undo::Start(container.clone()));
                 docker(&["restart", "--time", "5", &container]).await?;
                 Ok(container)
             }
@@ -295,17 +329,32 @@ impl Nemesis {
                 let seconds = self.rng.random_range(2..=30) * if self.rng.random_bool(0.5) { 1 } else { -1 };
                 let clocks = self.clocks.as_ref().context("clock skew needs --clocks")?;
                 let file = clocks.join(&container).join("offset");
-                std::fs::write(&file, format!("{seconds:+}\n"))
-                    .with_context(|| format!("cannot write {}", file.display()))?;
-                self.undo.push(Undo::Clock(file));
+                self.undo.push(Undo::Clock(file.clone()));
+                set_offset(&file, &format!("{seconds:+}"))?;
                 Ok(format!("{container} {seconds:+} s"))
             }
         }
     }
 
-    /// Undoes every fault still in force; the first error, after trying everything.
+    /// Undoes every fault still in force, trying a failed step again a few times; what could not be
+    /// undone stays for the next heal, and the last error is returned.
     pub async fn heal(&mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        for attempt in 0..HEAL_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            result = self.heal_once().await;
+            if result.is_ok() {
+                break;
+            }
+        }
+        result
+    }
+
+    async fn heal_once(&mut self) -> anyhow::Result<()> {
         let mut first_error = None;
+        let mut failed = Vec::new();
         while let Some(undo) = self.undo.pop() {
             let result = match &undo {
                 Undo::Reconnect { container, ip } => {
@@ -324,15 +373,16 @@ impl Nemesis {
                     }
                     result
                 }
-                Undo::Clock(file) => {
-                    std::fs::write(file, "+0\n").with_context(|| format!("cannot write {}", file.display()))
-                }
+                Undo::Clock(file) => set_offset(file, "+0"),
             };
             if let Err(e) = result {
                 tracing::warn!(error = %e, ?undo, "heal step failed");
                 first_error.get_or_insert(e);
+                failed.push(undo);
             }
         }
+        failed.reverse();
+        self.undo = failed;
         first_error.map_or(Ok(()), Err)
     }
 }

@@ -27,6 +27,8 @@ pub struct Inputs<'a> {
     pub anomalies: Vec<Anomaly>,
     pub copies: &'a BTreeMap<String, Copy>,
     pub timeout: Duration,
+    /// What the heal after the last cycle could not undo.
+    pub final_heal_error: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -82,6 +84,8 @@ pub struct Report {
     pub operations_by_region: BTreeMap<String, Counts>,
     pub faults_by_kind: BTreeMap<String, usize>,
     pub fault_errors: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_heal_error: Option<String>,
     pub convergence: Convergence,
     pub anomalies_by_kind: BTreeMap<String, usize>,
     pub items_by_region: BTreeMap<String, usize>,
@@ -162,6 +166,7 @@ impl Report {
             operations_by_region,
             fault_errors: inputs.events.iter().filter(|e| e.error.is_some()).count(),
             faults_by_kind,
+            final_heal_error: inputs.final_heal_error,
             convergence,
             anomalies_by_kind,
             items_by_region: inputs
@@ -175,9 +180,9 @@ impl Report {
         }
     }
 
-    /// No anomaly, and every heal converged.
+    /// No anomaly, every fault injected and healed, and every heal converged.
     pub fn clean(&self) -> bool {
-        self.anomalies_by_kind.is_empty()
+        self.anomalies_by_kind.is_empty() && self.fault_errors == 0 && self.final_heal_error.is_none()
     }
 
     pub fn summary(&self) -> String {
@@ -189,6 +194,9 @@ impl Report {
         );
         let faults: Vec<String> = self.faults_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
         out += &format!("faults: {} ({} failed to inject or heal)\n", faults.join(", "), self.fault_errors);
+        if let Some(error) = &self.final_heal_error {
+            out += &format!("THE FINAL HEAL FAILED: {error}\n");
+        }
         out += &format!(
             "operations: {} ({} acknowledged, {} failed, {} unknown)\n",
             ops.total, ops.ok, ops.failed, ops.unknown
@@ -218,10 +226,16 @@ impl Report {
         out
     }
 
-    /// report.json, summary.txt and timeline.svg in `dir`.
+    /// report.json, summary.txt, timeline.svg and history.jsonl (every operation, one per line) in `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(self)?;
         std::fs::write(dir.join("report.json"), json).context("cannot write report.json")?;
+        let mut history = Vec::new();
+        for op in &self.ops {
+            serde_json::to_writer(&mut history, op)?;
+            history.push(b'\n');
+        }
+        std::fs::write(dir.join("history.jsonl"), history).context("cannot write history.jsonl")?;
         std::fs::write(dir.join("summary.txt"), self.summary()).context("cannot write summary.txt")?;
         self.draw(&dir.join("timeline.svg"))
     }
@@ -277,6 +291,8 @@ impl Report {
                     .configure_mesh()
                     .x_desc("seconds since the start")
                     .disable_x_mesh()
+                    .light_line_style(WHITE)
+                    .y_labels(6)
                     .draw()
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 // The faults, shaded, each labelled with its kind.

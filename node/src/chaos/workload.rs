@@ -42,17 +42,15 @@ fn version_of(version: Option<tern_client::v1::ItemVersion>) -> Outcome {
     }
 }
 
-/// How a call that did not succeed ended: failed for certain only when the region refused it.
+/// How a call that did not succeed ended: failed for certain only when its condition did not hold (a
+/// retried call gets its first outcome back from the session, so the refusal is the one applied).
+/// Anything else may have been applied: the workload sends no request a region could reject as such,
+/// and a ValidationException can also say that a call's outcome was forgotten.
 fn failure(error: tern_client::Error) -> Outcome {
     match (&error, error.kind()) {
-        (
-            tern_client::Error::Api(_),
-            Some(
-                ErrorKind::ConditionalCheckFailedException
-                | ErrorKind::ValidationException
-                | ErrorKind::ResourceNotFoundException,
-            ),
-        ) => Outcome::Failed { error: error.to_string() },
+        (tern_client::Error::Api(_), Some(ErrorKind::ConditionalCheckFailedException)) => {
+            Outcome::Failed { error: error.to_string() }
+        }
         _ => Outcome::Unknown { error: error.to_string() },
     }
 }
