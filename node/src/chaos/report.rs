@@ -244,7 +244,9 @@ impl Report {
     fn draw(&self, path: &Path) -> anyhow::Result<()> {
         let seconds = self.duration_secs.ceil().max(1.0) as usize;
         let regions: Vec<&String> = self.operations_by_region.keys().collect();
-        let root = SVGBackend::new(path, (1400, 260 * 2 * regions.len().max(1) as u32)).into_drawing_area();
+        // About four pixels a second, so a long run's faults stay apart.
+        let width = (seconds as u32 * 4).clamp(1400, 8000);
+        let root = SVGBackend::new(path, (width, 260 * 2 * regions.len().max(1) as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         let areas = root.split_evenly((regions.len().max(1) * 2, 1));
         for (i, region) in regions.iter().enumerate() {
