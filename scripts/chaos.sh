@@ -3,7 +3,8 @@
 # preloaded into the nodes so their clocks can be skewed), then runs `tern chaos` against it: a workload
 # in every region, a fault and a heal per cycle, and the checker after the final heal.
 #   scripts/chaos.sh [--regions 2|3] [--debug | --binary PATH] [tern chaos flags: --cycles N --seed S --faults a,b --out DIR ...]
-# Exit status 0 when the checker found no anomaly; the report is in --out (default chaos-report/).
+# Exit status 0 when the run went to the end, every fault was injected and healed, every heal converged
+# and the checker found no anomaly; the report is in --out (default chaos-report/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -190,7 +190,8 @@ async fn converge(
     }
 }
 
-/// Runs the chaos test; true when the checker found no anomaly.
+/// Runs the chaos test; true when it ran to the end, every fault was injected and healed, every heal
+/// converged and the checker found no anomaly.
 pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     let topology = Topology::load(&args.topology)?;
     let seed = args.seed.unwrap_or_else(|| rand::random::<u32>().into());
@@ -270,10 +271,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
         }
     };
     // Ctrl-C ends the cycles early: the faults are still healed and what ran is still checked.
-    tokio::select! {
-        () = cycles => {}
-        _ = tokio::signal::ctrl_c() => tracing::warn!("interrupted: healing, then checking what ran"),
-    }
+    let interrupted = tokio::select! {
+        () = cycles => false,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::warn!("interrupted: healing, then checking what ran");
+            true
+        }
+    };
     stop.store(true, Ordering::SeqCst);
     let final_heal_error = nemesis.heal().await.err().map(|e| format!("{e:#}"));
     for writer in writers {
@@ -297,6 +301,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
         copies: &copies,
         timeout,
         final_heal_error,
+        interrupted,
     });
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     report.write(&args.out)?;

@@ -79,8 +79,8 @@ enum Undo {
     },
     Start(String),
     Unpause(String),
-    /// iptables rules in DOCKER-USER, as the arguments after `-I DOCKER-USER`/`-D DOCKER-USER`.
-    Rules(Vec<Vec<String>>),
+    /// An iptables rule in DOCKER-USER, as the arguments after `-I DOCKER-USER`/`-D DOCKER-USER`.
+    Rule(Vec<String>),
     Clock(PathBuf),
 }
 
@@ -105,6 +105,13 @@ async fn run(program: &str, args: &[String]) -> anyhow::Result<String> {
         bail!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// `iptables -w ACTION DOCKER-USER RULE...` (waiting for the xtables lock rather than failing).
+async fn iptables(action: &str, rule: &[String]) -> anyhow::Result<()> {
+    let mut args = vec!["-w".to_string(), action.to_string(), "DOCKER-USER".to_string()];
+    args.extend(rule.iter().cloned());
+    run("iptables", &args).await.map(drop)
 }
 
 async fn docker(args: &[&str]) -> anyhow::Result<String> {
@@ -161,21 +168,29 @@ impl Nemesis {
                 }
             }
         }
-        if self.faults.iter().any(|f| matches!(f, Fault::Split | Fault::OneWay)) {
+        let cuts = self.faults.iter().any(|f| matches!(f, Fault::Split | Fault::OneWay));
+        if cuts {
             // Containers on one bridge reach iptables only through the bridge's netfilter hook.
             let hook = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").unwrap_or_default();
             anyhow::ensure!(
                 hook.trim() == "1",
                 "split and one-way faults need net.bridge.bridge-nf-call-iptables = 1 (modprobe br_netfilter)"
             );
-            let rules = run("iptables", &["-S".into(), "DOCKER-USER".into()])
-                .await
-                .context("split and one-way faults need iptables and Docker's DOCKER-USER chain (run as root)")?;
-            for rule in rules.lines().filter(|r| r.contains(RULE_COMMENT)) {
-                let mut args: Vec<String> = rule.split_whitespace().map(str::to_string).collect();
-                args[0] = "-D".into();
-                run("iptables", &args).await?;
+        }
+        // Rules an interrupted run left, whatever this run's faults.
+        match run("iptables", &["-w".into(), "-S".into(), "DOCKER-USER".into()]).await {
+            Ok(rules) => {
+                for rule in rules.lines().filter(|r| r.contains(RULE_COMMENT)) {
+                    let mut args: Vec<String> = rule.split_whitespace().map(str::to_string).collect();
+                    args[0] = "-D".into();
+                    args.insert(0, "-w".into());
+                    run("iptables", &args).await?;
+                }
             }
+            Err(e) if cuts => {
+                return Err(e.context("split and one-way faults need iptables and Docker's DOCKER-USER chain (as root)"))
+            }
+            Err(_) => {}
         }
         if self.faults.contains(&Fault::ClockSkew) {
             let Some(clocks) = &self.clocks else { bail!("clock skew needs --clocks (the nodes' offset files)") };
@@ -248,16 +263,12 @@ impl Nemesis {
         Ok(rules)
     }
 
+    /// Inserts the rules, each recorded for the heal before it is in force.
     async fn insert_rules(&mut self, rules: Vec<Vec<String>>) -> anyhow::Result<()> {
-        for (n, rule) in rules.iter().enumerate() {
-            let mut args = vec!["-I".to_string(), "DOCKER-USER".to_string()];
-            args.extend(rule.iter().cloned());
-            if let Err(e) = run("iptables", &args).await {
-                self.undo.push(Undo::Rules(rules[..n].to_vec()));
-                return Err(e);
-            }
+        for rule in rules {
+            self.undo.push(Undo::Rule(rule.clone()));
+            iptables("-I", &rule).await?;
         }
-        self.undo.push(Undo::Rules(rules));
         Ok(())
     }
 
@@ -303,15 +314,15 @@ impl Nemesis {
             Fault::Kill | Fault::KillLeader => {
                 let region = self.region();
                 let container = if fault == Fault::Kill { self.node(&region) } else { self.leader(&region).await? };
-                docker(&["kill", "--signal", "KILL", &container]).await?;
                 self.undo.push(Undo::Start(container.clone()));
+                docker(&["kill", "--signal", "KILL", &container]).await?;
                 Ok(container)
             }
             Fault::Pause | Fault::PauseReplicator => {
                 let region = self.region();
                 let container = if fault == Fault::Pause { self.node(&region) } else { format!("{region}-replicator") };
-                docker(&["pause", &container]).await?;
                 self.undo.push(Undo::Unpause(container.clone()));
+                docker(&["pause", &container]).await?;
                 Ok(container)
             }
             Fault::Restart => {
@@ -352,37 +363,43 @@ impl Nemesis {
         result
     }
 
+    /// One pass over what is to be undone, last fault first. A step leaves the list only once it is
+    /// done (a Ctrl-C half way loses nothing), and each step is safe to take again: it looks first
+    /// whether its fault is still there.
     async fn heal_once(&mut self) -> anyhow::Result<()> {
         let mut first_error = None;
-        let mut failed = Vec::new();
-        while let Some(undo) = self.undo.pop() {
+        for index in (0..self.undo.len()).rev() {
+            let undo = self.undo[index].clone();
             let result = match &undo {
-                Undo::Reconnect { container, ip } => {
-                    docker(&["network", "connect", "--ip", ip, &self.wan, container]).await.map(|_| ())
-                }
-                Undo::Start(container) => docker(&["start", container]).await.map(|_| ()),
-                Undo::Unpause(container) => docker(&["unpause", container]).await.map(|_| ()),
-                Undo::Rules(rules) => {
-                    let mut result = Ok(());
-                    for rule in rules {
-                        let mut args = vec!["-D".to_string(), "DOCKER-USER".to_string()];
-                        args.extend(rule.iter().cloned());
-                        if let Err(e) = run("iptables", &args).await {
-                            result = Err(e);
-                        }
+                Undo::Reconnect { container, ip } => match self.wan_ip(container).await {
+                    Ok(_) => Ok(()),
+                    Err(_) => docker(&["network", "connect", "--ip", ip, &self.wan, container]).await.map(drop),
+                },
+                Undo::Start(container) => docker(&["start", container]).await.map(drop),
+                Undo::Unpause(container) => {
+                    match docker(&["inspect", "--format", "{{.State.Status}}", container]).await {
+                        Ok(status) if status == "paused" => docker(&["unpause", container]).await.map(drop),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
                     }
-                    result
                 }
+                Undo::Rule(rule) => match iptables("-C", rule).await {
+                    Ok(()) => iptables("-D", rule).await,
+                    // Not there (any more): nothing to undo.
+                    Err(_) => Ok(()),
+                },
                 Undo::Clock(file) => set_offset(file, "+0"),
             };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, ?undo, "heal step failed");
-                first_error.get_or_insert(e);
-                failed.push(undo);
+            match result {
+                Ok(()) => {
+                    self.undo.remove(index);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?undo, "heal step failed");
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        failed.reverse();
-        self.undo = failed;
         first_error.map_or(Ok(()), Err)
     }
 }

@@ -29,6 +29,8 @@ pub struct Inputs<'a> {
     pub timeout: Duration,
     /// What the heal after the last cycle could not undo.
     pub final_heal_error: Option<String>,
+    /// Ctrl-C ended the cycles early.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -86,6 +88,7 @@ pub struct Report {
     pub fault_errors: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_heal_error: Option<String>,
+    pub interrupted: bool,
     pub convergence: Convergence,
     pub anomalies_by_kind: BTreeMap<String, usize>,
     pub items_by_region: BTreeMap<String, usize>,
@@ -167,6 +170,7 @@ impl Report {
             fault_errors: inputs.events.iter().filter(|e| e.error.is_some()).count(),
             faults_by_kind,
             final_heal_error: inputs.final_heal_error,
+            interrupted: inputs.interrupted,
             convergence,
             anomalies_by_kind,
             items_by_region: inputs
@@ -180,9 +184,12 @@ impl Report {
         }
     }
 
-    /// No anomaly, every fault injected and healed, and every heal converged.
+    /// Ran to the end, no anomaly, every fault injected and healed, and every heal converged.
     pub fn clean(&self) -> bool {
-        self.anomalies_by_kind.is_empty() && self.fault_errors == 0 && self.final_heal_error.is_none()
+        self.anomalies_by_kind.is_empty()
+            && self.fault_errors == 0
+            && self.final_heal_error.is_none()
+            && !self.interrupted
     }
 
     pub fn summary(&self) -> String {
@@ -213,7 +220,10 @@ impl Report {
         );
         let items: Vec<String> = self.items_by_region.iter().map(|(r, n)| format!("{r} {n}")).collect();
         out += &format!("items: {}\n", items.join(", "));
-        if self.clean() {
+        if self.interrupted {
+            out += "INTERRUPTED before the last cycle\n";
+        }
+        if self.anomalies_by_kind.is_empty() {
             out += "anomalies: none\n";
         } else {
             let kinds: Vec<String> = self.anomalies_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
