@@ -34,7 +34,13 @@ stage="$CARGO_TARGET_DIR/image-$profile"
 rm -rf "$stage"
 mkdir -p "$stage/rootfs/usr/local/bin" "$stage/rootfs/etc" "$stage/rootfs/tmp" "$stage/data"
 chmod 1777 "$stage/rootfs/tmp"
-cp "$binary" "$stage/rootfs/usr/local/bin/tern"
+# Without its debug info (the release build keeps line tables: 500 MB of them); symbols stay, so
+# backtraces still name functions.
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-debug -o "$stage/rootfs/usr/local/bin/tern" "$binary"
+else
+  cp "$binary" "$stage/rootfs/usr/local/bin/tern"
+fi
 # The dynamic loader and every library ldd resolves, at the same paths.
 copy_with_parents() { mkdir -p "$stage/rootfs$(dirname "$1")" && cp -L "$1" "$stage/rootfs$1"; }
 ldd "$binary" | grep -o '/[^ ]*' | sort -u | while read -r lib; do copy_with_parents "$lib"; done
