@@ -30,7 +30,7 @@ use crate::global::replicator::verify::{read_copy, Held as VersionedItem};
 use crate::topology::Topology;
 use checker::{Copy, Held};
 use history::{History, Version};
-use nemesis::{Event, Fault, Nemesis};
+use nemesis::{Deployment, Event, Fault, Nemesis};
 use workload::{Gate, Workload};
 
 #[derive(Debug, Clone, Args)]
@@ -205,14 +205,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     }
     let regions: BTreeMap<String, Vec<u64>> =
         topology.regions.iter().map(|(name, r)| (name.clone(), r.nodes.keys().copied().collect())).collect();
-    let mut nemesis = Nemesis::new(
-        args.faults.clone(),
-        regions,
-        clients.clone(),
-        args.wan_network.clone(),
-        args.clocks.clone(),
-        StdRng::seed_from_u64(seed),
-    );
+    let deployment =
+        Deployment { regions, clients: clients.clone(), wan: args.wan_network.clone(), clocks: args.clocks.clone() };
+    let mut nemesis = Nemesis::new(args.faults.clone(), deployment, StdRng::seed_from_u64(seed));
     nemesis.prepare().await?;
     create_global_table(&clients, &table).await?;
     tracing::info!(%table, seed, cycles = args.cycles, "chaos run starting");

@@ -118,34 +118,35 @@ async fn docker(args: &[&str]) -> anyhow::Result<String> {
     run("docker", &args.iter().map(|a| a.to_string()).collect::<Vec<_>>()).await
 }
 
+/// The compose deployment a nemesis acts on.
+pub struct Deployment {
+    /// Region name to its node ids.
+    pub regions: BTreeMap<String, Vec<u64>>,
+    /// A client of each region (to find its leader).
+    pub clients: BTreeMap<String, Client>,
+    /// The docker network that joins the regions.
+    pub wan: String,
+    /// The directory of the nodes' libfaketime offset files, when clocks may be skewed.
+    pub clocks: Option<PathBuf>,
+}
+
 /// Injects faults into a compose deployment and heals them.
 pub struct Nemesis {
     faults: Vec<Fault>,
-    /// Region name to its node ids.
-    regions: BTreeMap<String, Vec<u64>>,
-    clients: BTreeMap<String, Client>,
-    wan: String,
-    clocks: Option<PathBuf>,
+    at: Deployment,
     rng: StdRng,
     undo: Vec<Undo>,
 }
 
 impl Nemesis {
-    pub fn new(
-        faults: Vec<Fault>,
-        regions: BTreeMap<String, Vec<u64>>,
-        clients: BTreeMap<String, Client>,
-        wan: String,
-        clocks: Option<PathBuf>,
-        rng: StdRng,
-    ) -> Nemesis {
-        Nemesis { faults, regions, clients, wan, clocks, rng, undo: Vec::new() }
+    pub fn new(faults: Vec<Fault>, at: Deployment, rng: StdRng) -> Nemesis {
+        Nemesis { faults, at, rng, undo: Vec::new() }
     }
 
     /// Checks the deployment can take every fault asked for, and undoes what a run that was stopped
     /// half way left: paused or stopped containers, skewed clocks, iptables rules.
     pub async fn prepare(&self) -> anyhow::Result<()> {
-        for region in self.regions.keys() {
+        for region in self.at.regions.keys() {
             for container in self.wan_members(region) {
                 let status = docker(&["inspect", "--format", "{{.State.Status}}", &container])
                     .await
@@ -159,8 +160,8 @@ impl Nemesis {
                     format!("{container} is off the WAN: take the cluster down and up again (scripts/cluster.sh)")
                 })?;
             }
-            if let Some(clocks) = &self.clocks {
-                for id in &self.regions[region] {
+            if let Some(clocks) = &self.at.clocks {
+                for id in &self.at.regions[region] {
                     let file = clocks.join(format!("{region}-node-{id}")).join("offset");
                     if file.exists() {
                         set_offset(&file, "+0")?;
@@ -193,8 +194,8 @@ impl Nemesis {
             Err(_) => {}
         }
         if self.faults.contains(&Fault::ClockSkew) {
-            let Some(clocks) = &self.clocks else { bail!("clock skew needs --clocks (the nodes' offset files)") };
-            let node = format!("{}-node-1", self.regions.keys().next().expect("a region"));
+            let Some(clocks) = &self.at.clocks else { bail!("clock skew needs --clocks (the nodes' offset files)") };
+            let node = format!("{}-node-1", self.at.regions.keys().next().expect("a region"));
             let env = docker(&["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", &node]).await?;
             if !env.lines().any(|l| l.starts_with("LD_PRELOAD=") && l.contains("faketime")) {
                 bail!("clock skew needs libfaketime preloaded: bring the cluster up with TERN_PRELOAD set (scripts/chaos.sh does)");
@@ -209,30 +210,30 @@ impl Nemesis {
     }
 
     fn wan_members(&self, region: &str) -> Vec<String> {
-        let mut members: Vec<String> = self.regions[region].iter().map(|id| format!("{region}-node-{id}")).collect();
+        let mut members: Vec<String> = self.at.regions[region].iter().map(|id| format!("{region}-node-{id}")).collect();
         members.push(format!("{region}-replicator"));
         members
     }
 
     async fn wan_ip(&self, container: &str) -> anyhow::Result<String> {
-        let format = format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.wan);
+        let format = format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.at.wan);
         let ip = docker(&["inspect", "--format", &format, container]).await?;
-        anyhow::ensure!(!ip.is_empty() && ip != "<no value>", "{container} is not on network {}", self.wan);
+        anyhow::ensure!(!ip.is_empty() && ip != "<no value>", "{container} is not on network {}", self.at.wan);
         Ok(ip)
     }
 
     fn region(&mut self) -> String {
-        let names: Vec<&String> = self.regions.keys().collect();
+        let names: Vec<&String> = self.at.regions.keys().collect();
         (*names.choose(&mut self.rng).expect("a region")).clone()
     }
 
     fn node(&mut self, region: &str) -> String {
-        let id = *self.regions[region].choose(&mut self.rng).expect("a node");
+        let id = *self.at.regions[region].choose(&mut self.rng).expect("a node");
         format!("{region}-node-{id}")
     }
 
     async fn leader(&self, region: &str) -> anyhow::Result<String> {
-        let status = self.clients[region].node_status(None).await?;
+        let status = self.at.clients[region].node_status(None).await?;
         let id = status.leader_id.with_context(|| format!("{region} has no leader"))?;
         Ok(format!("{region}-node-{id}"))
     }
@@ -285,13 +286,13 @@ impl Nemesis {
                 let region = self.region();
                 for container in self.wan_members(&region) {
                     let ip = self.wan_ip(&container).await?;
-                    docker(&["network", "disconnect", "--force", &self.wan, &container]).await?;
+                    docker(&["network", "disconnect", "--force", &self.at.wan, &container]).await?;
                     self.undo.push(Undo::Reconnect { container, ip });
                 }
                 Ok(region)
             }
             Fault::Split => {
-                let names: Vec<String> = self.regions.keys().cloned().collect();
+                let names: Vec<String> = self.at.regions.keys().cloned().collect();
                 // A random proper, non-empty subset against the rest.
                 let mut left: Vec<String> = names.iter().filter(|_| self.rng.random_bool(0.5)).cloned().collect();
                 if left.is_empty() || left.len() == names.len() {
@@ -305,7 +306,7 @@ impl Nemesis {
             }
             Fault::OneWay => {
                 let from = self.region();
-                let others: Vec<String> = self.regions.keys().filter(|r| **r != from).cloned().collect();
+                let others: Vec<String> = self.at.regions.keys().filter(|r| **r != from).cloned().collect();
                 let to = others.choose(&mut self.rng).context("one-way needs two regions")?.clone();
                 let rules = self.drop_rules(std::slice::from_ref(&from), std::slice::from_ref(&to)).await?;
                 self.insert_rules(rules).await?;
@@ -338,7 +339,7 @@ impl Nemesis {
                 let region = self.region();
                 let container = self.node(&region);
                 let seconds = self.rng.random_range(2..=30) * if self.rng.random_bool(0.5) { 1 } else { -1 };
-                let clocks = self.clocks.as_ref().context("clock skew needs --clocks")?;
+                let clocks = self.at.clocks.as_ref().context("clock skew needs --clocks")?;
                 let file = clocks.join(&container).join("offset");
                 self.undo.push(Undo::Clock(file.clone()));
                 set_offset(&file, &format!("{seconds:+}"))?;
@@ -373,7 +374,7 @@ impl Nemesis {
             let result = match &undo {
                 Undo::Reconnect { container, ip } => match self.wan_ip(container).await {
                     Ok(_) => Ok(()),
-                    Err(_) => docker(&["network", "connect", "--ip", ip, &self.wan, container]).await.map(drop),
+                    Err(_) => docker(&["network", "connect", "--ip", ip, &self.at.wan, container]).await.map(drop),
                 },
                 Undo::Start(container) => docker(&["start", container]).await.map(drop),
                 Undo::Unpause(container) => {
