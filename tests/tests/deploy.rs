@@ -42,7 +42,12 @@ struct Down;
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new("scripts/cluster.sh").args(["down", "--volumes"]).current_dir(repository()).status();
+        let _ = Command::new("scripts/cluster.sh")
+            .args(["down", "--volumes"])
+            .current_dir(repository())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
