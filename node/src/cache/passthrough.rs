@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use super::api_error;
 use super::service::{relayed, CacheService};
 use crate::routing::MAX_API_MESSAGE_BYTES;
+use crate::stream::service::RecordStream;
 
 /// Relays a `Streams` call to any node.
 macro_rules! relay_streams {
@@ -33,8 +34,6 @@ macro_rules! relay_streams {
             .map_err(|e| Status::from(api_error(e)))
     }};
 }
-
-type RecordStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<StreamRecord, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Streams for CacheService {

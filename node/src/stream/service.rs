@@ -185,7 +185,8 @@ impl StreamsService {
     }
 }
 
-type RecordStream = Pin<Box<dyn Stream<Item = Result<StreamRecord, Status>> + Send>>;
+/// The records Subscribe sends: the nodes' own, and the ones a cache node relays.
+pub type RecordStream = Pin<Box<dyn Stream<Item = Result<StreamRecord, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Streams for StreamsService {
