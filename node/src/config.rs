@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `tern node` flags; every one may instead come from the `--config` TOML file (flags win).
 #[derive(Debug, Clone, Default, Args, Deserialize)]
@@ -206,7 +206,59 @@ impl NodeArgs {
     }
 }
 
+/// The file in a data directory that names the node whose data it is.
+const IDENTITY_FILE: &str = "identity.toml";
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Identity {
+    region: String,
+    id: u64,
+}
+
 impl NodeConfig {
+    /// Makes the data directory this node's, or checks it is: on the first start the node's region and
+    /// id are written beside its data (synced before Raft starts), and every later start must be the same
+    /// node. A data directory started under another id would bring that node's log and vote to another
+    /// member, which could then vote twice in a term; an id taken from the hostname makes that one edit
+    /// of the topology away.
+    pub fn claim_data_dir(&self) -> Result<(), ConfigError> {
+        let path = self.data_dir.join(IDENTITY_FILE);
+        let ours = Identity { region: self.region.clone(), id: self.id };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let found: Identity =
+                    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?;
+                if found != ours {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} holds node {} of region {}, not node {} of region {}: start it as that node, or give \
+                         this node an empty data directory",
+                        self.data_dir.display(),
+                        found.id,
+                        found.region,
+                        ours.id,
+                        ours.region
+                    )));
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let write = || -> std::io::Result<()> {
+                    let written = path.with_extension("new");
+                    let mut file = std::fs::File::create(&written)?;
+                    std::io::Write::write_all(
+                        &mut file,
+                        toml::to_string(&ours).expect("an identity serialises").as_bytes(),
+                    )?;
+                    file.sync_all()?;
+                    std::fs::rename(&written, &path)?;
+                    std::fs::File::open(&self.data_dir)?.sync_all()
+                };
+                write().map_err(|source| ConfigError::Read { path: path.clone(), source })
+            }
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+
     /// Checks the settings make sense together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.region.is_empty() {
@@ -279,6 +331,27 @@ mod tests {
         let missing = id_on_host(&topology, "us-east", "tern-node").unwrap_err().to_string();
         assert!(missing.contains("no node of region us-east"), "{missing}");
         assert!(id_on_host(&topology, "ap-south", "tern-node-1").is_err());
+    }
+
+    #[test]
+    fn a_data_directory_serves_only_the_node_that_first_used_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = |id: u64, region: &str| {
+            NodeArgs {
+                id: Some(id),
+                region: Some(region.into()),
+                listen: Some("127.0.0.1:7001".parse().unwrap()),
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            }
+            .resolve()
+            .unwrap()
+        };
+        node(1, "us-east").claim_data_dir().unwrap();
+        node(1, "us-east").claim_data_dir().unwrap();
+        let other = node(2, "us-east").claim_data_dir().unwrap_err().to_string();
+        assert!(other.contains("holds node 1 of region us-east, not node 2"), "{other}");
+        assert!(node(1, "eu-west").claim_data_dir().is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::stream::trim::{trim_forever, StreamSettings};
 /// Runs a node until SIGTERM or Ctrl-C, then shuts down cleanly.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    config.claim_data_dir()?;
     let engine: Arc<dyn Engine> = Arc::new(Rocks::open(&config.data_dir.join("db")).context("opening RocksDB")?);
     let log_store = LogStore::open(engine.clone(), config.id)?;
     let log = log_store.log_sync();
