@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backups;
 mod error;
 mod nodes;
 mod replication;

@@ -69,6 +69,19 @@ pub struct NodeArgs {
     /// lead (a leader stamps every version with its clock). Default 500.
     #[arg(long, alias = "max-clock-offset")]
     pub max_clock_offset_ms: Option<u64>,
+    /// Where backups and the PITR log are kept, outside the region: `file:///dir` or
+    /// `s3://bucket/prefix` (S3 or any S3-compatible store, set up by the usual `AWS_*` variables). Every
+    /// node of a region must reach the same store. Default: `backups` beside the data directory.
+    #[arg(long)]
+    pub backup_store: Option<String>,
+    /// How often the leader uploads each PITR table's new changes to the backup store, in milliseconds
+    /// (default 60,000). Changes not yet uploaded are kept in the region, in every node's storage.
+    #[arg(long)]
+    pub pitr_archive_interval_ms: Option<u64>,
+    /// How often the leader uploads a new base (a full image) of each PITR table, in seconds (default
+    /// 21,600: a restore replays at most six hours of changes over its base).
+    #[arg(long)]
+    pub pitr_base_interval_secs: Option<u64>,
 }
 
 /// A node's complete, validated settings.
@@ -89,6 +102,10 @@ pub struct NodeConfig {
     pub stream_iterator_ttl_secs: u64,
     pub ttl_sweep_interval_ms: u64,
     pub max_clock_offset_ms: u64,
+    /// The backup store's URL.
+    pub backup_store: String,
+    pub pitr_archive_interval_ms: u64,
+    pub pitr_base_interval_secs: u64,
     /// The deployment's regions, when a topology file was given: needed to create replicas.
     pub topology: Option<crate::topology::Topology>,
 }
@@ -199,11 +216,26 @@ impl NodeArgs {
             stream_iterator_ttl_secs: self.stream_iterator_ttl_secs.or(file.stream_iterator_ttl_secs).unwrap_or(900),
             ttl_sweep_interval_ms: self.ttl_sweep_interval_ms.or(file.ttl_sweep_interval_ms).unwrap_or(500),
             max_clock_offset_ms: self.max_clock_offset_ms.or(file.max_clock_offset_ms).unwrap_or(500),
+            backup_store: self.backup_store.or(file.backup_store).unwrap_or_default(),
+            pitr_archive_interval_ms: self.pitr_archive_interval_ms.or(file.pitr_archive_interval_ms).unwrap_or(60_000),
+            pitr_base_interval_secs: self.pitr_base_interval_secs.or(file.pitr_base_interval_secs).unwrap_or(21_600),
             topology,
         };
+        let mut config = config;
+        if config.backup_store.is_empty() {
+            config.backup_store = default_backup_store(&config.data_dir)?;
+        }
         config.validate()?;
         Ok(config)
     }
+}
+
+/// The default backup store: a `backups` directory beside the data directory, so that the nodes of a
+/// region on one machine (the playground, tests) share it.
+fn default_backup_store(data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    let absolute = std::path::absolute(data_dir).map_err(|e| ConfigError::Invalid(format!("--data-dir: {e}")))?;
+    let beside = absolute.parent().unwrap_or(&absolute).join("backups");
+    Ok(format!("file://{}", beside.display()))
 }
 
 /// The file in a data directory that names the node whose data it is.

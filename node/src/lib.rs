@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod backup;
 pub mod bench;
 pub mod cache;
 pub mod changes;

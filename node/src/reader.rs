@@ -68,9 +68,25 @@ impl Reader {
 
     /// A table's schema and stored definition.
     pub fn table(&self, name: &str) -> Result<(TableSchema, StoredTable), ApiError> {
-        let bytes = self.engine.latest().get(Family::Tables, keyspace::table_key(name))?;
-        let stored: StoredTable = engine::decode("table", &bytes.ok_or_else(|| ApiError::table_not_found(name))?)?;
+        let stored = self.described_table(name)?;
+        if stored.restoring.is_some() {
+            return Err(crate::schema::being_restored(name));
+        }
         Ok((TableSchema::of(&stored)?, stored))
+    }
+
+    /// A table's definition, whatever its status (a table being restored serves DescribeTable only).
+    /// A table whose restore failed is not found, and the error says why.
+    pub fn described_table(&self, name: &str) -> Result<StoredTable, ApiError> {
+        match self.engine.latest().get(Family::Tables, keyspace::table_key(name))? {
+            Some(bytes) => Ok(engine::decode("table", &bytes)?),
+            None => match crate::backup::apply::restore_failure(self.engine.latest(), name)? {
+                Some(why) => Err(ApiError::not_found(format!(
+                    "Requested resource not found: Table: {name} not found (its restore failed: {why})"
+                ))),
+                None => Err(ApiError::table_not_found(name)),
+            },
+        }
     }
 
     /// Table names in order, after `start_after`, at most `limit`; and the last name when more remain.

@@ -248,6 +248,16 @@ impl RegionNode {
         self.propose_command(op, identity, None).await
     }
 
+    /// Proposes a command on this node, the leader, as one call of the caller's session (a retried
+    /// call is answered with its first outcome).
+    pub async fn propose_in_session(
+        &self,
+        op: command::Op,
+        session: Option<ClientSession>,
+    ) -> Result<command_outcome::Outcome, ApiError> {
+        self.propose_command(op, None, session).await
+    }
+
     async fn propose_command(
         &self,
         op: command::Op,
@@ -376,6 +386,11 @@ on_leader! {
     SetReplicasRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicas";
     SetReplicaStatusRequest => SetReplicasResponse, "/tern.v1.Replication/SetReplicaStatus";
     LockReplicaUpdateRequest => LockReplicaUpdateResponse, "/tern.v1.Replication/LockReplicaUpdate";
+    UpdateContinuousBackupsRequest => UpdateContinuousBackupsResponse, "/tern.v1.Backups/UpdateContinuousBackups";
+    RestoreTableToPointInTimeRequest => RestoreTableToPointInTimeResponse, "/tern.v1.Backups/RestoreTableToPointInTime";
+    RestoreTableFromBackupRequest => RestoreTableFromBackupResponse, "/tern.v1.Backups/RestoreTableFromBackup";
+    CreateBackupRequest => CreateBackupResponse, "/tern.v1.Backups/CreateBackup";
+    DeleteBackupRequest => DeleteBackupResponse, "/tern.v1.Backups/DeleteBackup";
 }
 
 macro_rules! proposed {
@@ -410,4 +425,5 @@ proposed! {
     SetReplicasRequest => SetReplicas, SetReplicas;
     SetReplicaStatusRequest => SetReplicaStatus, SetReplicas;
     LockReplicaUpdateRequest => LockReplicaUpdate, LockReplicaUpdate;
+    UpdateContinuousBackupsRequest => UpdateContinuousBackups, UpdateContinuousBackups;
 }

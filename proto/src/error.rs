@@ -19,6 +19,13 @@ pub enum ErrorKind {
     TrimmedDataAccessException,
     InternalServerError,
     ServiceUnavailable,
+    InvalidRestoreTimeException,
+    PointInTimeRecoveryUnavailableException,
+    TableAlreadyExistsException,
+    TableNotFoundException,
+    BackupNotFoundException,
+    BackupInUseException,
+    ContinuousBackupsUnavailableException,
 }
 
 impl ErrorKind {
@@ -36,6 +43,13 @@ impl ErrorKind {
             ErrorKind::TrimmedDataAccessException => "TrimmedDataAccessException",
             ErrorKind::InternalServerError => "InternalServerError",
             ErrorKind::ServiceUnavailable => "ServiceUnavailable",
+            ErrorKind::InvalidRestoreTimeException => "InvalidRestoreTimeException",
+            ErrorKind::PointInTimeRecoveryUnavailableException => "PointInTimeRecoveryUnavailableException",
+            ErrorKind::TableAlreadyExistsException => "TableAlreadyExistsException",
+            ErrorKind::TableNotFoundException => "TableNotFoundException",
+            ErrorKind::BackupNotFoundException => "BackupNotFoundException",
+            ErrorKind::BackupInUseException => "BackupInUseException",
+            ErrorKind::ContinuousBackupsUnavailableException => "ContinuousBackupsUnavailableException",
         }
     }
 
@@ -54,6 +68,13 @@ impl ErrorKind {
             TrimmedDataAccessException,
             InternalServerError,
             ServiceUnavailable,
+            InvalidRestoreTimeException,
+            PointInTimeRecoveryUnavailableException,
+            TableAlreadyExistsException,
+            TableNotFoundException,
+            BackupNotFoundException,
+            BackupInUseException,
+            ContinuousBackupsUnavailableException,
         ]
         .into_iter()
         .find(|kind| kind.name() == name)
@@ -72,6 +93,13 @@ impl ErrorKind {
             ErrorKind::TrimmedDataAccessException => tonic::Code::OutOfRange,
             ErrorKind::InternalServerError => tonic::Code::Internal,
             ErrorKind::ServiceUnavailable => tonic::Code::Unavailable,
+            ErrorKind::InvalidRestoreTimeException => tonic::Code::InvalidArgument,
+            ErrorKind::PointInTimeRecoveryUnavailableException => tonic::Code::FailedPrecondition,
+            ErrorKind::TableAlreadyExistsException => tonic::Code::AlreadyExists,
+            ErrorKind::TableNotFoundException => tonic::Code::NotFound,
+            ErrorKind::BackupNotFoundException => tonic::Code::NotFound,
+            ErrorKind::BackupInUseException => tonic::Code::FailedPrecondition,
+            ErrorKind::ContinuousBackupsUnavailableException => tonic::Code::FailedPrecondition,
         }
     }
 }

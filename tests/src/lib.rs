@@ -289,6 +289,12 @@ impl Region {
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
     }
+
+    /// The region's directory: its nodes' data directories, their logs, and (by default) the backup
+    /// store, `backups/`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for Region {
@@ -334,6 +340,7 @@ pub mod cache;
 pub mod global;
 pub mod lossy;
 pub mod proxy;
+pub mod s3;
 
 /// Helpers for conformance tests: items written as DynamoDB JSON, tables created in one call.
 pub mod dynamo {

@@ -70,7 +70,7 @@ impl Tern for TernService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let applied_through_micros = self.node.reader.applied_through();
-            let (_, stored) = self.node.reader.table(&request.table_name)?;
+            let stored = self.node.reader.described_table(&request.table_name)?;
             Ok(DescribeTableResponse { table: stored.description, applied_through_micros })
         })
         .await

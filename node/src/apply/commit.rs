@@ -10,7 +10,7 @@ use super::entry::{Applied, Entry, PlannedWrite};
 use crate::engine::StorageError;
 use crate::keyspace::Family;
 use crate::schema::TableSchema;
-use crate::{global, stream, ttl};
+use crate::{backup, global, stream, ttl};
 
 /// Adds a planned write to the entry's writes, with what it implies for the table's stream,
 /// tombstones, TTL index and statistics. A delete of an item that is not there changes nothing, except
@@ -35,8 +35,9 @@ fn commit_to(entry: &mut Entry, stored: &mut StoredTable, write: &PlannedWrite) 
     if !changed && !global {
         return Ok(());
     }
+    let encoded = write.change.new.as_ref().map(|item| item.encode_to_vec()).unwrap_or_default();
     match &write.change.new {
-        Some(item) => entry.writes.put(Family::Items, &write.key, item.encode_to_vec()),
+        Some(_) => entry.writes.put(Family::Items, &write.key, &encoded),
         None if changed => entry.writes.delete(Family::Items, &write.key),
         None => {}
     }
@@ -67,6 +68,7 @@ fn commit_to(entry: &mut Entry, stored: &mut StoredTable, write: &PlannedWrite) 
     if !changed {
         return Ok(());
     }
+    backup::apply::record_change(entry, stored, write, &encoded);
     ttl::apply::index_change(entry, stored, write);
     let size = |item: &Option<StoredItem>| item.as_ref().map_or(0, |i| i.encoded_len() as u64);
     if let Some(d) = stored.description.as_mut() {

@@ -108,6 +108,9 @@ impl Entry<'_> {
     /// A table's key schema.
     pub fn table(&self, name: &str) -> Result<TableSchema, ApiError> {
         let stored = self.tables.get(name).ok_or_else(|| ApiError::table_not_found(name))?;
+        if stored.restoring.is_some() {
+            return Err(crate::schema::being_restored(name));
+        }
         TableSchema::of(stored)
     }
 

@@ -34,7 +34,7 @@ use self::entry::{Applied, ApplyError, Entry, MAX_BATCH_COMMANDS};
 use crate::changes::Changes;
 use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
-use crate::{global, stream, ttl};
+use crate::{backup, global, stream, ttl};
 
 /// The engine-independent part of a node's state machine: the clock and the table definitions.
 pub struct Applier {
@@ -215,6 +215,8 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::UpdateTable(r) => Some(r.table_name.clone()),
         command::Op::UpdateTimeToLive(r) => Some(r.table_name.clone()),
         command::Op::SetReplicas(r) => Some(r.table_name.clone()),
+        command::Op::RestoreTable(r) => r.table.as_ref().map(|t| t.table_name.clone()),
+        command::Op::RestoreDone(r) => Some(r.table_name.clone()),
         _ => None,
     };
     if let Some(table) = table {
@@ -252,6 +254,27 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::PurgeTombstones(r) => Outcome::PurgeTombstones(global::apply::purge_tombstones(entry, r)?),
         command::Op::TrimStreams(r) => Outcome::TrimStreams(stream::trim(entry, r)?),
         command::Op::ForgetSessions(r) => Outcome::ForgetSessions(session::forget_sessions(entry, r)?),
+        command::Op::UpdateContinuousBackups(r) => {
+            Outcome::UpdateContinuousBackups(backup::apply::update_continuous_backups(entry, r)?)
+        }
+        command::Op::PitrProgress(r) => {
+            backup::apply::pitr_progress(entry, r)?;
+            Outcome::None(true)
+        }
+        command::Op::CreateBackup(r) => Outcome::Backup(backup::apply::create_backup(entry, r)?),
+        command::Op::BackupDone(r) => Outcome::Backup(backup::apply::backup_done(entry, r)?),
+        command::Op::DeleteBackup(r) => Outcome::Backup(backup::apply::delete_backup(entry, r)?),
+        command::Op::RestoreTable(r) => Outcome::Restore(backup::apply::restore_table(entry, r)?),
+        command::Op::RestoreItems(r) => {
+            for write in &backup::apply::restore_items(entry, &r)? {
+                commit(entry, write)?;
+            }
+            Outcome::Restore(backup::apply::restored(entry, &r.table_name, r.bytes_read)?)
+        }
+        command::Op::RestoreDone(r) => match backup::apply::restore_done(entry, r)? {
+            Some(description) => Outcome::Restore(description),
+            None => Outcome::None(true),
+        },
         command::Op::Batch(_) => return Err(ApiError::internal("a batch within a batch").into()),
     })
 }

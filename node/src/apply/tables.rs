@@ -10,7 +10,7 @@ use tern_proto::ApiError;
 
 use super::entry::{Applied, Entry};
 use crate::keyspace::{self, Family};
-use crate::{global, stream, ttl};
+use crate::{backup, global, stream, ttl};
 
 /// CreateTable (and a replica's table, created by its global table).
 pub fn create_table(entry: &mut Entry, request: CreateTableRequest) -> Applied<CreateTableResponse> {
@@ -44,6 +44,10 @@ pub fn create_table(entry: &mut Entry, request: CreateTableRequest) -> Applied<C
 /// DeleteTable: the table and everything every concern keeps for it. A global table must lose
 /// its replicas first.
 pub fn delete_table(entry: &mut Entry, request: DeleteTableRequest) -> Applied<DeleteTableResponse> {
+    if entry.tables.get(&request.table_name).is_some_and(|t| t.restoring.is_some()) {
+        let why = format!("Table {} is being restored (CREATING): it can be deleted once ACTIVE", request.table_name);
+        return Err(ApiError::in_use(why).into());
+    }
     let schema = entry.table(&request.table_name)?;
     if entry.tables.get(&request.table_name).is_some_and(global::is_global) {
         return Err(ApiError::validation(format!(
@@ -62,6 +66,7 @@ pub fn delete_table(entry: &mut Entry, request: DeleteTableRequest) -> Applied<D
     global::state::drop_state(entry, schema.table_id);
     entry.writes.delete(Family::Tables, keyspace::table_key(&request.table_name));
     let stored: StoredTable = entry.tables.remove(&request.table_name).unwrap_or_default();
+    backup::apply::keep_deleted_table(entry, &stored);
     let mut description = stored.description.unwrap_or_default();
     description.table_status = "DELETING".into();
     Ok(DeleteTableResponse { table_description: Some(description) })

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cache;
+mod load;
 mod pause;
 mod replication;
 
@@ -46,6 +47,9 @@ pub enum Workload {
     /// other region's stream (replication lag), against its own region's (the baseline). Then the
     /// replicator of B is paused for `--pause-secs` while A writes, and the catch-up rate is measured.
     Replication,
+    /// BatchWriteItem of `--keys` new items (`--item-size` bytes each, 25 per request), then stop: loads
+    /// a table, e.g. for `scripts/bench-pitr.sh`'s restores. Reports the items written per second.
+    Load,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,7 +174,7 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
 
     anyhow::ensure!(
         args.requests.is_none()
-            || !matches!(args.workload, Workload::StreamDelay | Workload::Ttl | Workload::CacheDelay),
+            || !matches!(args.workload, Workload::StreamDelay | Workload::Ttl | Workload::CacheDelay | Workload::Load),
         "--requests is for the kv, query, conditional-update and transaction workloads"
     );
     if args.workload == Workload::StreamDelay {
@@ -181,6 +185,9 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
     }
     if args.workload == Workload::CacheDelay {
         return cache::cache_delay(args, client).await;
+    }
+    if args.workload == Workload::Load {
+        return load::load(args, client).await;
     }
     eprintln!("preloading {preload} keys ...");
     let next = Arc::new(AtomicU64::new(0));
@@ -365,7 +372,9 @@ pub async fn run(args: BenchArgs, client: Client) -> anyhow::Result<()> {
             Workload::ConditionalUpdate => "conditional update",
             Workload::Transaction => "10-item transaction",
             Workload::Query => "query",
-            Workload::StreamDelay | Workload::Ttl | Workload::Replication | Workload::CacheDelay => "put",
+            Workload::StreamDelay | Workload::Ttl | Workload::Replication | Workload::CacheDelay | Workload::Load => {
+                "put"
+            }
         };
         for (name, h) in [(write_name, &writes), (read_name, &reads)] {
             if h.is_empty() {

@@ -41,11 +41,12 @@ pub fn optional_item(value: Option<&str>) -> anyhow::Result<BTreeMap<String, v1:
     Ok(value.map(item).transpose()?.unwrap_or_default())
 }
 
-/// Shorthand `AttributeName=pk,AttributeType=S` or a JSON object, as one map of strings.
+/// Shorthand `AttributeName=pk,AttributeType=S` or a JSON object, as one map of strings (a JSON boolean or
+/// number as its text: `{"Enabled":true}` reads as `Enabled=true` does).
 pub fn structure(value: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let value = text(value)?;
     if value.trim_start().starts_with('{') {
-        return serde_json::from_str(&value).context("expected a JSON object of strings");
+        return scalars(serde_json::from_str(&value).context("expected a JSON object")?);
     }
     value
         .split(',')
@@ -61,10 +62,24 @@ pub fn structures(values: &[String]) -> anyhow::Result<Vec<BTreeMap<String, Stri
     if let [single] = values {
         let text = text(single)?;
         if text.trim_start().starts_with('[') {
-            return serde_json::from_str(&text).context("expected a JSON array of objects of strings");
+            let objects: Vec<BTreeMap<String, Json>> =
+                serde_json::from_str(&text).context("expected a JSON array of objects")?;
+            return objects.into_iter().map(scalars).collect();
         }
     }
     values.iter().map(|v| structure(v)).collect()
+}
+
+/// A JSON object's members as the shorthand's text: strings as they are, booleans and numbers as written.
+fn scalars(object: BTreeMap<String, Json>) -> anyhow::Result<BTreeMap<String, String>> {
+    object
+        .into_iter()
+        .map(|(key, value)| match value {
+            Json::String(text) => Ok((key, text)),
+            Json::Bool(_) | Json::Number(_) => Ok((key, value.to_string())),
+            other => bail!("{key} must be a string, a number or a boolean, got {other}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -82,6 +97,15 @@ mod tests {
         .unwrap();
         assert_eq!(shorthand, json);
         assert_eq!(shorthand[1]["AttributeType"], "N");
+    }
+
+    #[test]
+    fn json_booleans_and_numbers_read_as_the_shorthand_does() {
+        let json = structure(r#"{"Enabled":true,"AttributeName":"expires_at","RetentionDays":30}"#).unwrap();
+        assert_eq!(json, structure("Enabled=true,AttributeName=expires_at,RetentionDays=30").unwrap());
+        assert!(structure(r#"{"Enabled":{"nested":true}}"#).is_err());
+        let list = structures(&[r#"[{"AttributeName":"n","Order":1}]"#.into()]).unwrap();
+        assert_eq!(list[0]["Order"], "1");
     }
 
     #[test]

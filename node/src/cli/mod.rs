@@ -1,5 +1,6 @@
 //! The `tern` command line: server roles, and a client whose verbs and flags mirror `aws dynamodb`.
 
+pub mod backups;
 pub mod batches;
 pub mod cluster;
 pub mod health;
@@ -78,6 +79,27 @@ pub enum Command {
     /// Gives a description of the Time to Live (TTL) status on the specified table.
     #[command(mut_arg("table_name", |a| a.help("The name of the table to be described")))]
     DescribeTimeToLive(tables::TableName),
+    /// UpdateContinuousBackups enables or disables point in time recovery for the specified table.
+    UpdateContinuousBackups(backups::UpdateContinuousBackups),
+    /// Checks the status of continuous backups and point in time recovery on the specified table.
+    #[command(mut_arg("table_name", |a| a.help(
+        "Name of the table for which the customer wants to check the continuous backups and point in time \
+         recovery settings"
+    )))]
+    DescribeContinuousBackups(tables::TableName),
+    /// Restores the specified table to the specified point in time within EarliestRestorableDateTime and
+    /// LatestRestorableDateTime, as a new table.
+    RestoreTableToPointInTime(backups::RestoreTableToPointInTime),
+    /// Creates a new table from an existing backup.
+    RestoreTableFromBackup(backups::RestoreTableFromBackup),
+    /// Creates a backup for an existing table.
+    CreateBackup(backups::CreateBackup),
+    /// Describes an existing backup of a table.
+    DescribeBackup(backups::BackupArn),
+    /// Lists the backups of the region's tables, or of one table, made in a time range.
+    ListBackups(backups::ListBackups),
+    /// Deletes an existing backup of a table.
+    DeleteBackup(backups::BackupArn),
     /// DynamoDB Streams: list-streams, describe-stream, get-shard-iterator, get-records, tail, list-consumers.
     #[command(subcommand)]
     Streams(streams::StreamsCommand),
@@ -144,6 +166,14 @@ impl Command {
             Command::UpdateTable(_) => "UpdateTable",
             Command::UpdateTimeToLive(_) => "UpdateTimeToLive",
             Command::DescribeTimeToLive(_) => "DescribeTimeToLive",
+            Command::UpdateContinuousBackups(_) => "UpdateContinuousBackups",
+            Command::DescribeContinuousBackups(_) => "DescribeContinuousBackups",
+            Command::RestoreTableToPointInTime(_) => "RestoreTableToPointInTime",
+            Command::RestoreTableFromBackup(_) => "RestoreTableFromBackup",
+            Command::CreateBackup(_) => "CreateBackup",
+            Command::DescribeBackup(_) => "DescribeBackup",
+            Command::ListBackups(_) => "ListBackups",
+            Command::DeleteBackup(_) => "DeleteBackup",
             Command::Streams(_) => "Streams",
             Command::PutItem(_) => "PutItem",
             Command::GetItem(_) => "GetItem",
@@ -252,6 +282,13 @@ mod tests {
             about_of::<tables::ListTables>(),
             about_of::<tables::UpdateTable>(),
             about_of::<tables::UpdateTimeToLive>(),
+            about_of::<backups::UpdateContinuousBackups>(),
+            about_of::<backups::RestoreTarget>(),
+            about_of::<backups::RestoreTableToPointInTime>(),
+            about_of::<backups::RestoreTableFromBackup>(),
+            about_of::<backups::CreateBackup>(),
+            about_of::<backups::BackupArn>(),
+            about_of::<backups::ListBackups>(),
             about_of::<NodeArgs>(),
             about_of::<PlaygroundArgs>(),
             about_of::<BenchArgs>(),
@@ -304,6 +341,9 @@ mod tests {
         let describe = help(&["describe-table"]);
         println!("$ tern describe-table --help\n{describe}");
         assert!(describe.contains("The name of the table to describe"));
+        let restore = help(&["restore-table-to-point-in-time"]);
+        println!("$ tern restore-table-to-point-in-time --help\n{restore}");
+        assert!(!restore.contains("The flags of a restore"), "{restore}");
         println!("$ tern streams --help\n{}", help(&["streams"]));
         println!("$ tern streams get-records --help\n{}", help(&["streams", "get-records"]));
         println!("$ tern node --help\n{}", help(&["node"]));

@@ -1,7 +1,7 @@
 //! JSON output shaped like the AWS CLI's.
 
 use serde_json::{json, Map, Value as Json};
-use tern_proto::v1::{Item, ItemVersion, TableDescription};
+use tern_proto::v1::{Item, ItemVersion, KeySchemaElement, RestoreSummary, TableDescription};
 use tern_proto::value::item_from_wire;
 
 /// The DynamoDB JSON of a wire item.
@@ -29,12 +29,62 @@ pub fn write_result(attributes: Option<&Item>, item_version: Option<&ItemVersion
     Json::Object(out)
 }
 
+/// A time in seconds since the Unix epoch as the AWS CLI prints one: ISO 8601 in UTC with its offset, and
+/// microseconds when it has any (`2026-11-30T14:02:00.123000+00:00`). None for 0, the API's "not set".
+pub fn date_time(seconds: f64) -> Option<Json> {
+    if seconds == 0.0 || !seconds.is_finite() {
+        return None;
+    }
+    let whole = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let fraction = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let micros = (seconds * 1e6).round() as i128;
+    let text = time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok().and_then(|at| {
+        let format = if at.microsecond() == 0 { whole } else { fraction };
+        at.format(format).ok()
+    });
+    // A time the calendar cannot hold is printed as it came.
+    Some(text.map_or_else(|| json!(seconds), Json::String))
+}
+
+/// Sets `key` of a JSON object to a time (see [`date_time`]), unless it is 0.
+pub fn insert_date_time(object: &mut Json, key: &str, seconds: f64) {
+    if let Some(time) = date_time(seconds) {
+        object[key] = time;
+    }
+}
+
+/// A key schema with DynamoDB's field names.
+pub fn key_schema(key_schema: &[KeySchemaElement]) -> Json {
+    key_schema.iter().map(|k| json!({"AttributeName": k.attribute_name, "KeyType": k.key_type})).collect()
+}
+
+/// A restored table's RestoreSummary; while its items are being restored, Tern's progress too.
+pub fn restore_summary(summary: &RestoreSummary) -> Json {
+    let mut out = json!({ "RestoreInProgress": summary.restore_in_progress });
+    if !summary.source_backup_arn.is_empty() {
+        out["SourceBackupArn"] = json!(summary.source_backup_arn);
+    }
+    if !summary.source_table_arn.is_empty() {
+        out["SourceTableArn"] = json!(summary.source_table_arn);
+    }
+    insert_date_time(&mut out, "RestoreDateTime", summary.restore_date_time);
+    if summary.restore_in_progress {
+        out["ItemsRestored"] = json!(summary.items_restored);
+        out["BytesRead"] = json!(summary.bytes_read);
+    }
+    out
+}
+
 /// A table description with DynamoDB's field names.
 pub fn table(table: &TableDescription) -> Json {
-    json!({
+    let mut out = json!({
         "TableName": table.table_name,
         "AttributeDefinitions": table.attribute_definitions.iter().map(|d| json!({"AttributeName": d.attribute_name, "AttributeType": d.attribute_type})).collect::<Vec<_>>(),
-        "KeySchema": table.key_schema.iter().map(|k| json!({"AttributeName": k.attribute_name, "KeyType": k.key_type})).collect::<Vec<_>>(),
+        "KeySchema": key_schema(&table.key_schema),
         "TableStatus": table.table_status,
         "CreationDateTime": table.creation_date_time,
         "ItemCount": table.item_count,
@@ -62,7 +112,11 @@ pub fn table(table: &TableDescription) -> Json {
             }
             replica
         }).collect::<Vec<_>>()),
-    })
+    });
+    if let Some(summary) = &table.restore_summary {
+        out["RestoreSummary"] = restore_summary(summary);
+    }
+    out
 }
 
 /// A stream record in DynamoDB Streams' JSON shape.

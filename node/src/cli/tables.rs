@@ -11,7 +11,8 @@ use tern_proto::v1::{
 
 use super::{input, output};
 
-/// The one flag of `describe-table`, `delete-table` and `describe-time-to-live` (each verb words its help).
+/// The one flag of `describe-table`, `delete-table`, `describe-time-to-live` and
+/// `describe-continuous-backups` (each verb words its help).
 #[derive(Debug, Args)]
 pub struct TableName {
     /// The name of the table.

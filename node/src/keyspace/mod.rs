@@ -28,11 +28,14 @@ pub enum Family {
     Tombstones,
     /// Global tables' replication checkpoints, keyed by [`checkpoint_key`].
     Replication,
+    /// Point-in-time recovery: each PITR table's changes not yet archived to the backup store, keyed by
+    /// [`pitr_key`]. Only this short tail travels in snapshots; the window is in the store.
+    PitrLog,
 }
 
 impl Family {
     /// Every column family.
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Log,
         Family::Raft,
         Family::Meta,
@@ -43,10 +46,11 @@ impl Family {
         Family::TtlIndex,
         Family::Tombstones,
         Family::Replication,
+        Family::PitrLog,
     ];
 
     /// The families a state-machine snapshot carries, in the order its file numbers them.
-    pub const SNAPSHOT: [Family; 8] = [
+    pub const SNAPSHOT: [Family; 9] = [
         Family::Meta,
         Family::Tables,
         Family::Items,
@@ -55,6 +59,7 @@ impl Family {
         Family::TtlIndex,
         Family::Tombstones,
         Family::Replication,
+        Family::PitrLog,
     ];
 
     /// The snapshot family of this name.
@@ -75,6 +80,7 @@ impl Family {
             Family::TtlIndex => "ttl_index",
             Family::Tombstones => "tombstones",
             Family::Replication => "replication",
+            Family::PitrLog => "pitr_log",
         }
     }
 }
@@ -284,6 +290,38 @@ pub fn parse_record_key(key: &[u8]) -> Option<(u64, Seq)> {
     Some((stream_id, Seq::from_number(number)))
 }
 
+/// The key of a change in a table's PITR log: the table id, the change's local commit time
+/// (microseconds), and the item's storage key within the table (without the table's prefix). Changes
+/// of one entry share a time; a later change of the same item in it replaces the earlier.
+pub fn pitr_key(table_id: u64, at_micros: u64, item_key: &[u8]) -> Vec<u8> {
+    [&table_id.to_be_bytes()[..], &at_micros.to_be_bytes()[..], item_key].concat()
+}
+
+/// The time and item key a PITR log key holds.
+pub fn parse_pitr_key(key: &[u8]) -> Option<(u64, &[u8])> {
+    let at = u64::from_be_bytes(key.get(8..16)?.try_into().ok()?);
+    Some((at, &key[16..]))
+}
+
+/// The first PITR log key of a table after `at_micros`.
+pub fn pitr_after(table_id: u64, at_micros: u64) -> Vec<u8> {
+    pitr_key(table_id, at_micros.saturating_add(1), &[])
+}
+
+/// The key of a backup in the catalog (in [`Family::Meta`]).
+pub fn backup_key(backup_id: &str) -> Vec<u8> {
+    [BACKUP_PREFIX, backup_id.as_bytes()].concat()
+}
+
+/// The prefix of every backup's catalog key.
+pub const BACKUP_PREFIX: &[u8] = b"backup/";
+
+/// The key of a failed restore's reason (in [`Family::Meta`]), kept until a table of the name is
+/// created again.
+pub fn restore_failure_key(table_name: &str) -> Vec<u8> {
+    [b"restore-failure/".as_slice(), table_name.as_bytes()].concat()
+}
+
 /// The key of a transaction's ClientRequestToken record (in [`Family::Meta`]).
 pub fn token_key(token: &str) -> Vec<u8> {
     format!("txn-token/{token}").into_bytes()
@@ -340,6 +378,8 @@ mod tests {
     #[test]
     fn keys_decode_back() {
         assert_eq!(parse_ttl_key(&ttl_key(3, 10, b"key")), Some((10, b"key".as_slice())));
+        assert_eq!(parse_pitr_key(&pitr_key(3, 10, b"key")), Some((10, b"key".as_slice())));
+        assert!(pitr_key(3, 10, b"zz") < pitr_after(3, 10) && pitr_after(3, 10) <= pitr_key(3, 11, b""));
         assert_eq!(parse_record_key(&record_key(4, Seq { index: 9, n: 2 })), Some((4, Seq { index: 9, n: 2 })));
         assert_eq!(parse_token_expiry_key(&token_expiry_key(42, "t-1")), Some((42, "t-1")));
         assert!(session_key("s", 1) < session_key("s", 2) && session_key("s", 255) < session_key("s", 256));

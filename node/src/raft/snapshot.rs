@@ -439,7 +439,7 @@ mod tests {
         let source = filled();
         let (meta, path) = write_snapshot(&source, from.path()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.starts_with(b"TERNSNAP3\x08\x07sm_meta\x06tables\x05items"), "{:?}", &bytes[..40]);
+        assert!(bytes.starts_with(b"TERNSNAP3\x09\x07sm_meta\x06tables\x05items"), "{:?}", &bytes[..40]);
         let target = Memory::new();
         let mut stale = WriteSet::default();
         stale.put(Family::Items, b"only-here", b"gone after the install");

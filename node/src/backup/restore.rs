@@ -1,0 +1,243 @@
+//! A restore's items: the newest base at or before the restore time, with the PITR log's changes up
+//! to it replayed over it (the segments in the store, then the tail still in this region's
+//! `pitr_log`); or a backup's image as it is. Every file is checked against its checksum, and a gap
+//! in the log fails the restore rather than restoring a state that never was.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+use tern_proto::internal::{ImageEntry, RestoreSource, StoredItem, StoredTable};
+
+use super::image::{self, Segment};
+use super::store::{BackupStore, StoreError};
+use crate::engine::{self, Direction, Engine};
+use crate::keyspace::{self, Family};
+
+/// Why a restore stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// It cannot succeed (a damaged or missing file, a gap in the log): the restore fails with this.
+    #[error("{0}")]
+    Failed(String),
+    /// It may succeed later (the store unreachable, leadership lost): the restore is tried again.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl From<StoreError> for RestoreError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Missing { .. } | StoreError::Damaged { .. } | StoreError::Url { .. } => {
+                RestoreError::Failed(error.to_string())
+            }
+            StoreError::Store(object_store::Error::NotFound { .. }) => RestoreError::Failed(error.to_string()),
+            StoreError::Store(_) => RestoreError::Interrupted(error.to_string()),
+        }
+    }
+}
+
+impl From<engine::StorageError> for RestoreError {
+    fn from(error: engine::StorageError) -> Self {
+        RestoreError::Interrupted(error.to_string())
+    }
+}
+
+/// The items a restore writes, a batch at a time.
+pub trait Sink {
+    /// Takes a batch of items; `bytes_read` is how much backup data has been read so far.
+    fn write(
+        &mut self,
+        items: Vec<ImageEntry>,
+        bytes_read: u64,
+    ) -> impl std::future::Future<Output = Result<(), RestoreError>> + Send;
+}
+
+/// Most bytes of items in one batch (one Raft entry): as a batch of users' writes.
+pub const BATCH_BYTES: usize = crate::proposals::MAX_BATCH_BYTES;
+
+/// Sends the items of `source` to `sink` in batches; returns how many.
+pub async fn restore_items(
+    engine: &Arc<dyn Engine>,
+    store: &BackupStore,
+    source: &RestoreSource,
+    sink: &mut impl Sink,
+) -> Result<u64, RestoreError> {
+    if !source.backup_id.is_empty() {
+        let folder = super::backup_folder(&source.backup_id);
+        return replay(store, &folder, BTreeMap::new(), 0, sink).await;
+    }
+    let t = source.restore_to_micros;
+    let prefix = source.pitr_prefix.as_str();
+    // The tail still here, and how far the store's segments go: from one view, so that what the
+    // archiver uploads and drops meanwhile is in one or the other.
+    let tail = if source.source_table_id != 0 { local_tail(engine, source)? } else { None };
+    let archived_through = tail.as_ref().map_or(u64::MAX, |(through, _)| *through);
+    let bases = image::list_bases(store, prefix).await?;
+    let Some(&base) = bases.iter().rev().find(|&&b| b <= t) else {
+        return Err(RestoreError::Failed(format!("no base of the PITR log at or before {t} µs is in the backup store")));
+    };
+    let covered_to = t.min(archived_through);
+    let segments = needed_segments(image::list_segments(store, prefix).await?, base, covered_to)?;
+    let mut changes: BTreeMap<Vec<u8>, Option<StoredItem>> = BTreeMap::new();
+    let mut bytes_read = 0;
+    for segment in &segments {
+        for record in image::read_segment(store, segment).await? {
+            if record.at_micros > base && record.at_micros <= t {
+                bytes_read += record.encoded_len() as u64;
+                changes.insert(record.key, record.item);
+            }
+        }
+    }
+    for (at, key, item) in tail.map(|(_, records)| records).unwrap_or_default() {
+        if at > base && at <= t {
+            changes.insert(key, item);
+        }
+    }
+    replay(store, &image::base_folder(prefix, base), changes, bytes_read, sink).await
+}
+
+/// The segments that hold every change after `base` up to `to`, in order; a gap is an error.
+pub fn needed_segments(all: Vec<Segment>, base: u64, to: u64) -> Result<Vec<Segment>, RestoreError> {
+    if to <= base {
+        return Ok(Vec::new());
+    }
+    let mut needed: Vec<Segment> = all.into_iter().filter(|s| s.to_micros > base && s.from_micros < to).collect();
+    needed.sort_by_key(|s| s.from_micros);
+    let mut reached = match needed.first() {
+        Some(first) if first.from_micros <= base => first.from_micros,
+        _ => return Err(gap(base, to)),
+    };
+    for segment in &needed {
+        if segment.from_micros != reached {
+            return Err(RestoreError::Failed(format!(
+                "the PITR log has a gap: no segment holds the changes from {reached} µs (the next starts at {} µs); a segment is missing from the backup store",
+                segment.from_micros
+            )));
+        }
+        reached = segment.to_micros;
+    }
+    if reached < to {
+        return Err(gap(reached, to));
+    }
+    Ok(needed)
+}
+
+fn gap(from: u64, to: u64) -> RestoreError {
+    RestoreError::Failed(format!(
+        "the PITR log's segments in the backup store do not hold the changes from {from} µs to {to} µs: a segment is missing"
+    ))
+}
+
+/// A change in a PITR log: its time, the item's key within the table, the item after it.
+type Change = (u64, Vec<u8>, Option<StoredItem>);
+
+/// How far the source table's log is archived, and its changes still only here.
+fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<Change>)>, RestoreError> {
+    let view = engine.view();
+    let mut found: Option<StoredTable> = None;
+    for entry in view.scan(Family::Tables, &[], None, Direction::Forward) {
+        let (_, value) = entry?;
+        let table: StoredTable = engine::decode("table", &value)?;
+        if table.table_id == source.source_table_id {
+            found = Some(table);
+            break;
+        }
+    }
+    let Some(pitr) = found.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == source.pitr_prefix) else {
+        return Err(RestoreError::Failed("the source table's PITR log is gone (PITR was turned off or the table deleted)".into()));
+    };
+    let id = source.source_table_id;
+    let start = keyspace::pitr_after(id, pitr.archived_through_micros);
+    let end = keyspace::pitr_after(id, source.restore_to_micros);
+    let mut changes = Vec::new();
+    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward) {
+        let (key, value) = entry?;
+        let Some((at, item_key)) = keyspace::parse_pitr_key(&key) else { continue };
+        let item = if value.is_empty() { None } else { Some(engine::decode::<StoredItem>("PITR record", &value)?) };
+        changes.push((at, item_key.to_vec(), item));
+    }
+    Ok(Some((pitr.archived_through_micros, changes)))
+}
+
+/// Sends an image's items, with `changes` laid over them, to `sink`.
+async fn replay(
+    store: &BackupStore,
+    folder: &str,
+    mut changes: BTreeMap<Vec<u8>, Option<StoredItem>>,
+    mut bytes_read: u64,
+    sink: &mut impl Sink,
+) -> Result<u64, RestoreError> {
+    let manifest = image::read_manifest(store, folder).await?;
+    let mut batch = Batch::default();
+    for part in &manifest.parts {
+        let entries = image::read_part(store, folder, part).await?;
+        bytes_read += part.bytes;
+        for entry in entries {
+            let entry = match changes.remove(&entry.key) {
+                Some(Some(changed)) => ImageEntry { key: entry.key, item: Some(changed) },
+                Some(None) => continue,
+                None => entry,
+            };
+            batch.push(entry, bytes_read, sink).await?;
+        }
+    }
+    for (key, item) in changes {
+        if let Some(item) = item {
+            batch.push(ImageEntry { key, item: Some(item) }, bytes_read, sink).await?;
+        }
+    }
+    batch.flush(bytes_read, sink).await?;
+    Ok(batch.written)
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<ImageEntry>,
+    bytes: usize,
+    written: u64,
+}
+
+impl Batch {
+    async fn push(&mut self, entry: ImageEntry, bytes_read: u64, sink: &mut impl Sink) -> Result<(), RestoreError> {
+        self.bytes += entry.encoded_len();
+        self.items.push(entry);
+        if self.bytes >= BATCH_BYTES {
+            self.flush(bytes_read, sink).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, bytes_read: u64, sink: &mut impl Sink) -> Result<(), RestoreError> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        self.written += self.items.len() as u64;
+        self.bytes = 0;
+        sink.write(std::mem::take(&mut self.items), bytes_read).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(from: u64, to: u64) -> Segment {
+        Segment { path: format!("{from}-{to}"), from_micros: from, to_micros: to, sha256: String::new() }
+    }
+
+    #[test]
+    fn the_segments_after_a_base_must_follow_one_another_to_the_restore_time() {
+        let all = vec![segment(0, 10), segment(10, 20), segment(20, 30), segment(30, 40)];
+        let paths = |v: Vec<Segment>| v.into_iter().map(|s| s.path).collect::<Vec<_>>();
+        assert_eq!(paths(needed_segments(all.clone(), 15, 25).unwrap()), vec!["10-20", "20-30"]);
+        assert_eq!(paths(needed_segments(all.clone(), 10, 20).unwrap()), vec!["10-20"]);
+        assert_eq!(paths(needed_segments(all.clone(), 30, 30).unwrap()), Vec::<String>::new());
+        let missing_middle = vec![segment(0, 10), segment(20, 30)];
+        assert!(matches!(needed_segments(missing_middle, 5, 25), Err(RestoreError::Failed(_))));
+        let missing_end = vec![segment(0, 10)];
+        assert!(matches!(needed_segments(missing_end, 5, 25), Err(RestoreError::Failed(_))));
+        let missing_start = vec![segment(10, 20)];
+        assert!(matches!(needed_segments(missing_start, 5, 15), Err(RestoreError::Failed(_))));
+    }
+}

@@ -1,0 +1,459 @@
+//! The leader's backup work, in the background: archiving each PITR table's log to the store in
+//! segments, uploading bases, making on-demand backups' images, finishing deleted tables' system
+//! backups, running restores, and trimming what the recovery window no longer needs. Each step is
+//! recorded in replicated state when done, so a new leader carries on from there; work a new leader
+//! repeats (a backup's image, a restore's items) gives the same result again.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message;
+use tern_proto::internal::{
+    command, command_outcome, BackupDone, DeleteBackup, ImageEntry, LogRecord, PitrProgress, PitrState, RestoreDone,
+    RestoreItems, StoredBackup, StoredItem, StoredTable,
+};
+use tern_proto::v1::{BackupDescription, TableDescription};
+use tern_proto::ApiError;
+
+use super::image::{self, ImageWriter};
+use super::restore::{self, RestoreError, Sink};
+use super::store::BackupStore;
+use crate::engine::{self, Direction, Engine, ReadView};
+use crate::keyspace::{self, Family};
+use crate::routing::RegionNode;
+
+/// How often the runner archives, and how often it takes a base.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// How often each PITR table's new changes are uploaded as a segment.
+    pub archive_every: Duration,
+    /// How often a PITR table gets a new base (a restore replays at most this much log).
+    pub base_every: Duration,
+}
+
+/// Most changes in one segment.
+const SEGMENT_RECORDS: usize = 100_000;
+
+/// Restore batches proposed at once.
+const RESTORE_BATCHES_IN_FLIGHT: usize = 4;
+
+/// Runs the backup work while the node runs; only the leader does any.
+pub async fn run_forever(node: RegionNode, engine: Arc<dyn Engine>, store: BackupStore, settings: RunnerSettings) {
+    let runner = Runner { node, engine, store, settings, busy: Arc::new(Mutex::new(BTreeSet::new())) };
+    let tick = runner.settings.archive_every.min(Duration::from_millis(500));
+    let mut last_archive = tokio::time::Instant::now();
+    let mut last_trim = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        if !runner.node.leads() {
+            continue;
+        }
+        runner.start_jobs();
+        if last_archive.elapsed() >= runner.settings.archive_every {
+            last_archive = tokio::time::Instant::now();
+            if let Err(e) = runner.archive_all().await {
+                tracing::warn!(error = %e, "PITR archiving stopped early");
+            }
+        }
+        if last_trim.elapsed() >= Duration::from_secs(60) {
+            last_trim = tokio::time::Instant::now();
+            if let Err(e) = runner.trim_all().await {
+                tracing::warn!(error = %e, "trimming backups stopped early");
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Runner {
+    node: RegionNode,
+    engine: Arc<dyn Engine>,
+    store: BackupStore,
+    settings: RunnerSettings,
+    /// Jobs running here (`restore/<table>`, `backup/<id>`): each runs once at a time.
+    busy: Arc<Mutex<BTreeSet<String>>>,
+}
+
+/// Every table definition in a view.
+fn tables(view: &dyn ReadView) -> Result<Vec<StoredTable>, engine::StorageError> {
+    view.scan(Family::Tables, &[], None, Direction::Forward)
+        .map(|entry| entry.and_then(|(_, value)| engine::decode("table", &value)))
+        .collect()
+}
+
+impl Runner {
+    /// Starts the restores and backups that are not running here yet.
+    fn start_jobs(&self) {
+        let (tables, backups) = {
+            let view = self.engine.view();
+            (tables(&*view), super::apply::list_backups(&*view))
+        };
+        let (Ok(tables), Ok(backups)) = (tables, backups) else {
+            tracing::warn!("could not read the tables and backups to run");
+            return;
+        };
+        let restoring = tables.iter().filter(|t| t.restoring.is_some()).count();
+        let creating = backups.iter().filter(|b| status(b) == "CREATING").count();
+        metrics::gauge!("tern_restores_in_progress").set(restoring as f64);
+        metrics::gauge!("tern_backups_in_progress").set(creating as f64);
+        for table in tables.into_iter().filter(|t| t.restoring.is_some()) {
+            let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
+            self.spawn(format!("restore/{name}"), move |runner| async move { runner.restore(name).await });
+        }
+        for backup in backups.into_iter().filter(|b| status(b) == "CREATING") {
+            let id = backup_id(&backup);
+            self.spawn(format!("backup/{id}"), move |runner| async move {
+                match backup.pitr.is_some() {
+                    true => runner.finish_system_backup(id, backup).await,
+                    false => runner.make_backup(id, backup).await,
+                }
+            });
+        }
+    }
+
+    /// Runs `job` unless it is running here already.
+    fn spawn<F, Fut>(&self, name: String, job: F)
+    where
+        F: FnOnce(Runner) -> Fut,
+        Fut: std::future::Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
+        if !self.busy.lock().expect("busy lock").insert(name.clone()) {
+            return;
+        }
+        let busy = self.busy.clone();
+        let work = job(self.clone());
+        tokio::spawn(async move {
+            if let Err(e) = work.await {
+                tracing::warn!(job = %name, error = %e, "backup job stopped; the leader tries it again");
+            }
+            busy.lock().expect("busy lock").remove(&name);
+        });
+    }
+
+    async fn propose(&self, op: command::Op) -> Result<command_outcome::Outcome, ApiError> {
+        if !self.node.leads() {
+            return Err(ApiError::unavailable("no longer the leader"));
+        }
+        self.node.propose_as(op, None).await
+    }
+
+    /// Restores a table: its items, then ACTIVE; or, when it cannot succeed, the table removed with why.
+    async fn restore(&self, table: String) -> Result<(), ApiError> {
+        let stored = self.node.reader.described_table(&table)?;
+        let Some(source) = stored.restoring.clone() else { return Ok(()) };
+        tracing::info!(%table, ?source, "restoring");
+        let mut sink = Proposals { runner: self.clone(), table: table.clone(), in_flight: Vec::new() };
+        let result = match restore::restore_items(&self.engine, &self.store, &source, &mut sink).await {
+            Ok(count) => sink.drain().await.map(|()| count),
+            Err(e) => Err(e),
+        };
+        let error = match result {
+            Ok(count) => {
+                tracing::info!(%table, items = count, "restore done");
+                metrics::counter!("tern_restored_items_total").increment(count);
+                String::new()
+            }
+            Err(RestoreError::Failed(why)) => {
+                tracing::warn!(%table, %why, "restore failed");
+                why
+            }
+            Err(RestoreError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
+        };
+        self.propose(command::Op::RestoreDone(RestoreDone { table_name: table, error })).await?;
+        Ok(())
+    }
+
+    /// Writes a USER backup's image: the table as one consistent view holds it.
+    async fn make_backup(&self, id: String, backup: StoredBackup) -> Result<(), ApiError> {
+        let folder = super::backup_folder(&id);
+        let outcome = match self.write_image(|_| folder.clone(), backup.source_table_id, Some(&backup)).await {
+            Ok(Some(manifest)) => BackupDone { backup_id: id.clone(), item_count: manifest.item_count, size_bytes: manifest.bytes, error: String::new() },
+            Ok(None) => BackupDone { backup_id: id.clone(), error: "its table was deleted before the backup was taken".into(), ..Default::default() },
+            Err(e) => return Err(e),
+        };
+        self.propose(command::Op::BackupDone(outcome)).await?;
+        tracing::info!(backup = %id, "backup available");
+        Ok(())
+    }
+
+    /// Uploads an image of the table whose key prefix is `table_id`, as of one view of this node, to
+    /// the folder `folder` names for the view's time; none when the table is not there. A backup's
+    /// image also records its description.
+    async fn write_image(
+        &self,
+        folder: impl FnOnce(u64) -> String,
+        table_id: u64,
+        backup: Option<&StoredBackup>,
+    ) -> Result<Option<image::Manifest>, ApiError> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Scanned>(4);
+        let engine = self.engine.clone();
+        let scan = tokio::task::spawn_blocking(move || scan_table(&*engine, table_id, &sender));
+        let Some(Scanned::Start { description, as_of }) = receiver.recv().await else {
+            return match scan.await {
+                Ok(Ok(())) => Ok(None),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(ApiError::internal(e.to_string())),
+            };
+        };
+        let folder = folder(as_of);
+        let mut writer = ImageWriter::new(&self.store, &folder, &description, as_of);
+        if let Some(backup) = backup {
+            writer.set_backup(available(backup));
+        }
+        while let Some(Scanned::Items { encoded, count }) = receiver.recv().await {
+            writer.add_encoded(&encoded, count).await?;
+        }
+        scan.await.map_err(|e| ApiError::internal(e.to_string()))??;
+        let manifest = writer.finish().await?;
+        metrics::counter!("tern_backup_bytes_written_total").increment(manifest.bytes);
+        Ok(Some(manifest))
+    }
+
+    /// A deleted table's system backup: its log's last changes archived, then AVAILABLE.
+    async fn finish_system_backup(&self, id: String, backup: StoredBackup) -> Result<(), ApiError> {
+        let pitr = backup.pitr.clone().unwrap_or_default();
+        let through = backup.deleted_at_micros;
+        if pitr.archived_through_micros < through {
+            let records = {
+                let view = self.engine.view();
+                log_records(&*view, backup.source_table_id, pitr.archived_through_micros, through, usize::MAX)?
+            };
+            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records).await?;
+        }
+        let progress = PitrProgress { system_backup_id: id, archived_through_micros: through, ..Default::default() };
+        self.propose(command::Op::PitrProgress(progress)).await?;
+        Ok(())
+    }
+
+    /// Archives every PITR table's new changes, and takes the bases that are due.
+    async fn archive_all(&self) -> Result<(), ApiError> {
+        let tables = tables(&*self.engine.view())?;
+        for table in tables {
+            let Some(pitr) = table.pitr.clone().filter(|p| p.enabled) else { continue };
+            let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
+            self.archive(&name, &table, &pitr).await?;
+            let now = crate::clock::now_micros();
+            let due = pitr.latest_base_micros == 0
+                || now.saturating_sub(pitr.latest_base_micros) >= self.settings.base_every.as_micros() as u64;
+            if due {
+                self.take_base(&name, &table, &pitr).await?;
+            }
+            if let Some((earliest, latest)) = super::window(&pitr, self.node.reader.applied_through()) {
+                metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.clone()).set(super::seconds(earliest));
+                metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.clone()).set(super::seconds(latest));
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads a table's changes after its archived point as one segment, then drops them here.
+    async fn archive(&self, name: &str, table: &StoredTable, pitr: &PitrState) -> Result<(), ApiError> {
+        let (records, through) = {
+            let view = self.engine.view();
+            let clock = crate::apply::clock(&*view)?;
+            let records = log_records(&*view, table.table_id, pitr.archived_through_micros, clock, SEGMENT_RECORDS)?;
+            // A full segment ends before its last record's time, so no entry's changes are split.
+            let through = match records.len() >= SEGMENT_RECORDS {
+                true => records.last().map_or(clock, |r| r.at_micros - 1),
+                false => clock,
+            };
+            (records.into_iter().filter(|r| r.at_micros <= through).collect::<Vec<_>>(), through)
+        };
+        if records.is_empty() {
+            return Ok(());
+        }
+        let segment = image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records).await?;
+        metrics::counter!("tern_pitr_archived_records_total").increment(records.len() as u64);
+        tracing::debug!(table = %name, path = %segment.path, records = records.len(), "PITR segment archived");
+        let progress = PitrProgress {
+            table_name: name.to_string(),
+            store_prefix: pitr.store_prefix.clone(),
+            archived_through_micros: through,
+            ..Default::default()
+        };
+        self.propose(command::Op::PitrProgress(progress)).await?;
+        Ok(())
+    }
+
+    /// Uploads a base of a PITR table: its items as of one view.
+    async fn take_base(&self, name: &str, table: &StoredTable, pitr: &PitrState) -> Result<(), ApiError> {
+        let folder = |as_of| image::base_folder(&pitr.store_prefix, as_of);
+        let Some(manifest) = self.write_image(folder, table.table_id, None).await? else { return Ok(()) };
+        tracing::info!(table = %name, as_of = manifest.as_of_micros, items = manifest.item_count, "PITR base uploaded");
+        let progress = PitrProgress {
+            table_name: name.to_string(),
+            store_prefix: pitr.store_prefix.clone(),
+            earliest_base_micros: if pitr.earliest_base_micros == 0 { manifest.as_of_micros } else { 0 },
+            latest_base_micros: manifest.as_of_micros,
+            ..Default::default()
+        };
+        self.propose(command::Op::PitrProgress(progress)).await?;
+        Ok(())
+    }
+
+    /// Drops what no restore point in a window needs any more: bases older than the newest base at or
+    /// before the window's start, and the segments before it; and expired system backups.
+    async fn trim_all(&self) -> Result<(), ApiError> {
+        let now = self.node.reader.applied_through();
+        let (tables, backups) = {
+            let view = self.engine.view();
+            (tables(&*view)?, super::apply::list_backups(&*view)?)
+        };
+        for table in tables {
+            let Some(pitr) = table.pitr.clone().filter(|p| p.enabled && p.earliest_base_micros != 0) else { continue };
+            let start = now.saturating_sub(u64::from(pitr.recovery_period_days) * super::DAY_MICROS);
+            let bases = image::list_bases(&self.store, &pitr.store_prefix).await?;
+            let Some(&keep) = bases.iter().rev().find(|&&b| b <= start) else { continue };
+            for &base in bases.iter().filter(|&&b| b < keep) {
+                self.store.delete_all(&image::base_folder(&pitr.store_prefix, base)).await?;
+            }
+            for segment in image::list_segments(&self.store, &pitr.store_prefix).await? {
+                if segment.to_micros <= keep {
+                    self.store.delete(&segment.path).await?;
+                }
+            }
+            if keep != pitr.earliest_base_micros {
+                let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
+                let progress = PitrProgress {
+                    table_name: name,
+                    store_prefix: pitr.store_prefix.clone(),
+                    earliest_base_micros: keep,
+                    ..Default::default()
+                };
+                self.propose(command::Op::PitrProgress(progress)).await?;
+            }
+        }
+        for backup in backups.iter().filter(|b| b.expires_at_micros != 0 && b.expires_at_micros <= now) {
+            let id = backup_id(backup);
+            self.propose(command::Op::DeleteBackup(DeleteBackup { backup_id: id.clone() })).await?;
+            if let Some(pitr) = &backup.pitr {
+                self.store.delete_all(&pitr.store_prefix).await?;
+            }
+            tracing::info!(backup = %id, "expired system backup deleted");
+        }
+        Ok(())
+    }
+}
+
+/// A backup's status.
+fn status(backup: &StoredBackup) -> &str {
+    backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_status.as_str())
+}
+
+/// A backup's id, from its ARN.
+pub fn backup_id(backup: &StoredBackup) -> String {
+    let arn = backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_arn.as_str());
+    super::backup_id_of(arn).unwrap_or_default().to_string()
+}
+
+/// A backup's description once AVAILABLE (as its image records it, for other regions).
+fn available(backup: &StoredBackup) -> BackupDescription {
+    let mut description = backup.description.clone().unwrap_or_default();
+    if let Some(details) = description.backup_details.as_mut() {
+        details.backup_status = "AVAILABLE".into();
+    }
+    description
+}
+
+/// What a table scan sends: the table and the view's time first, then its items encoded.
+enum Scanned {
+    Start { description: TableDescription, as_of: u64 },
+    Items { encoded: Vec<u8>, count: u64 },
+}
+
+/// Scans the table whose key prefix is `table_id` in one view, sending it in chunks.
+fn scan_table(
+    engine: &dyn Engine,
+    table_id: u64,
+    sender: &tokio::sync::mpsc::Sender<Scanned>,
+) -> Result<(), engine::StorageError> {
+    let view = engine.view();
+    let Some(table) = tables(&*view)?.into_iter().find(|t| t.table_id == table_id) else { return Ok(()) };
+    let as_of = crate::apply::clock(&*view)?;
+    let description = table.description.unwrap_or_default();
+    if sender.blocking_send(Scanned::Start { description, as_of }).is_err() {
+        return Ok(());
+    }
+    let (start, end) = keyspace::table_range(table_id);
+    let mut encoded = Vec::new();
+    let mut count = 0;
+    for entry in view.scan(Family::Items, &start, Some(&end), Direction::Forward) {
+        let (key, value) = entry?;
+        let item: StoredItem = engine::decode("item", &value)?;
+        ImageEntry { key: key[8..].to_vec(), item: Some(item) }.encode_length_delimited(&mut encoded).expect("a Vec grows");
+        count += 1;
+        if encoded.len() >= 1 << 20 {
+            let chunk = Scanned::Items { encoded: std::mem::take(&mut encoded), count: std::mem::take(&mut count) };
+            if sender.blocking_send(chunk).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if count > 0 {
+        let _ = sender.blocking_send(Scanned::Items { encoded, count });
+    }
+    Ok(())
+}
+
+/// A table's PITR log records with `after < time <= through`, at most `limit`.
+fn log_records(
+    view: &dyn ReadView,
+    table_id: u64,
+    after: u64,
+    through: u64,
+    limit: usize,
+) -> Result<Vec<LogRecord>, engine::StorageError> {
+    let start = keyspace::pitr_after(table_id, after);
+    let end = keyspace::pitr_after(table_id, through);
+    let mut records = Vec::new();
+    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward).take(limit) {
+        let (key, value) = entry?;
+        let Some((at, item_key)) = keyspace::parse_pitr_key(&key) else { continue };
+        let item = if value.is_empty() { None } else { Some(engine::decode::<StoredItem>("PITR record", &value)?) };
+        records.push(LogRecord { at_micros: at, key: item_key.to_vec(), item });
+    }
+    Ok(records)
+}
+
+/// A restore's items, proposed a batch per entry, a few at once.
+struct Proposals {
+    runner: Runner,
+    table: String,
+    in_flight: Vec<tokio::task::JoinHandle<Result<(), ApiError>>>,
+}
+
+impl Proposals {
+    async fn drain(&mut self) -> Result<(), RestoreError> {
+        for handle in std::mem::take(&mut self.in_flight) {
+            let answer = handle.await.map_err(|e| RestoreError::Interrupted(e.to_string()))?;
+            answer.map_err(|e| match e.kind {
+                tern_proto::ErrorKind::ServiceUnavailable | tern_proto::ErrorKind::InternalServerError => {
+                    RestoreError::Interrupted(e.to_string())
+                }
+                _ => RestoreError::Failed(e.to_string()),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Proposals {
+    async fn write(&mut self, items: Vec<ImageEntry>, bytes_read: u64) -> Result<(), RestoreError> {
+        if self.in_flight.len() >= RESTORE_BATCHES_IN_FLIGHT {
+            let oldest = self.in_flight.remove(0);
+            let rest = std::mem::replace(&mut self.in_flight, vec![oldest]);
+            self.drain().await?;
+            self.in_flight = rest;
+        }
+        let runner = self.runner.clone();
+        let op = command::Op::RestoreItems(RestoreItems { table_name: self.table.clone(), items, bytes_read });
+        self.in_flight.push(tokio::spawn(async move {
+            match runner.propose(op).await? {
+                command_outcome::Outcome::Error(e) => Err(ApiError::validation(e.message)),
+                _ => Ok(()),
+            }
+        }));
+        Ok(())
+    }
+}
