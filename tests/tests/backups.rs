@@ -421,11 +421,13 @@ async fn the_leader_killed_during_a_backup_and_during_a_restore() -> anyhow::Res
         .await?
         .backup_details
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The leader makes the backup's image on its next round (within half a second): killed now, it
+    // cannot have finished it, and the next leader makes it from the start.
     let leader = region.wait_for_leader(Duration::from_secs(10)).await?;
     region.kill(leader)?;
     let available = client.wait_for_backup(&created.backup_arn, Duration::from_secs(60)).await?;
     assert_eq!(available.backup_details.unwrap().item_count, 20_000, "the backup completed under the new leader");
+    assert!(!region.log(leader).contains("backup available"), "the killed leader had not finished it");
     region.restart(leader)?;
 
     client
@@ -435,7 +437,6 @@ async fn the_leader_killed_during_a_backup_and_during_a_restore() -> anyhow::Res
             ..Default::default()
         })
         .await?;
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let leader = region.wait_for_leader(Duration::from_secs(10)).await?;
     region.kill(leader)?;
     let mut seen_progress = false;
@@ -445,6 +446,7 @@ async fn the_leader_killed_during_a_backup_and_during_a_restore() -> anyhow::Res
         })
         .await?;
     assert_eq!(table.item_count, 20_000, "every item once, though the restore started over");
+    assert!(!region.log(leader).contains("restore done"), "the killed leader had not finished it");
     assert_eq!(scan(&client, "big-restored").await?, expected);
     region.restart(leader)?;
     eprintln!("progress seen while restoring: {seen_progress}");

@@ -2,6 +2,7 @@
 //! that the engine does not matter): last writer wins in any order, tombstones and the safe point,
 //! and stream positions.
 
+mod backups;
 mod batch;
 mod changes;
 mod retries;

@@ -270,6 +270,12 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     if entry.tables.contains_key(&name) {
         return Err(ApiError::new(ErrorKind::TableAlreadyExistsException, format!("Table already exists: {name}")).into());
     }
+    let source = r.source.unwrap_or_default();
+    // Every change at or before the restore time must be in the log before this entry.
+    if source.backup_id.is_empty() && source.restore_to_micros > entry.timestamp {
+        let why = format!("RestoreDateTime {} is in the future", super::seconds(source.restore_to_micros));
+        return Err(ApiError::new(ErrorKind::InvalidRestoreTimeException, why).into());
+    }
     request.stream_specification = None;
     tables::create_table(entry, request)?;
     let mut stored = entry.stored_table(&name)?;
@@ -277,7 +283,7 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     description.table_status = "CREATING".into();
     description.restore_summary = Some(tern_proto::v1::RestoreSummary { restore_in_progress: true, ..r.summary.unwrap_or_default() });
     let description = description.clone();
-    stored.restoring = Some(r.source.unwrap_or_default());
+    stored.restoring = Some(source);
     entry.save_table(stored);
     entry.writes.delete(Family::Meta, keyspace::restore_failure_key(&name));
     Ok(description)

@@ -60,7 +60,15 @@ pub fn seconds(micros: u64) -> f64 {
     micros as f64 / 1e6
 }
 
-/// The restorable window of a table's PITR at `now` (the region's applied clock): from the later of
+/// The latest restorable time, as this node sees it: now (or the region's clock, when a replicated
+/// write raised it past now). A restore to any time up to it is exact: its `RestoreTable` entry is
+/// proposed after this is read, so it takes a later time than this, and every change at or before the
+/// restore time is in the log before it (the clock rises strictly in log order).
+pub fn restorable_now(node: &crate::routing::RegionNode) -> u64 {
+    crate::clock::now_micros().max(node.reader.applied_through())
+}
+
+/// The restorable window of a table's PITR at `now` (see [`restorable_now`]): from the later of
 /// the oldest base and `now` less the recovery period, to `now`. None when PITR is off or no base
 /// has been uploaded yet.
 pub fn window(pitr: &PitrState, now: u64) -> Option<(u64, u64)> {

@@ -239,7 +239,7 @@ impl Runner {
             if due {
                 self.take_base(&name, &table, &pitr).await?;
             }
-            if let Some((earliest, latest)) = super::window(&pitr, self.node.reader.applied_through()) {
+            if let Some((earliest, latest)) = super::window(&pitr, super::restorable_now(&self.node)) {
                 metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.clone()).set(super::seconds(earliest));
                 metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.clone()).set(super::seconds(latest));
             }
@@ -295,7 +295,7 @@ impl Runner {
     /// Drops what no restore point in a window needs any more: bases older than the newest base at or
     /// before the window's start, and the segments before it; and expired system backups.
     async fn trim_all(&self) -> Result<(), ApiError> {
-        let now = self.node.reader.applied_through();
+        let now = super::restorable_now(&self.node);
         let (tables, backups) = {
             let view = self.engine.view();
             (tables(&*view)?, super::apply::list_backups(&*view)?)

@@ -155,7 +155,7 @@ impl Backups for BackupsService {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
             let stored = self.node.reader.described_table(&request.table_name).map_err(|_| table_not_found(&request.table_name))?;
-            let now = self.node.reader.applied_through();
+            let now = super::restorable_now(&self.node);
             let description = super::describe(stored.pitr.as_ref(), now);
             Ok(DescribeContinuousBackupsResponse { continuous_backups_description: Some(description) })
         })
@@ -186,7 +186,7 @@ impl Backups for BackupsService {
                         )
                     };
                     let pitr = stored.pitr.clone().filter(|p| p.enabled).ok_or_else(unavailable)?;
-                    let now = self.node.reader.applied_through();
+                    let now = super::restorable_now(&self.node);
                     let (earliest, latest) = super::window(&pitr, now).ok_or_else(|| {
                         ApiError::new(
                             ErrorKind::PointInTimeRecoveryUnavailableException,
