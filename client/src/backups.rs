@@ -41,7 +41,9 @@ macro_rules! backups_write {
 }
 
 fn backups(channel: tonic::transport::Channel) -> BackupsClient<tonic::transport::Channel> {
-    BackupsClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES)
+    BackupsClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 impl Client {

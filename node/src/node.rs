@@ -69,13 +69,19 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     tokio::spawn(crate::ttl::sweeper::sweep_forever(node.clone(), Duration::from_millis(config.ttl_sweep_interval_ms)));
     tokio::spawn(crate::global::purge::purge_tombstones_forever(node.clone(), Duration::from_secs(2)));
     tokio::spawn(crate::sessions::forget_idle_forever(node.clone(), Duration::from_secs(60)));
-    let backup_store = crate::backup::store::BackupStore::open(&config.backup_store).context("opening the backup store")?;
+    let backup_store =
+        crate::backup::store::BackupStore::open(&config.backup_store).context("opening the backup store")?;
     tracing::info!(store = %backup_store.url(), "backup store");
     let backup_settings = crate::backup::runner::RunnerSettings {
         archive_every: Duration::from_millis(config.pitr_archive_interval_ms.max(10)),
         base_every: Duration::from_secs(config.pitr_base_interval_secs.max(1)),
     };
-    tokio::spawn(crate::backup::runner::run_forever(node.clone(), engine.clone(), backup_store.clone(), backup_settings));
+    tokio::spawn(crate::backup::runner::run_forever(
+        node.clone(),
+        engine.clone(),
+        backup_store.clone(),
+        backup_settings,
+    ));
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(id = config.id, region = %config.region, listen = %config.listen, "node started");

@@ -80,9 +80,10 @@ impl Reader {
     pub fn described_table(&self, name: &str) -> Result<StoredTable, ApiError> {
         match self.engine.latest().get(Family::Tables, keyspace::table_key(name))? {
             Some(bytes) => Ok(engine::decode("table", &bytes)?),
-            None => match crate::backup::apply::restore_failure(self.engine.latest(), name)? {
+            None => match self.engine.latest().get(Family::Meta, &keyspace::restore_failure_key(name))? {
                 Some(why) => Err(ApiError::not_found(format!(
-                    "Requested resource not found: Table: {name} not found (its restore failed: {why})"
+                    "Requested resource not found: Table: {name} not found (its restore failed: {})",
+                    String::from_utf8_lossy(&why)
                 ))),
                 None => Err(ApiError::table_not_found(name)),
             },

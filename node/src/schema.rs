@@ -225,6 +225,14 @@ pub fn check_create_table(request: &CreateTableRequest) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The refusal of an item operation on a table being restored (DynamoDB's answer for a table that is
+/// CREATING).
+pub fn being_restored(table: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Requested resource not found: Table: {table} is being restored (status CREATING) and serves items once ACTIVE"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,12 +312,4 @@ mod tests {
         ]);
         assert!(schema.storage_key(&good).unwrap().starts_with(&7u64.to_be_bytes()));
     }
-}
-
-/// The refusal of an item operation on a table being restored (DynamoDB's answer for a table that is
-/// CREATING).
-pub fn being_restored(table: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "Requested resource not found: Table: {table} is being restored (status CREATING) and serves items once ACTIVE"
-    ))
 }

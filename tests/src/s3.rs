@@ -23,9 +23,9 @@ impl MotoServer {
     pub fn start() -> anyhow::Result<MotoServer> {
         let status = Command::new("scripts/s3-tools.sh").current_dir(repository()).status()?;
         anyhow::ensure!(status.success(), "scripts/s3-tools.sh failed");
-        let venv = std::env::var("TERN_S3_VENV").map(PathBuf::from).unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/tern/s3-venv")
-        });
+        let venv = std::env::var("TERN_S3_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/tern/s3-venv"));
         let port = crate::free_port();
         let child = Command::new(venv.join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -60,7 +60,8 @@ impl MotoServer {
     }
 
     fn boto3(&self, script: &str) -> anyhow::Result<String> {
-        let output = Command::new(self.venv.join("bin/python")).arg("-c").arg(script).envs(self.client_env()).output()?;
+        let output =
+            Command::new(self.venv.join("bin/python")).arg("-c").arg(script).envs(self.client_env()).output()?;
         if !output.status.success() {
             bail!("boto3 failed: {}", String::from_utf8_lossy(&output.stderr));
         }

@@ -98,9 +98,13 @@ async fn restore_to(client: &Client, source: &str, target: &str, at: u64) -> any
 }
 
 async fn put(client: &Client, table: &str, pk: &str, n: u64) -> anyhow::Result<(u64, Json)> {
-    let text = format!(r#"{{"pk":{{"S":"{pk}"}},"v":{{"N":"{n}"}},"pad":{{"S":"{}"}},"tags":{{"SS":["a","b{n}"]}}}}"#, "x".repeat((n % 50) as usize));
-    let response =
-        client.put_item_request(PutItemRequest { table_name: table.into(), item: wire(&text), ..Default::default() }).await?;
+    let text = format!(
+        r#"{{"pk":{{"S":"{pk}"}},"v":{{"N":"{n}"}},"pad":{{"S":"{}"}},"tags":{{"SS":["a","b{n}"]}}}}"#,
+        "x".repeat((n % 50) as usize)
+    );
+    let response = client
+        .put_item_request(PutItemRequest { table_name: table.into(), item: wire(&text), ..Default::default() })
+        .await?;
     Ok((response.item_version.unwrap().write_timestamp_micros, serde_json::from_str(&text)?))
 }
 
@@ -142,7 +146,11 @@ async fn write_history(client: &Client, table: &str, span: Duration, seed: u64) 
             }
             _ => {
                 let response = client
-                    .delete_item_request(DeleteItemRequest { table_name: table.into(), key: key(&pk), ..Default::default() })
+                    .delete_item_request(DeleteItemRequest {
+                        table_name: table.into(),
+                        key: key(&pk),
+                        ..Default::default()
+                    })
                     .await?;
                 state.remove(&pk);
                 response.item_version.unwrap().write_timestamp_micros
@@ -234,13 +242,16 @@ async fn restores_to_chosen_times_equal_the_history_at_those_times() -> anyhow::
     let early = (pitr.earliest_restorable_date_time * 1e6) as u64 - 1_000_000;
     let (name, _) = api_error(restore_to(&client, "history", "too-early", early).await.map_err(to_client_error));
     assert_eq!(name, "InvalidRestoreTimeException");
-    let (name, _) = api_error(restore_to(&client, "history", "future", now_micros() + 60_000_000).await.map_err(to_client_error));
+    let (name, _) =
+        api_error(restore_to(&client, "history", "future", now_micros() + 60_000_000).await.map_err(to_client_error));
     assert_eq!(name, "InvalidRestoreTimeException");
     let (name, _) = api_error(restore_to(&client, "plain", "from-plain", now_micros()).await.map_err(to_client_error));
     assert_eq!(name, "PointInTimeRecoveryUnavailableException");
-    let (name, _) = api_error(restore_to(&client, "history", "latest", now_micros() - 1_000_000).await.map_err(to_client_error));
+    let (name, _) =
+        api_error(restore_to(&client, "history", "latest", now_micros() - 1_000_000).await.map_err(to_client_error));
     assert_eq!(name, "TableAlreadyExistsException");
-    let (name, _) = api_error(restore_to(&client, "nothing", "from-nothing", now_micros()).await.map_err(to_client_error));
+    let (name, _) =
+        api_error(restore_to(&client, "nothing", "from-nothing", now_micros()).await.map_err(to_client_error));
     assert_eq!(name, "TableNotFoundException");
     let both = client
         .restore_table_to_point_in_time(RestoreTableToPointInTimeRequest {
@@ -258,7 +269,10 @@ async fn restores_to_chosen_times_equal_the_history_at_those_times() -> anyhow::
     let set_period = |days: u32, enabled: bool| {
         let client = client.clone();
         async move {
-            let spec = PointInTimeRecoverySpecification { point_in_time_recovery_enabled: enabled, recovery_period_in_days: days };
+            let spec = PointInTimeRecoverySpecification {
+                point_in_time_recovery_enabled: enabled,
+                recovery_period_in_days: days,
+            };
             client
                 .update_continuous_backups(UpdateContinuousBackupsRequest {
                     table_name: "history".into(),
@@ -270,7 +284,10 @@ async fn restores_to_chosen_times_equal_the_history_at_those_times() -> anyhow::
     assert_eq!(api_error(set_period(36, true).await).0, "ValidationException");
     let lowered = set_period(1, true).await?.continuous_backups_description.unwrap();
     let lowered = lowered.point_in_time_recovery_description.unwrap();
-    assert_eq!((lowered.recovery_period_in_days, lowered.earliest_restorable_date_time), (1, enabled.earliest_restorable_date_time));
+    assert_eq!(
+        (lowered.recovery_period_in_days, lowered.earliest_restorable_date_time),
+        (1, enabled.earliest_restorable_date_time)
+    );
     set_period(0, false).await?;
     let off = describe_pitr(&client, "history").await?;
     assert_eq!((off.point_in_time_recovery_status.as_str(), off.earliest_restorable_date_time), ("DISABLED", 0.0));
@@ -352,10 +369,15 @@ async fn a_backup_made_in_one_region_is_restored_in_another() -> anyhow::Result<
     assert_eq!(available.source_table_details.unwrap().item_count, 50);
     // Writes after the backup are not in it.
     put(&east_client, "music", "song-late", 99).await?;
-    let listed = east_client.list_backups(ListBackupsRequest { table_name: "music".into(), ..Default::default() }).await?;
-    assert_eq!(listed.backup_summaries.iter().map(|s| s.backup_arn.as_str()).collect::<Vec<_>>(), vec![created.backup_arn.as_str()]);
+    let listed =
+        east_client.list_backups(ListBackupsRequest { table_name: "music".into(), ..Default::default() }).await?;
+    assert_eq!(
+        listed.backup_summaries.iter().map(|s| s.backup_arn.as_str()).collect::<Vec<_>>(),
+        vec![created.backup_arn.as_str()]
+    );
 
-    let described = west_client.describe_backup(DescribeBackupRequest { backup_arn: created.backup_arn.clone() }).await?;
+    let described =
+        west_client.describe_backup(DescribeBackupRequest { backup_arn: created.backup_arn.clone() }).await?;
     let described = described.backup_description.unwrap();
     assert_eq!(described.backup_details.unwrap().backup_status, "AVAILABLE");
     assert_eq!(described.source_table_details.unwrap().table_name, "music");
@@ -384,9 +406,12 @@ async fn a_backup_made_in_one_region_is_restored_in_another() -> anyhow::Result<
     assert_eq!(api_error(again).0, "BackupNotFoundException");
     let gone = west_client.describe_backup(DescribeBackupRequest { backup_arn: created.backup_arn.clone() }).await;
     assert_eq!(api_error(gone).0, "BackupNotFoundException");
-    let bad_name = east_client.create_backup(CreateBackupRequest { table_name: "music".into(), backup_name: "a b".into() }).await;
+    let bad_name =
+        east_client.create_backup(CreateBackupRequest { table_name: "music".into(), backup_name: "a b".into() }).await;
     assert_eq!(api_error(bad_name).0, "ValidationException");
-    let no_table = east_client.create_backup(CreateBackupRequest { table_name: "nothing".into(), backup_name: "nightly".into() }).await;
+    let no_table = east_client
+        .create_backup(CreateBackupRequest { table_name: "nothing".into(), backup_name: "nightly".into() })
+        .await;
     assert_eq!(api_error(no_table).0, "TableNotFoundException");
     Ok(())
 }
@@ -397,9 +422,12 @@ async fn load(client: &Client, table: &str, count: u64) -> anyhow::Result<State>
     for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
         let mut requests = Vec::new();
         for n in chunk {
-            let text = format!(r#"{{"pk":{{"S":"item-{n:06}"}},"n":{{"N":"{n}"}},"body":{{"S":"{}"}}}}"#, "b".repeat(100));
+            let text =
+                format!(r#"{{"pk":{{"S":"item-{n:06}"}},"n":{{"N":"{n}"}},"body":{{"S":"{}"}}}}"#, "b".repeat(100));
             expected.insert(format!("item-{n:06}"), serde_json::from_str(&text)?);
-            requests.push(WriteRequest { request: Some(write_request::Request::PutRequest(PutRequest { item: wire(&text) })) });
+            requests.push(WriteRequest {
+                request: Some(write_request::Request::PutRequest(PutRequest { item: wire(&text) })),
+            });
         }
         let mut request_items = BTreeMap::new();
         request_items.insert(table.to_string(), WriteRequestList { requests });

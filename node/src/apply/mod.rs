@@ -224,7 +224,15 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
     }
     Ok(match op {
         command::Op::CreateTable(r) => Outcome::CreateTable(tables::create_table(entry, r)?),
-        command::Op::DeleteTable(r) => Outcome::DeleteTable(tables::delete_table(entry, r)?),
+        command::Op::DeleteTable(r) => {
+            // A table deleted with PITR on leaves a system backup of its log.
+            let stored = entry.tables.get(&r.table_name).cloned();
+            let response = tables::delete_table(entry, r)?;
+            if let Some(stored) = stored {
+                backup::apply::keep_deleted_table(entry, &stored);
+            }
+            Outcome::DeleteTable(response)
+        }
         command::Op::UpdateTable(r) => Outcome::UpdateTable(tables::update_table(entry, r)?),
         command::Op::UpdateTimeToLive(r) => Outcome::UpdateTimeToLive(ttl::apply::update_time_to_live(entry, r)?),
         command::Op::ExpireItems(r) => {

@@ -10,7 +10,7 @@ use tern_proto::ApiError;
 
 use super::entry::{Applied, Entry};
 use crate::keyspace::{self, Family};
-use crate::{backup, global, stream, ttl};
+use crate::{global, stream, ttl};
 
 /// CreateTable (and a replica's table, created by its global table).
 pub fn create_table(entry: &mut Entry, request: CreateTableRequest) -> Applied<CreateTableResponse> {
@@ -66,7 +66,6 @@ pub fn delete_table(entry: &mut Entry, request: DeleteTableRequest) -> Applied<D
     global::state::drop_state(entry, schema.table_id);
     entry.writes.delete(Family::Tables, keyspace::table_key(&request.table_name));
     let stored: StoredTable = entry.tables.remove(&request.table_name).unwrap_or_default();
-    backup::apply::keep_deleted_table(entry, &stored);
     let mut description = stored.description.unwrap_or_default();
     description.table_status = "DELETING".into();
     Ok(DeleteTableResponse { table_description: Some(description) })

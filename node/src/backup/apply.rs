@@ -180,7 +180,8 @@ pub fn create_backup(entry: &mut Entry, r: CreateBackup) -> Applied<BackupDescri
         }),
         source_table_details: Some(source_details(&table)),
     };
-    let backup = StoredBackup { description: Some(description.clone()), source_table_id: stored.table_id, ..Default::default() };
+    let backup =
+        StoredBackup { description: Some(description.clone()), source_table_id: stored.table_id, ..Default::default() };
     entry.writes.put(Family::Meta, keyspace::backup_key(&r.backup_id), backup.encode_to_vec());
     Ok(description)
 }
@@ -268,7 +269,9 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     let mut request = r.table.ok_or_else(|| ApiError::internal("a restore without its table"))?;
     let name = request.table_name.clone();
     if entry.tables.contains_key(&name) {
-        return Err(ApiError::new(ErrorKind::TableAlreadyExistsException, format!("Table already exists: {name}")).into());
+        return Err(
+            ApiError::new(ErrorKind::TableAlreadyExistsException, format!("Table already exists: {name}")).into()
+        );
     }
     let source = r.source.unwrap_or_default();
     // Every change at or before the restore time must be in the log before this entry.
@@ -281,7 +284,8 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     let mut stored = entry.stored_table(&name)?;
     let description = stored.description.get_or_insert_with(Default::default);
     description.table_status = "CREATING".into();
-    description.restore_summary = Some(tern_proto::v1::RestoreSummary { restore_in_progress: true, ..r.summary.unwrap_or_default() });
+    description.restore_summary =
+        Some(tern_proto::v1::RestoreSummary { restore_in_progress: true, ..r.summary.unwrap_or_default() });
     let description = description.clone();
     stored.restoring = Some(source);
     entry.save_table(stored);
@@ -348,9 +352,4 @@ pub fn restore_done(entry: &mut Entry, r: RestoreDone) -> Applied<Option<TableDe
     let description = description.clone();
     entry.save_table(stored);
     Ok(Some(description))
-}
-
-/// Why a restore into `table` failed, if the last one did.
-pub fn restore_failure(view: &dyn ReadView, table: &str) -> Result<Option<String>, StorageError> {
-    Ok(view.get(Family::Meta, &keyspace::restore_failure_key(table))?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }

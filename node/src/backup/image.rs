@@ -72,7 +72,9 @@ impl Manifest {
     pub fn table(&self) -> Result<TableDescription, StoreError> {
         use base64::Engine;
         let damaged = |why: String| StoreError::Damaged { path: "manifest.json".into(), why };
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.table_description).map_err(|e| damaged(e.to_string()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.table_description)
+            .map_err(|e| damaged(e.to_string()))?;
         TableDescription::decode(bytes.as_slice()).map_err(|e| damaged(e.to_string()))
     }
 }
@@ -100,13 +102,20 @@ impl<'a> ImageWriter<'a> {
             parts: Vec::new(),
             backup_description: None,
         };
-        ImageWriter { store, folder: folder.trim_end_matches('/').to_string(), manifest, buffer: Vec::new(), buffered_items: 0 }
+        ImageWriter {
+            store,
+            folder: folder.trim_end_matches('/').to_string(),
+            manifest,
+            buffer: Vec::new(),
+            buffered_items: 0,
+        }
     }
 
     /// Records the backup the image is (its description, as other regions will read it).
     pub fn set_backup(&mut self, description: BackupDescription) {
         use base64::Engine;
-        self.manifest.backup_description = Some(base64::engine::general_purpose::STANDARD.encode(description.encode_to_vec()));
+        self.manifest.backup_description =
+            Some(base64::engine::general_purpose::STANDARD.encode(description.encode_to_vec()));
     }
 
     /// Adds one item; uploads a part when it is full.
@@ -135,7 +144,12 @@ impl<'a> ImageWriter<'a> {
         }
         let data = Bytes::from(std::mem::take(&mut self.buffer));
         let name = format!("part-{:05}.bin", self.manifest.parts.len());
-        let part = Part { name: name.clone(), sha256: sha256_hex(&data), items: self.buffered_items, bytes: data.len() as u64 };
+        let part = Part {
+            name: name.clone(),
+            sha256: sha256_hex(&data),
+            items: self.buffered_items,
+            bytes: data.len() as u64,
+        };
         self.store.put(&format!("{}/{name}", self.folder), data).await?;
         self.manifest.item_count += part.items;
         self.manifest.bytes += part.bytes;
@@ -275,7 +289,10 @@ mod tests {
     use tern_proto::internal::StoredItem;
 
     fn entry(n: u32) -> ImageEntry {
-        ImageEntry { key: n.to_be_bytes().to_vec(), item: Some(StoredItem { write_timestamp_micros: n as u64, ..Default::default() }) }
+        ImageEntry {
+            key: n.to_be_bytes().to_vec(),
+            item: Some(StoredItem { write_timestamp_micros: n as u64, ..Default::default() }),
+        }
     }
 
     #[tokio::test]
@@ -290,7 +307,10 @@ mod tests {
         let written = writer.finish().await.unwrap();
         let manifest = read_manifest(&store, "backups/b1").await.unwrap();
         assert_eq!(manifest, written);
-        assert_eq!((manifest.item_count, manifest.as_of_micros, manifest.table().unwrap().table_name.as_str()), (10, 42, "t"));
+        assert_eq!(
+            (manifest.item_count, manifest.as_of_micros, manifest.table().unwrap().table_name.as_str()),
+            (10, 42, "t")
+        );
         let entries = read_part(&store, "backups/b1", &manifest.parts[0]).await.unwrap();
         assert_eq!(entries, (0..10).map(entry).collect::<Vec<_>>());
 
@@ -301,7 +321,10 @@ mod tests {
         let damaged = read_part(&store, "backups/b1", &manifest.parts[0]).await.unwrap_err();
         assert!(matches!(damaged, StoreError::Damaged { .. }), "{damaged}");
         std::fs::remove_file(&part).unwrap();
-        assert!(matches!(read_part(&store, "backups/b1", &manifest.parts[0]).await.unwrap_err(), StoreError::Missing { .. }));
+        assert!(matches!(
+            read_part(&store, "backups/b1", &manifest.parts[0]).await.unwrap_err(),
+            StoreError::Missing { .. }
+        ));
 
         let path = dir.path().join("backups/b1/manifest.json");
         let text = std::fs::read_to_string(&path).unwrap().replace("\"itemCount\": 10", "\"itemCount\": 11");

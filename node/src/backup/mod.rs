@@ -46,7 +46,9 @@ pub fn backup_arn(table_arn: &str, backup_id: &str) -> String {
 /// The backup id an ARN ends with (a bare id is accepted too).
 pub fn backup_id_of(arn: &str) -> Option<&str> {
     let id = arn.rsplit_once("/backup/").map_or(arn, |(_, id)| id);
-    let valid = id.len() == 23 && id.as_bytes()[14] == b'-' && id.bytes().enumerate().all(|(i, b)| i == 14 || b.is_ascii_hexdigit());
+    let valid = id.len() == 23
+        && id.as_bytes()[14] == b'-'
+        && id.bytes().enumerate().all(|(i, b)| i == 14 || b.is_ascii_hexdigit());
     valid.then_some(id)
 }
 
@@ -64,8 +66,8 @@ pub fn seconds(micros: u64) -> f64 {
 /// write raised it past now). A restore to any time up to it is exact: its `RestoreTable` entry is
 /// proposed after this is read, so it takes a later time than this, and every change at or before the
 /// restore time is in the log before it (the clock rises strictly in log order).
-pub fn restorable_now(node: &crate::routing::RegionNode) -> u64 {
-    crate::clock::now_micros().max(node.reader.applied_through())
+pub fn restorable_now(applied_through: u64) -> u64 {
+    crate::clock::now_micros().max(applied_through)
 }
 
 /// The restorable window of a table's PITR at `now` (see [`restorable_now`]): from the later of
@@ -112,7 +114,12 @@ mod tests {
 
     #[test]
     fn the_window_is_the_period_back_from_now_but_never_before_the_first_base() {
-        let pitr = PitrState { enabled: true, recovery_period_days: 1, earliest_base_micros: 10 * DAY_MICROS, ..Default::default() };
+        let pitr = PitrState {
+            enabled: true,
+            recovery_period_days: 1,
+            earliest_base_micros: 10 * DAY_MICROS,
+            ..Default::default()
+        };
         assert_eq!(window(&pitr, 10 * DAY_MICROS + 5), Some((10 * DAY_MICROS, 10 * DAY_MICROS + 5)));
         // A day later and more: the period bounds it, at once when the period is lowered.
         assert_eq!(window(&pitr, 12 * DAY_MICROS), Some((11 * DAY_MICROS, 12 * DAY_MICROS)));

@@ -75,7 +75,9 @@ pub async fn restore_items(
     let archived_through = tail.as_ref().map_or(u64::MAX, |(through, _)| *through);
     let bases = image::list_bases(store, prefix).await?;
     let Some(&base) = bases.iter().rev().find(|&&b| b <= t) else {
-        return Err(RestoreError::Failed(format!("no base of the PITR log at or before {t} µs is in the backup store")));
+        return Err(RestoreError::Failed(format!(
+            "no base of the PITR log at or before {t} µs is in the backup store"
+        )));
     };
     let covered_to = t.min(archived_through);
     let segments = needed_segments(image::list_segments(store, prefix).await?, base, covered_to)?;
@@ -145,7 +147,9 @@ fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option
         }
     }
     let Some(pitr) = found.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == source.pitr_prefix) else {
-        return Err(RestoreError::Failed("the source table's PITR log is gone (PITR was turned off or the table deleted)".into()));
+        return Err(RestoreError::Failed(
+            "the source table's PITR log is gone (PITR was turned off or the table deleted)".into(),
+        ));
     };
     let id = source.source_table_id;
     let start = keyspace::pitr_after(id, pitr.archived_through_micros);

@@ -168,8 +168,17 @@ impl Runner {
     async fn make_backup(&self, id: String, backup: StoredBackup) -> Result<(), ApiError> {
         let folder = super::backup_folder(&id);
         let outcome = match self.write_image(|_| folder.clone(), backup.source_table_id, Some(&backup)).await {
-            Ok(Some(manifest)) => BackupDone { backup_id: id.clone(), item_count: manifest.item_count, size_bytes: manifest.bytes, error: String::new() },
-            Ok(None) => BackupDone { backup_id: id.clone(), error: "its table was deleted before the backup was taken".into(), ..Default::default() },
+            Ok(Some(manifest)) => BackupDone {
+                backup_id: id.clone(),
+                item_count: manifest.item_count,
+                size_bytes: manifest.bytes,
+                error: String::new(),
+            },
+            Ok(None) => BackupDone {
+                backup_id: id.clone(),
+                error: "its table was deleted before the backup was taken".into(),
+                ..Default::default()
+            },
             Err(e) => return Err(e),
         };
         self.propose(command::Op::BackupDone(outcome)).await?;
@@ -219,7 +228,8 @@ impl Runner {
                 let view = self.engine.view();
                 log_records(&*view, backup.source_table_id, pitr.archived_through_micros, through, usize::MAX)?
             };
-            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records).await?;
+            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records)
+                .await?;
         }
         let progress = PitrProgress { system_backup_id: id, archived_through_micros: through, ..Default::default() };
         self.propose(command::Op::PitrProgress(progress)).await?;
@@ -239,9 +249,13 @@ impl Runner {
             if due {
                 self.take_base(&name, &table, &pitr).await?;
             }
-            if let Some((earliest, latest)) = super::window(&pitr, super::restorable_now(&self.node)) {
-                metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.clone()).set(super::seconds(earliest));
-                metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.clone()).set(super::seconds(latest));
+            if let Some((earliest, latest)) =
+                super::window(&pitr, super::restorable_now(self.node.reader.applied_through()))
+            {
+                metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.clone())
+                    .set(super::seconds(earliest));
+                metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.clone())
+                    .set(super::seconds(latest));
             }
         }
         Ok(())
@@ -263,7 +277,9 @@ impl Runner {
         if records.is_empty() {
             return Ok(());
         }
-        let segment = image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records).await?;
+        let segment =
+            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records)
+                .await?;
         metrics::counter!("tern_pitr_archived_records_total").increment(records.len() as u64);
         tracing::debug!(table = %name, path = %segment.path, records = records.len(), "PITR segment archived");
         let progress = PitrProgress {
@@ -295,7 +311,7 @@ impl Runner {
     /// Drops what no restore point in a window needs any more: bases older than the newest base at or
     /// before the window's start, and the segments before it; and expired system backups.
     async fn trim_all(&self) -> Result<(), ApiError> {
-        let now = super::restorable_now(&self.node);
+        let now = super::restorable_now(self.node.reader.applied_through());
         let (tables, backups) = {
             let view = self.engine.view();
             (tables(&*view)?, super::apply::list_backups(&*view)?)
@@ -358,7 +374,7 @@ fn available(backup: &StoredBackup) -> BackupDescription {
 
 /// What a table scan sends: the table and the view's time first, then its items encoded.
 enum Scanned {
-    Start { description: TableDescription, as_of: u64 },
+    Start { description: Box<TableDescription>, as_of: u64 },
     Items { encoded: Vec<u8>, count: u64 },
 }
 
@@ -372,7 +388,7 @@ fn scan_table(
     let Some(table) = tables(&*view)?.into_iter().find(|t| t.table_id == table_id) else { return Ok(()) };
     let as_of = crate::apply::clock(&*view)?;
     let description = table.description.unwrap_or_default();
-    if sender.blocking_send(Scanned::Start { description, as_of }).is_err() {
+    if sender.blocking_send(Scanned::Start { description: Box::new(description), as_of }).is_err() {
         return Ok(());
     }
     let (start, end) = keyspace::table_range(table_id);
@@ -381,7 +397,9 @@ fn scan_table(
     for entry in view.scan(Family::Items, &start, Some(&end), Direction::Forward) {
         let (key, value) = entry?;
         let item: StoredItem = engine::decode("item", &value)?;
-        ImageEntry { key: key[8..].to_vec(), item: Some(item) }.encode_length_delimited(&mut encoded).expect("a Vec grows");
+        ImageEntry { key: key[8..].to_vec(), item: Some(item) }
+            .encode_length_delimited(&mut encoded)
+            .expect("a Vec grows");
         count += 1;
         if encoded.len() >= 1 << 20 {
             let chunk = Scanned::Items { encoded: std::mem::take(&mut encoded), count: std::mem::take(&mut count) };

@@ -28,11 +28,7 @@ impl BackupsService {
     }
 
     /// The outcome of a proposal, or the refusal it applied as.
-    async fn propose(
-        &self,
-        op: command::Op,
-        caller: &Caller,
-    ) -> Result<command_outcome::Outcome, ApiError> {
+    async fn propose(&self, op: command::Op, caller: &Caller) -> Result<command_outcome::Outcome, ApiError> {
         match self.node.propose_in_session(op, caller.session.clone()).await? {
             command_outcome::Outcome::Error(e) => {
                 let kind = ErrorKind::from_name(&e.error_type).unwrap_or(ErrorKind::InternalServerError);
@@ -53,7 +49,10 @@ impl BackupsService {
     ) -> Result<TableDescription, ApiError> {
         check_table_name(target)?;
         if self.node.reader.described_table(target).is_ok() {
-            return Err(ApiError::new(ErrorKind::TableAlreadyExistsException, format!("Table already exists: {target}")));
+            return Err(ApiError::new(
+                ErrorKind::TableAlreadyExistsException,
+                format!("Table already exists: {target}"),
+            ));
         }
         let table = CreateTableRequest {
             table_name: target.to_string(),
@@ -62,7 +61,11 @@ impl BackupsService {
             billing_mode: source_table.billing_mode.clone(),
             stream_specification: None,
         };
-        let op = command::Op::RestoreTable(RestoreTable { table: Some(table), source: Some(source), summary: Some(summary) });
+        let op = command::Op::RestoreTable(RestoreTable {
+            table: Some(table),
+            source: Some(source),
+            summary: Some(summary),
+        });
         match self.propose(op, caller).await? {
             command_outcome::Outcome::Restore(description) => Ok(description),
             other => Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
@@ -154,8 +157,12 @@ impl Backups for BackupsService {
         observe("DescribeContinuousBackups", async {
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            let stored = self.node.reader.described_table(&request.table_name).map_err(|_| table_not_found(&request.table_name))?;
-            let now = super::restorable_now(&self.node);
+            let stored = self
+                .node
+                .reader
+                .described_table(&request.table_name)
+                .map_err(|_| table_not_found(&request.table_name))?;
+            let now = super::restorable_now(self.node.reader.applied_through());
             let description = super::describe(stored.pitr.as_ref(), now);
             Ok(DescribeContinuousBackupsResponse { continuous_backups_description: Some(description) })
         })
@@ -186,7 +193,7 @@ impl Backups for BackupsService {
                         )
                     };
                     let pitr = stored.pitr.clone().filter(|p| p.enabled).ok_or_else(unavailable)?;
-                    let now = super::restorable_now(&self.node);
+                    let now = super::restorable_now(self.node.reader.applied_through());
                     let (earliest, latest) = super::window(&pitr, now).ok_or_else(|| {
                         ApiError::new(
                             ErrorKind::PointInTimeRecoveryUnavailableException,
@@ -231,7 +238,10 @@ impl Backups for BackupsService {
         .await
     }
 
-    async fn create_backup(&self, request: Request<CreateBackupRequest>) -> Result<Response<CreateBackupResponse>, Status> {
+    async fn create_backup(
+        &self,
+        request: Request<CreateBackupRequest>,
+    ) -> Result<Response<CreateBackupResponse>, Status> {
         observe("CreateBackup", async {
             let caller = &Caller::of(&request);
             let request = request.into_inner();
@@ -276,7 +286,10 @@ impl Backups for BackupsService {
         .await
     }
 
-    async fn list_backups(&self, request: Request<ListBackupsRequest>) -> Result<Response<ListBackupsResponse>, Status> {
+    async fn list_backups(
+        &self,
+        request: Request<ListBackupsRequest>,
+    ) -> Result<Response<ListBackupsResponse>, Status> {
         observe("ListBackups", async {
             let request = request.into_inner();
             let limit = match request.limit {
@@ -290,12 +303,19 @@ impl Backups for BackupsService {
                 "AWS_BACKUP" => &[],
                 "ALL" => &["USER", "SYSTEM"],
                 other => {
-                    return Err(ApiError::validation(format!("BackupType must be USER, SYSTEM, AWS_BACKUP or ALL, not {other}")).into())
+                    return Err(ApiError::validation(format!(
+                        "BackupType must be USER, SYSTEM, AWS_BACKUP or ALL, not {other}"
+                    ))
+                    .into())
                 }
             };
             let start_after = match request.exclusive_start_backup_arn.as_str() {
                 "" => None,
-                arn => Some(super::backup_id_of(arn).ok_or_else(|| ApiError::validation(format!("Invalid ExclusiveStartBackupArn: {arn}")))?.to_string()),
+                arn => Some(
+                    super::backup_id_of(arn)
+                        .ok_or_else(|| ApiError::validation(format!("Invalid ExclusiveStartBackupArn: {arn}")))?
+                        .to_string(),
+                ),
             };
             let mut summaries = Vec::new();
             let mut more = false;
@@ -324,15 +344,24 @@ impl Backups for BackupsService {
         .await
     }
 
-    async fn delete_backup(&self, request: Request<DeleteBackupRequest>) -> Result<Response<DeleteBackupResponse>, Status> {
+    async fn delete_backup(
+        &self,
+        request: Request<DeleteBackupRequest>,
+    ) -> Result<Response<DeleteBackupResponse>, Status> {
         observe("DeleteBackup", async {
             let caller = &Caller::of(&request);
             let request = request.into_inner();
-            let id = super::backup_id_of(&request.backup_arn).ok_or_else(|| backup_not_found(&request.backup_arn))?.to_string();
+            let id = super::backup_id_of(&request.backup_arn)
+                .ok_or_else(|| backup_not_found(&request.backup_arn))?
+                .to_string();
             self.node
                 .on_leader(caller, request, |request| async move {
-                    let backup = read_backup(self.node.reader.latest(), &id)?.ok_or_else(|| backup_not_found(&request.backup_arn))?;
-                    let description = match self.propose(command::Op::DeleteBackup(DeleteBackup { backup_id: id.clone() }), caller).await? {
+                    let backup = read_backup(self.node.reader.latest(), &id)?
+                        .ok_or_else(|| backup_not_found(&request.backup_arn))?;
+                    let description = match self
+                        .propose(command::Op::DeleteBackup(DeleteBackup { backup_id: id.clone() }), caller)
+                        .await?
+                    {
                         command_outcome::Outcome::Backup(description) => description,
                         other => return Err(ApiError::internal(format!("unexpected outcome {other:?}")).into()),
                     };
@@ -360,7 +389,9 @@ impl Backups for BackupsService {
             let caller = &Caller::of(&request);
             let request = request.into_inner();
             check_table_name(&request.target_table_name)?;
-            let id = super::backup_id_of(&request.backup_arn).ok_or_else(|| backup_not_found(&request.backup_arn))?.to_string();
+            let id = super::backup_id_of(&request.backup_arn)
+                .ok_or_else(|| backup_not_found(&request.backup_arn))?
+                .to_string();
             self.node
                 .on_leader(caller, request, |request| async move {
                     let (description, source) = match read_backup(self.node.reader.latest(), &id)? {
@@ -382,7 +413,9 @@ impl Backups for BackupsService {
                             (description, source)
                         }
                         None => match self.backup_in_store(&id).await? {
-                            Some((description, _)) => (description, RestoreSource { backup_id: id.clone(), ..Default::default() }),
+                            Some((description, _)) => {
+                                (description, RestoreSource { backup_id: id.clone(), ..Default::default() })
+                            }
                             None => return Err(backup_not_found(&request.backup_arn).into()),
                         },
                     };
@@ -394,7 +427,8 @@ impl Backups for BackupsService {
                         restore_date_time: details.backup_creation_date_time,
                         ..Default::default()
                     };
-                    let table = self.start_restore(caller, &request.target_table_name, &source_table, source, summary).await?;
+                    let table =
+                        self.start_restore(caller, &request.target_table_name, &source_table, source, summary).await?;
                     Ok(RestoreTableFromBackupResponse { table_description: Some(table) })
                 })
                 .await

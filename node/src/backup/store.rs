@@ -173,7 +173,10 @@ mod tests {
                 StoredObject { path: "a/c/two.bin".into(), size: 6 }
             ]
         );
-        assert_eq!(store.get_checked("a/b/one.bin", &sha256_hex(b"hello")).await.unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(
+            store.get_checked("a/b/one.bin", &sha256_hex(b"hello")).await.unwrap(),
+            Bytes::from_static(b"hello")
+        );
         let damaged = store.get_checked("a/b/one.bin", &sha256_hex(b"hellO")).await.unwrap_err();
         assert!(matches!(damaged, StoreError::Damaged { .. }), "{damaged}");
         assert!(matches!(store.get("a/none").await.unwrap_err(), StoreError::Missing { .. }));

@@ -9,7 +9,7 @@ use tern_proto::internal::{
 use tern_proto::v1::{self, PointInTimeRecoverySpecification, UpdateContinuousBackupsRequest};
 
 use super::{create_table, key_attributes, s, Machine};
-use crate::backup::apply::{list_backups, restore_failure};
+use crate::backup::apply::list_backups;
 use crate::engine::{self, Memory, ReadView};
 use crate::keyspace::{self, Family};
 use crate::schema::TableSchema;
@@ -31,7 +31,11 @@ fn put(key: u8, value: &str) -> command::Op {
 }
 
 fn delete(key: u8) -> command::Op {
-    command::Op::DeleteItem(v1::DeleteItemRequest { table_name: "things".into(), key: key_attributes(key), ..Default::default() })
+    command::Op::DeleteItem(v1::DeleteItemRequest {
+        table_name: "things".into(),
+        key: key_attributes(key),
+        ..Default::default()
+    })
 }
 
 fn stored(machine: &Machine<Memory>, name: &str) -> Option<StoredTable> {
@@ -68,7 +72,11 @@ fn the_pitr_log_follows_every_change_and_the_archiver_trims_it() {
     assert!(log(&machine).is_empty(), "no log before PITR is on");
     machine.ok(pitr(true));
     let pitr_state = stored(&machine, "things").unwrap().pitr.unwrap();
-    assert!(pitr_state.enabled && pitr_state.recovery_period_days == 35 && pitr_state.store_prefix.starts_with("pitr/here/things/"));
+    assert!(
+        pitr_state.enabled
+            && pitr_state.recovery_period_days == 35
+            && pitr_state.store_prefix.starts_with("pitr/here/things/")
+    );
     let first = machine.ok(put(1, "one"));
     let at = |outcome: &command_outcome::Outcome| match outcome {
         command_outcome::Outcome::PutItem(r) => r.item_version.as_ref().unwrap().write_timestamp_micros,
@@ -80,7 +88,11 @@ fn the_pitr_log_follows_every_change_and_the_archiver_trims_it() {
     let (k1, k2) = (item_key(&machine, 1), item_key(&machine, 2));
     assert_eq!(
         log(&machine),
-        vec![(at(&first), k1.clone(), Some("one".into())), (at(&second), k2, Some("two".into())), (at(&third), k1.clone(), None)]
+        vec![
+            (at(&first), k1.clone(), Some("one".into())),
+            (at(&second), k2, Some("two".into())),
+            (at(&third), k1.clone(), None)
+        ]
     );
     // Archived through the second change: the first two leave the log; a stale prefix changes nothing.
     let progress = |prefix: &str, through| {
@@ -152,9 +164,15 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
         r.table_name = "copy".into();
     }
     let refused = machine.run(write.clone());
-    assert!(matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceNotFoundException"), "{refused:?}");
+    assert!(
+        matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceNotFoundException"),
+        "{refused:?}"
+    );
     let refused = machine.run(command::Op::DeleteTable(v1::DeleteTableRequest { table_name: "copy".into() }));
-    assert!(matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceInUseException"), "{refused:?}");
+    assert!(
+        matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceInUseException"),
+        "{refused:?}"
+    );
     let done = machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "copy".into(), error: String::new() }));
     let command_outcome::Outcome::Restore(description) = done else { panic!("{done:?}") };
     assert_eq!((description.table_status.as_str(), description.item_count), ("ACTIVE", 3));
@@ -165,7 +183,10 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
     assert!(matches!(&late, command_outcome::Outcome::Error(e) if e.error_type == "ValidationException"), "{late:?}");
     // A taken name.
     let taken = machine.run(restore_table("copy"));
-    assert!(matches!(&taken, command_outcome::Outcome::Error(e) if e.error_type == "TableAlreadyExistsException"), "{taken:?}");
+    assert!(
+        matches!(&taken, command_outcome::Outcome::Error(e) if e.error_type == "TableAlreadyExistsException"),
+        "{taken:?}"
+    );
 }
 
 #[test]
@@ -182,13 +203,14 @@ fn a_failed_restore_leaves_no_table_and_says_why() {
     let why = "backup file backups/x/part-00000.bin is damaged";
     machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "broken".into(), error: why.into() }));
     assert!(stored(&machine, "broken").is_none());
-    assert_eq!(restore_failure(&machine.engine, "broken").unwrap().as_deref(), Some(why));
+    let failure = |m: &Machine<Memory>| m.engine.get(Family::Meta, &keyspace::restore_failure_key("broken")).unwrap();
+    assert_eq!(failure(&machine).as_deref(), Some(why.as_bytes()));
     let table_id = 2; // the restore's entry index: its items are gone too
     let (start, end) = keyspace::table_range(table_id);
     assert_eq!(machine.engine.scan(Family::Items, &start, Some(&end), engine::Direction::Forward).count(), 0);
     // A restore under the name again clears the failure.
     machine.ok(restore_table("broken"));
-    assert_eq!(restore_failure(&machine.engine, "broken").unwrap(), None);
+    assert_eq!(failure(&machine), None);
 }
 
 #[test]
@@ -208,7 +230,10 @@ fn a_table_deleted_with_pitr_on_leaves_a_system_backup_and_its_log_until_archive
     assert_eq!(log(&machine).len(), 1, "the log not yet archived stays for the backup");
     let id = crate::backup::backup_id_of(&details.backup_arn).unwrap().to_string();
     let deleting = machine.run(command::Op::DeleteBackup(tern_proto::internal::DeleteBackup { backup_id: id.clone() }));
-    assert!(matches!(&deleting, command_outcome::Outcome::Error(e) if e.error_type == "BackupInUseException"), "{deleting:?}");
+    assert!(
+        matches!(&deleting, command_outcome::Outcome::Error(e) if e.error_type == "BackupInUseException"),
+        "{deleting:?}"
+    );
     machine.ok(command::Op::PitrProgress(PitrProgress {
         system_backup_id: id.clone(),
         archived_through_micros: backups[0].deleted_at_micros,
