@@ -32,7 +32,9 @@ tag="tern:$version"
 
 stage="$CARGO_TARGET_DIR/image-$profile"
 rm -rf "$stage"
-mkdir -p "$stage/rootfs/usr/local/bin" "$stage/rootfs/etc" "$stage/rootfs/tmp" "$stage/data"
+# data/backups: where compose mounts the backup store every node shares (owned by the user, so that a
+# new volume mounted there is too).
+mkdir -p "$stage/rootfs/usr/local/bin" "$stage/rootfs/etc" "$stage/rootfs/tmp" "$stage/data/backups"
 chmod 1777 "$stage/rootfs/tmp"
 # Without its debug info (the release build keeps line tables: 500 MB of them); symbols stay, so
 # backtraces still name functions.

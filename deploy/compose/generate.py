@@ -120,6 +120,9 @@ def compose(regions):
                 "    volumes:",
                 "      - ./topology.toml:/etc/tern/topology.toml:ro",
                 f"      - {name}:/var/lib/tern",
+                # The backup store, shared by every node of every region: the nodes' default store is
+                # `backups` beside their data directory.
+                "      - backups:/var/lib/tern/backups",
                 f"      - ${{TERN_CLOCKS:-./clocks}}/{name}:/etc/tern/clock:ro",
             ]
             out += service(name, region, command, METRICS, [(region, region_ip(r, 10 + n)), ("wan", wan_ip(r, n))],
@@ -135,7 +138,7 @@ def compose(regions):
     out += ["", "networks:", "  wan:", "    ipam:", "      config:", "        - subnet: 10.201.0.0/24"]
     for r, region in enumerate(regions):
         out += [f"  {region}:", "    ipam:", "      config:", f"        - subnet: 10.201.{r + 1}.0/24"]
-    out += ["", "volumes:"]
+    out += ["", "volumes:", "  backups:"]
     for region in regions:
         out += [f"  {region}-node-{n}:" for n in range(1, NODES + 1)]
     return "\n".join(out) + "\n"

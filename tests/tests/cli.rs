@@ -192,3 +192,94 @@ async fn item_verbs_through_the_cli() -> anyhow::Result<()> {
     assert_eq!(records[2]["dynamodb"]["OldImage"]["amount"], json!({"N": "3"}));
     Ok(())
 }
+
+/// The README's worked example: PITR on, an item deleted by mistake, the table restored as it was just
+/// before into a new table; and an on-demand backup made, listed, restored and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
+    let region = Region::start(1, &["--pitr-archive-interval-ms", "200"]).await?;
+    ok(&region, &["create-table", "--table-name", "orders", "--partition-key", "pk:S"]);
+    for pk in ["a", "b", "c"] {
+        ok(&region, &["put-item", "--table-name", "orders", "--item", &format!(r#"{{"pk":{{"S":"{pk}"}}}}"#)]);
+    }
+    let enabled = ok(
+        &region,
+        &[
+            "update-continuous-backups",
+            "--table-name",
+            "orders",
+            "--point-in-time-recovery-specification",
+            "PointInTimeRecoveryEnabled=true,RecoveryPeriodInDays=7",
+        ],
+    );
+    let recovery = &enabled["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
+    assert_eq!((recovery["PointInTimeRecoveryStatus"].as_str(), recovery["RecoveryPeriodInDays"].as_u64()), (Some("ENABLED"), Some(7)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let described = ok(&region, &["describe-continuous-backups", "--table-name", "orders"]);
+        let recovery = &described["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
+        if recovery["EarliestRestorableDateTime"].is_string() {
+            assert!(recovery["LatestRestorableDateTime"].as_str().is_some_and(|t| t.ends_with("+00:00")), "{described}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no restore point: {described}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let before_mistake = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ok(&region, &["delete-item", "--table-name", "orders", "--key", r#"{"pk":{"S":"b"}}"#]);
+    let restored = ok(
+        &region,
+        &[
+            "restore-table-to-point-in-time",
+            "--source-table-name",
+            "orders",
+            "--target-table-name",
+            "orders-before",
+            "--restore-date-time",
+            &format!("{before_mistake:.6}"),
+            "--wait",
+        ],
+    );
+    let table = &restored["TableDescription"];
+    assert_eq!(table["TableStatus"], "ACTIVE", "{restored}");
+    assert_eq!(table["RestoreSummary"]["RestoreInProgress"], false, "{restored}");
+    assert!(table["RestoreSummary"]["SourceTableArn"].as_str().is_some_and(|a| a.ends_with(":table/orders")), "{restored}");
+    let scanned = ok(&region, &["scan", "--table-name", "orders-before"]);
+    assert_eq!(scanned["Count"], 3, "the deleted item is back in the restored table: {scanned}");
+
+    let (status, _, stderr) = tern(
+        &region,
+        &[
+            "restore-table-to-point-in-time",
+            "--source-table-name",
+            "orders",
+            "--target-table-name",
+            "orders-never",
+            "--restore-date-time",
+            "2001-01-01T00:00:00Z",
+        ],
+    );
+    assert!(status != 0 && stderr.contains("InvalidRestoreTimeException"), "{stderr}");
+    let (status, _, stderr) = tern(
+        &region,
+        &["restore-table-to-point-in-time", "--source-table-name", "orders", "--target-table-name", "x", "--restore-date-time", "yesterday"],
+    );
+    assert!(status != 0 && stderr.contains("yesterday"), "{stderr}");
+
+    let created = ok(&region, &["create-backup", "--table-name", "orders", "--backup-name", "nightly", "--wait"]);
+    assert_eq!(created["BackupDetails"]["BackupStatus"], "AVAILABLE", "{created}");
+    let arn = created["BackupDetails"]["BackupArn"].as_str().unwrap().to_string();
+    let listed = ok(&region, &["list-backups", "--table-name", "orders"]);
+    assert_eq!(listed["BackupSummaries"][0]["BackupArn"], json!(arn), "{listed}");
+    let described = ok(&region, &["describe-backup", "--backup-arn", &arn]);
+    assert_eq!(described["BackupDescription"]["SourceTableDetails"]["ItemCount"], 2, "{described}");
+    let copied = ok(&region, &["restore-table-from-backup", "--backup-arn", &arn, "--target-table-name", "orders-copy", "--wait"]);
+    assert_eq!(copied["TableDescription"]["TableStatus"], "ACTIVE", "{copied}");
+    assert_eq!(ok(&region, &["scan", "--table-name", "orders-copy"])["Count"], 2);
+    let deleted = ok(&region, &["delete-backup", "--backup-arn", &arn]);
+    assert_eq!(deleted["BackupDescription"]["BackupDetails"]["BackupStatus"], "DELETED", "{deleted}");
+    let (status, _, stderr) = tern(&region, &["delete-backup", "--backup-arn", &arn]);
+    assert!(status != 0 && stderr.contains("BackupNotFoundException"), "{stderr}");
+    Ok(())
+}
