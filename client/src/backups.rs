@@ -8,7 +8,7 @@ use tern_proto::v1::*;
 
 use crate::{request, Client, Error, Patience, Target, MAX_MESSAGE_BYTES};
 
-/// A call any node answers (writes go to the leader, where any node forwards them).
+/// A call the leader answers (any node forwards it there): reads see every change acknowledged before.
 macro_rules! backups_operation {
     ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty, $target:expr) => {
         $(#[$doc])*
@@ -50,15 +50,15 @@ impl Client {
     backups_operation!(/// UpdateContinuousBackups: point-in-time recovery on or off, and its window.
         update_continuous_backups, UpdateContinuousBackupsRequest, UpdateContinuousBackupsResponse, Target::Leader);
     backups_operation!(/// DescribeContinuousBackups.
-        describe_continuous_backups, DescribeContinuousBackupsRequest, DescribeContinuousBackupsResponse, Target::AnyNode);
+        describe_continuous_backups, DescribeContinuousBackupsRequest, DescribeContinuousBackupsResponse, Target::Leader);
     backups_write!(/// RestoreTableToPointInTime: a new table, CREATING until its items are restored.
         restore_table_to_point_in_time, RestoreTableToPointInTimeRequest, RestoreTableToPointInTimeResponse);
     backups_write!(/// CreateBackup: CREATING until its files are in the backup store.
         create_backup, CreateBackupRequest, CreateBackupResponse);
     backups_operation!(/// DescribeBackup.
-        describe_backup, DescribeBackupRequest, DescribeBackupResponse, Target::AnyNode);
+        describe_backup, DescribeBackupRequest, DescribeBackupResponse, Target::Leader);
     backups_operation!(/// ListBackups (one page).
-        list_backups, ListBackupsRequest, ListBackupsResponse, Target::AnyNode);
+        list_backups, ListBackupsRequest, ListBackupsResponse, Target::Leader);
     backups_operation!(/// DeleteBackup.
         delete_backup, DeleteBackupRequest, DeleteBackupResponse, Target::Leader);
     backups_write!(/// RestoreTableFromBackup: a new table, CREATING until its items are restored.

@@ -391,6 +391,9 @@ on_leader! {
     RestoreTableFromBackupRequest => RestoreTableFromBackupResponse, "/tern.v1.Backups/RestoreTableFromBackup";
     CreateBackupRequest => CreateBackupResponse, "/tern.v1.Backups/CreateBackup";
     DeleteBackupRequest => DeleteBackupResponse, "/tern.v1.Backups/DeleteBackup";
+    DescribeBackupRequest => DescribeBackupResponse, "/tern.v1.Backups/DescribeBackup";
+    ListBackupsRequest => ListBackupsResponse, "/tern.v1.Backups/ListBackups";
+    DescribeContinuousBackupsRequest => DescribeContinuousBackupsResponse, "/tern.v1.Backups/DescribeContinuousBackups";
 }
 
 macro_rules! proposed {

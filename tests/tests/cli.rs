@@ -213,13 +213,19 @@ async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
         ],
     );
     let recovery = &enabled["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
-    assert_eq!((recovery["PointInTimeRecoveryStatus"].as_str(), recovery["RecoveryPeriodInDays"].as_u64()), (Some("ENABLED"), Some(7)));
+    assert_eq!(
+        (recovery["PointInTimeRecoveryStatus"].as_str(), recovery["RecoveryPeriodInDays"].as_u64()),
+        (Some("ENABLED"), Some(7))
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let described = ok(&region, &["describe-continuous-backups", "--table-name", "orders"]);
         let recovery = &described["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
         if recovery["EarliestRestorableDateTime"].is_string() {
-            assert!(recovery["LatestRestorableDateTime"].as_str().is_some_and(|t| t.ends_with("+00:00")), "{described}");
+            assert!(
+                recovery["LatestRestorableDateTime"].as_str().is_some_and(|t| t.ends_with("+00:00")),
+                "{described}"
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no restore point: {described}");
@@ -244,7 +250,10 @@ async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
     let table = &restored["TableDescription"];
     assert_eq!(table["TableStatus"], "ACTIVE", "{restored}");
     assert_eq!(table["RestoreSummary"]["RestoreInProgress"], false, "{restored}");
-    assert!(table["RestoreSummary"]["SourceTableArn"].as_str().is_some_and(|a| a.ends_with(":table/orders")), "{restored}");
+    assert!(
+        table["RestoreSummary"]["SourceTableArn"].as_str().is_some_and(|a| a.ends_with(":table/orders")),
+        "{restored}"
+    );
     let scanned = ok(&region, &["scan", "--table-name", "orders-before"]);
     assert_eq!(scanned["Count"], 3, "the deleted item is back in the restored table: {scanned}");
 
@@ -263,7 +272,15 @@ async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
     assert!(status != 0 && stderr.contains("InvalidRestoreTimeException"), "{stderr}");
     let (status, _, stderr) = tern(
         &region,
-        &["restore-table-to-point-in-time", "--source-table-name", "orders", "--target-table-name", "x", "--restore-date-time", "yesterday"],
+        &[
+            "restore-table-to-point-in-time",
+            "--source-table-name",
+            "orders",
+            "--target-table-name",
+            "x",
+            "--restore-date-time",
+            "yesterday",
+        ],
     );
     assert!(status != 0 && stderr.contains("yesterday"), "{stderr}");
 
@@ -274,7 +291,10 @@ async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
     assert_eq!(listed["BackupSummaries"][0]["BackupArn"], json!(arn), "{listed}");
     let described = ok(&region, &["describe-backup", "--backup-arn", &arn]);
     assert_eq!(described["BackupDescription"]["SourceTableDetails"]["ItemCount"], 2, "{described}");
-    let copied = ok(&region, &["restore-table-from-backup", "--backup-arn", &arn, "--target-table-name", "orders-copy", "--wait"]);
+    let copied = ok(
+        &region,
+        &["restore-table-from-backup", "--backup-arn", &arn, "--target-table-name", "orders-copy", "--wait"],
+    );
     assert_eq!(copied["TableDescription"]["TableStatus"], "ACTIVE", "{copied}");
     assert_eq!(ok(&region, &["scan", "--table-name", "orders-copy"])["Count"], 2);
     let deleted = ok(&region, &["delete-backup", "--backup-arn", &arn]);

@@ -226,6 +226,7 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::CreateTable(r) => Outcome::CreateTable(tables::create_table(entry, r)?),
         command::Op::DeleteTable(r) => {
             // A table deleted with PITR on leaves a system backup of its log.
+            backup::apply::refuse_if_backing_up(entry, &r.table_name)?;
             let stored = entry.tables.get(&r.table_name).cloned();
             let response = tables::delete_table(entry, r)?;
             if let Some(stored) = stored {

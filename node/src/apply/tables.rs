@@ -38,6 +38,8 @@ pub fn create_table(entry: &mut Entry, request: CreateTableRequest) -> Applied<C
     }
     let description = stored.description.clone();
     entry.save_table(stored);
+    // An earlier restore's failure under this name no longer describes it.
+    entry.writes.delete(Family::Meta, keyspace::restore_failure_key(&request.table_name));
     Ok(CreateTableResponse { table_description: description })
 }
 

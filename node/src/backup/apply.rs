@@ -148,6 +148,22 @@ pub fn source_details(description: &TableDescription) -> SourceTableDetails {
     }
 }
 
+/// DeleteTable of a table whose on-demand backup is being made is refused, as in DynamoDB: the backup
+/// would be lost.
+pub fn refuse_if_backing_up(entry: &Entry, table: &str) -> Applied<()> {
+    let Some(stored) = entry.tables.get(table) else { return Ok(()) };
+    let creating = list_backups(entry.view)?.into_iter().any(|b| {
+        b.pitr.is_none()
+            && b.source_table_id == stored.table_id
+            && b.description.and_then(|d| d.backup_details).is_some_and(|d| d.backup_status == "CREATING")
+    });
+    if creating {
+        let why = format!("Table {table} is being backed up: it can be deleted once its backup is AVAILABLE");
+        return Err(ApiError::in_use(why).into());
+    }
+    Ok(())
+}
+
 /// A backup name as DynamoDB allows them: 3 to 255 of `A-Z a-z 0-9 _ - .`.
 pub fn check_backup_name(name: &str) -> Result<(), ApiError> {
     let valid = (3..=255).contains(&name.len())
@@ -289,14 +305,13 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     let description = description.clone();
     stored.restoring = Some(source);
     entry.save_table(stored);
-    entry.writes.delete(Family::Meta, keyspace::restore_failure_key(&name));
     Ok(description)
 }
 
 /// A batch of a restore's items: the writes to commit (each a put with this entry's version).
 pub fn restore_items(entry: &mut Entry, r: &RestoreItems) -> Applied<Vec<PlannedWrite>> {
     let stored = entry.tables.get(&r.table_name).ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
-    if stored.restoring.is_none() {
+    if stored.restoring.is_none() || stored.table_id != r.table_id {
         return Err(ApiError::validation(format!("Table {} is not being restored", r.table_name)).into());
     }
     let prefix = keyspace::table_prefix(stored.table_id);
@@ -333,7 +348,7 @@ pub fn restored(entry: &mut Entry, table: &str, bytes_read: u64) -> Applied<Tabl
 /// The restore's end: ACTIVE, or, when it failed, the table removed and the reason kept.
 pub fn restore_done(entry: &mut Entry, r: RestoreDone) -> Applied<Option<TableDescription>> {
     let mut stored = entry.stored_table(&r.table_name)?;
-    if stored.restoring.is_none() {
+    if stored.restoring.is_none() || stored.table_id != r.table_id {
         return Ok(stored.description);
     }
     stored.restoring = None;

@@ -143,7 +143,9 @@ impl<'a> ImageWriter<'a> {
             return Ok(());
         }
         let data = Bytes::from(std::mem::take(&mut self.buffer));
-        let name = format!("part-{:05}.bin", self.manifest.parts.len());
+        // Named by the image's time too: two leaders writing the same backup from different views
+        // never overwrite each other's parts, and each manifest lists only its own.
+        let name = format!("part-{:020}-{:05}.bin", self.manifest.as_of_micros, self.manifest.parts.len());
         let part = Part {
             name: name.clone(),
             sha256: sha256_hex(&data),
@@ -314,7 +316,7 @@ mod tests {
         let entries = read_part(&store, "backups/b1", &manifest.parts[0]).await.unwrap();
         assert_eq!(entries, (0..10).map(entry).collect::<Vec<_>>());
 
-        let part = dir.path().join("backups/b1/part-00000.bin");
+        let part = dir.path().join("backups/b1/part-00000000000000000042-00000.bin");
         let mut bytes = std::fs::read(&part).unwrap();
         bytes[3] ^= 0xFF;
         std::fs::write(&part, &bytes).unwrap();

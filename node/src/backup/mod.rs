@@ -19,7 +19,39 @@ pub mod service;
 pub mod store;
 
 use tern_proto::internal::PitrState;
+
+use crate::engine;
 use tern_proto::v1::{ContinuousBackupsDescription, PointInTimeRecoveryDescription};
+
+/// Why a backup or restore job stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// It cannot succeed (a damaged or missing file, a gap in the log, no access to the store): the
+    /// job fails with this.
+    #[error("{0}")]
+    Failed(String),
+    /// It may succeed later (the store unreachable, leadership lost): the job is tried again.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl From<store::StoreError> for JobError {
+    fn from(error: store::StoreError) -> Self {
+        match error {
+            store::StoreError::Missing { .. } | store::StoreError::Damaged { .. } | store::StoreError::Url { .. } => {
+                JobError::Failed(error.to_string())
+            }
+            store::StoreError::Store(ref e) if store::is_permanent(e) => JobError::Failed(error.to_string()),
+            store::StoreError::Store(_) => JobError::Interrupted(error.to_string()),
+        }
+    }
+}
+
+impl From<engine::StorageError> for JobError {
+    fn from(error: engine::StorageError) -> Self {
+        JobError::Interrupted(error.to_string())
+    }
+}
 
 /// The longest recovery window, and the default: 35 days.
 pub const MAX_RECOVERY_PERIOD_DAYS: u32 = 35;

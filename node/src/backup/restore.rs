@@ -7,41 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prost::Message;
-use tern_proto::internal::{ImageEntry, RestoreSource, StoredItem, StoredTable};
+use tern_proto::internal::{ImageEntry, RestoreSource, StoredBackup, StoredItem, StoredTable};
 
 use super::image::{self, Segment};
-use super::store::{BackupStore, StoreError};
+use super::store::BackupStore;
+use super::JobError;
 use crate::engine::{self, Direction, Engine};
 use crate::keyspace::{self, Family};
-
-/// Why a restore stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    /// It cannot succeed (a damaged or missing file, a gap in the log): the restore fails with this.
-    #[error("{0}")]
-    Failed(String),
-    /// It may succeed later (the store unreachable, leadership lost): the restore is tried again.
-    #[error("{0}")]
-    Interrupted(String),
-}
-
-impl From<StoreError> for RestoreError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Missing { .. } | StoreError::Damaged { .. } | StoreError::Url { .. } => {
-                RestoreError::Failed(error.to_string())
-            }
-            StoreError::Store(object_store::Error::NotFound { .. }) => RestoreError::Failed(error.to_string()),
-            StoreError::Store(_) => RestoreError::Interrupted(error.to_string()),
-        }
-    }
-}
-
-impl From<engine::StorageError> for RestoreError {
-    fn from(error: engine::StorageError) -> Self {
-        RestoreError::Interrupted(error.to_string())
-    }
-}
 
 /// The items a restore writes, a batch at a time.
 pub trait Sink {
@@ -50,7 +22,7 @@ pub trait Sink {
         &mut self,
         items: Vec<ImageEntry>,
         bytes_read: u64,
-    ) -> impl std::future::Future<Output = Result<(), RestoreError>> + Send;
+    ) -> impl std::future::Future<Output = Result<(), JobError>> + Send;
 }
 
 /// Most bytes of items in one batch (one Raft entry): as a batch of users' writes.
@@ -62,7 +34,7 @@ pub async fn restore_items(
     store: &BackupStore,
     source: &RestoreSource,
     sink: &mut impl Sink,
-) -> Result<u64, RestoreError> {
+) -> Result<u64, JobError> {
     if !source.backup_id.is_empty() {
         let folder = super::backup_folder(&source.backup_id);
         return replay(store, &folder, BTreeMap::new(), 0, sink).await;
@@ -75,58 +47,57 @@ pub async fn restore_items(
     let archived_through = tail.as_ref().map_or(u64::MAX, |(through, _)| *through);
     let bases = image::list_bases(store, prefix).await?;
     let Some(&base) = bases.iter().rev().find(|&&b| b <= t) else {
-        return Err(RestoreError::Failed(format!(
-            "no base of the PITR log at or before {t} µs is in the backup store"
-        )));
+        return Err(JobError::Failed(format!("no base of the PITR log at or before {t} µs is in the backup store")));
     };
     let covered_to = t.min(archived_through);
     let segments = needed_segments(image::list_segments(store, prefix).await?, base, covered_to)?;
     let mut changes: BTreeMap<Vec<u8>, Option<StoredItem>> = BTreeMap::new();
     let mut bytes_read = 0;
+    // Records at or before `read` are in: an overlapping segment's first part is skipped.
+    let mut read = base;
     for segment in &segments {
         for record in image::read_segment(store, segment).await? {
-            if record.at_micros > base && record.at_micros <= t {
+            if record.at_micros > read && record.at_micros <= t {
                 bytes_read += record.encoded_len() as u64;
                 changes.insert(record.key, record.item);
             }
         }
+        read = segment.to_micros;
     }
     for (at, key, item) in tail.map(|(_, records)| records).unwrap_or_default() {
-        if at > base && at <= t {
+        if at > read && at <= t {
             changes.insert(key, item);
         }
     }
     replay(store, &image::base_folder(prefix, base), changes, bytes_read, sink).await
 }
 
-/// The segments that hold every change after `base` up to `to`, in order; a gap is an error.
-pub fn needed_segments(all: Vec<Segment>, base: u64, to: u64) -> Result<Vec<Segment>, RestoreError> {
+/// The segments that hold every change after `base` up to `to`, in the order to read them; a gap is
+/// an error. Segments may overlap (an archiver that uploaded one and lost its leadership before
+/// recording it, and a new leader that uploaded its own from the same point): each holds every change
+/// of its range, so the chain takes, at each point, the segment that reaches furthest, and the reader
+/// skips the records of the part already read.
+pub fn needed_segments(all: Vec<Segment>, base: u64, to: u64) -> Result<Vec<Segment>, JobError> {
     if to <= base {
         return Ok(Vec::new());
     }
-    let mut needed: Vec<Segment> = all.into_iter().filter(|s| s.to_micros > base && s.from_micros < to).collect();
-    needed.sort_by_key(|s| s.from_micros);
-    let mut reached = match needed.first() {
-        Some(first) if first.from_micros <= base => first.from_micros,
-        _ => return Err(gap(base, to)),
-    };
-    for segment in &needed {
-        if segment.from_micros != reached {
-            return Err(RestoreError::Failed(format!(
-                "the PITR log has a gap: no segment holds the changes from {reached} µs (the next starts at {} µs); a segment is missing from the backup store",
-                segment.from_micros
-            )));
-        }
-        reached = segment.to_micros;
+    let candidates: Vec<Segment> = all.into_iter().filter(|s| s.to_micros > base && s.from_micros < to).collect();
+    let mut chain = Vec::new();
+    let mut reached = base;
+    while reached < to {
+        let next = candidates
+            .iter()
+            .filter(|s| s.from_micros <= reached && s.to_micros > reached)
+            .max_by_key(|s| s.to_micros)
+            .ok_or_else(|| gap(reached, to))?;
+        reached = next.to_micros;
+        chain.push(next.clone());
     }
-    if reached < to {
-        return Err(gap(reached, to));
-    }
-    Ok(needed)
+    Ok(chain)
 }
 
-fn gap(from: u64, to: u64) -> RestoreError {
-    RestoreError::Failed(format!(
+fn gap(from: u64, to: u64) -> JobError {
+    JobError::Failed(format!(
         "the PITR log's segments in the backup store do not hold the changes from {from} µs to {to} µs: a segment is missing"
     ))
 }
@@ -135,7 +106,7 @@ fn gap(from: u64, to: u64) -> RestoreError {
 type Change = (u64, Vec<u8>, Option<StoredItem>);
 
 /// How far the source table's log is archived, and its changes still only here.
-fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<Change>)>, RestoreError> {
+fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<Change>)>, JobError> {
     let view = engine.view();
     let mut found: Option<StoredTable> = None;
     for entry in view.scan(Family::Tables, &[], None, Direction::Forward) {
@@ -146,10 +117,19 @@ fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option
             break;
         }
     }
-    let Some(pitr) = found.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == source.pitr_prefix) else {
-        return Err(RestoreError::Failed(
-            "the source table's PITR log is gone (PITR was turned off or the table deleted)".into(),
-        ));
+    let pitr = match found.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == source.pitr_prefix) {
+        Some(pitr) => pitr,
+        // The source was deleted since: its system backup holds its log (all in the store once
+        // AVAILABLE; until then, the part not yet archived is still here).
+        None => match deleted_source(&*view, source)? {
+            Some(backup) if status_of(&backup) == "CREATING" => backup.pitr.unwrap_or_default(),
+            Some(_) => return Ok(None),
+            None => {
+                return Err(JobError::Failed(
+                    "the source table's PITR log is gone: PITR was turned off while the restore ran".into(),
+                ))
+            }
+        },
     };
     let id = source.source_table_id;
     let start = keyspace::pitr_after(id, pitr.archived_through_micros);
@@ -164,6 +144,21 @@ fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option
     Ok(Some((pitr.archived_through_micros, changes)))
 }
 
+/// The system backup a deleted source table left, if it did.
+fn deleted_source(
+    view: &dyn crate::engine::ReadView,
+    source: &RestoreSource,
+) -> Result<Option<StoredBackup>, JobError> {
+    Ok(super::apply::list_backups(view)?.into_iter().find(|b| {
+        b.source_table_id == source.source_table_id
+            && b.pitr.as_ref().is_some_and(|p| p.store_prefix == source.pitr_prefix)
+    }))
+}
+
+fn status_of(backup: &StoredBackup) -> &str {
+    backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_status.as_str())
+}
+
 /// Sends an image's items, with `changes` laid over them, to `sink`.
 async fn replay(
     store: &BackupStore,
@@ -171,7 +166,7 @@ async fn replay(
     mut changes: BTreeMap<Vec<u8>, Option<StoredItem>>,
     mut bytes_read: u64,
     sink: &mut impl Sink,
-) -> Result<u64, RestoreError> {
+) -> Result<u64, JobError> {
     let manifest = image::read_manifest(store, folder).await?;
     let mut batch = Batch::default();
     for part in &manifest.parts {
@@ -203,7 +198,7 @@ struct Batch {
 }
 
 impl Batch {
-    async fn push(&mut self, entry: ImageEntry, bytes_read: u64, sink: &mut impl Sink) -> Result<(), RestoreError> {
+    async fn push(&mut self, entry: ImageEntry, bytes_read: u64, sink: &mut impl Sink) -> Result<(), JobError> {
         self.bytes += entry.encoded_len();
         self.items.push(entry);
         if self.bytes >= BATCH_BYTES {
@@ -212,7 +207,7 @@ impl Batch {
         Ok(())
     }
 
-    async fn flush(&mut self, bytes_read: u64, sink: &mut impl Sink) -> Result<(), RestoreError> {
+    async fn flush(&mut self, bytes_read: u64, sink: &mut impl Sink) -> Result<(), JobError> {
         if self.items.is_empty() {
             return Ok(());
         }
@@ -237,11 +232,14 @@ mod tests {
         assert_eq!(paths(needed_segments(all.clone(), 15, 25).unwrap()), vec!["10-20", "20-30"]);
         assert_eq!(paths(needed_segments(all.clone(), 10, 20).unwrap()), vec!["10-20"]);
         assert_eq!(paths(needed_segments(all.clone(), 30, 30).unwrap()), Vec::<String>::new());
+        // Overlapping segments (two archivers from one point): the one that reaches furthest is read.
+        let overlapping = vec![segment(0, 10), segment(10, 20), segment(10, 25), segment(20, 30), segment(25, 40)];
+        assert_eq!(paths(needed_segments(overlapping, 5, 35).unwrap()), vec!["0-10", "10-25", "25-40"]);
         let missing_middle = vec![segment(0, 10), segment(20, 30)];
-        assert!(matches!(needed_segments(missing_middle, 5, 25), Err(RestoreError::Failed(_))));
+        assert!(matches!(needed_segments(missing_middle, 5, 25), Err(JobError::Failed(_))));
         let missing_end = vec![segment(0, 10)];
-        assert!(matches!(needed_segments(missing_end, 5, 25), Err(RestoreError::Failed(_))));
+        assert!(matches!(needed_segments(missing_end, 5, 25), Err(JobError::Failed(_))));
         let missing_start = vec![segment(10, 20)];
-        assert!(matches!(needed_segments(missing_start, 5, 15), Err(RestoreError::Failed(_))));
+        assert!(matches!(needed_segments(missing_start, 5, 15), Err(JobError::Failed(_))));
     }
 }

@@ -17,8 +17,9 @@ use tern_proto::v1::{BackupDescription, TableDescription};
 use tern_proto::ApiError;
 
 use super::image::{self, ImageWriter};
-use super::restore::{self, RestoreError, Sink};
+use super::restore::{self, Sink};
 use super::store::BackupStore;
+use super::JobError;
 use crate::engine::{self, Direction, Engine, ReadView};
 use crate::keyspace::{self, Family};
 use crate::routing::RegionNode;
@@ -32,8 +33,9 @@ pub struct RunnerSettings {
     pub base_every: Duration,
 }
 
-/// Most changes in one segment.
+/// Most changes in one segment, and most bytes of items (a segment is read whole by a restore).
 const SEGMENT_RECORDS: usize = 100_000;
+const SEGMENT_BYTES: usize = 64 << 20;
 
 /// Restore batches proposed at once.
 const RESTORE_BATCHES_IN_FLIGHT: usize = 4;
@@ -52,15 +54,13 @@ pub async fn run_forever(node: RegionNode, engine: Arc<dyn Engine>, store: Backu
         runner.start_jobs();
         if last_archive.elapsed() >= runner.settings.archive_every {
             last_archive = tokio::time::Instant::now();
-            if let Err(e) = runner.archive_all().await {
-                tracing::warn!(error = %e, "PITR archiving stopped early");
+            if let Err(e) = runner.archive_all() {
+                tracing::warn!(error = %e, "could not read the PITR tables to archive");
             }
         }
         if last_trim.elapsed() >= Duration::from_secs(60) {
             last_trim = tokio::time::Instant::now();
-            if let Err(e) = runner.trim_all().await {
-                tracing::warn!(error = %e, "trimming backups stopped early");
-            }
+            runner.spawn("trim".into(), |runner| async move { runner.trim_all().await });
         }
     }
 }
@@ -143,7 +143,8 @@ impl Runner {
         let stored = self.node.reader.described_table(&table)?;
         let Some(source) = stored.restoring.clone() else { return Ok(()) };
         tracing::info!(%table, ?source, "restoring");
-        let mut sink = Proposals { runner: self.clone(), table: table.clone(), in_flight: Vec::new() };
+        let table_id = stored.table_id;
+        let mut sink = Proposals { runner: self.clone(), table: table.clone(), table_id, in_flight: Vec::new() };
         let result = match restore::restore_items(&self.engine, &self.store, &source, &mut sink).await {
             Ok(count) => sink.drain().await.map(|()| count),
             Err(e) => Err(e),
@@ -154,13 +155,13 @@ impl Runner {
                 metrics::counter!("tern_restored_items_total").increment(count);
                 String::new()
             }
-            Err(RestoreError::Failed(why)) => {
+            Err(JobError::Failed(why)) => {
                 tracing::warn!(%table, %why, "restore failed");
                 why
             }
-            Err(RestoreError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
+            Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
         };
-        self.propose(command::Op::RestoreDone(RestoreDone { table_name: table, error })).await?;
+        self.propose(command::Op::RestoreDone(RestoreDone { table_name: table, error, table_id })).await?;
         Ok(())
     }
 
@@ -179,10 +180,15 @@ impl Runner {
                 error: "its table was deleted before the backup was taken".into(),
                 ..Default::default()
             },
-            Err(e) => return Err(e),
+            // The store refuses it for good (no access, a bad path): the backup fails and is removed.
+            Err(JobError::Failed(why)) => BackupDone { backup_id: id.clone(), error: why, ..Default::default() },
+            Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
         };
+        let failed = !outcome.error.is_empty();
         self.propose(command::Op::BackupDone(outcome)).await?;
-        tracing::info!(backup = %id, "backup available");
+        if !failed {
+            tracing::info!(backup = %id, "backup available");
+        }
         Ok(())
     }
 
@@ -194,7 +200,7 @@ impl Runner {
         folder: impl FnOnce(u64) -> String,
         table_id: u64,
         backup: Option<&StoredBackup>,
-    ) -> Result<Option<image::Manifest>, ApiError> {
+    ) -> Result<Option<image::Manifest>, JobError> {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<Scanned>(4);
         let engine = self.engine.clone();
         let scan = tokio::task::spawn_blocking(move || scan_table(&*engine, table_id, &sender));
@@ -202,7 +208,7 @@ impl Runner {
             return match scan.await {
                 Ok(Ok(())) => Ok(None),
                 Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(ApiError::internal(e.to_string())),
+                Err(e) => Err(JobError::Interrupted(e.to_string())),
             };
         };
         let folder = folder(as_of);
@@ -213,7 +219,7 @@ impl Runner {
         while let Some(Scanned::Items { encoded, count }) = receiver.recv().await {
             writer.add_encoded(&encoded, count).await?;
         }
-        scan.await.map_err(|e| ApiError::internal(e.to_string()))??;
+        scan.await.map_err(|e| JobError::Interrupted(e.to_string()))??;
         let manifest = writer.finish().await?;
         metrics::counter!("tern_backup_bytes_written_total").increment(manifest.bytes);
         Ok(Some(manifest))
@@ -223,79 +229,100 @@ impl Runner {
     async fn finish_system_backup(&self, id: String, backup: StoredBackup) -> Result<(), ApiError> {
         let pitr = backup.pitr.clone().unwrap_or_default();
         let through = backup.deleted_at_micros;
-        if pitr.archived_through_micros < through {
-            let records = {
+        let mut from = pitr.archived_through_micros;
+        while from < through {
+            let (records, to) = {
                 let view = self.engine.view();
-                log_records(&*view, backup.source_table_id, pitr.archived_through_micros, through, usize::MAX)?
+                sealed(log_records(&*view, backup.source_table_id, from, through)?, through)
             };
-            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records)
-                .await?;
+            image::write_segment(&self.store, &pitr.store_prefix, from, to, &records).await?;
+            from = to;
         }
         let progress = PitrProgress { system_backup_id: id, archived_through_micros: through, ..Default::default() };
         self.propose(command::Op::PitrProgress(progress)).await?;
         Ok(())
     }
 
-    /// Archives every PITR table's new changes, and takes the bases that are due.
-    async fn archive_all(&self) -> Result<(), ApiError> {
+    /// Starts archiving every PITR table's new changes, and the bases that are due: each table's own
+    /// jobs, so that a long base of one table holds up no other table's archiving, and no backup.
+    fn archive_all(&self) -> Result<(), ApiError> {
         let tables = tables(&*self.engine.view())?;
         for table in tables {
             let Some(pitr) = table.pitr.clone().filter(|p| p.enabled) else { continue };
             let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
-            self.archive(&name, &table, &pitr).await?;
+            let (id, prefix) = (table.table_id, pitr.store_prefix.clone());
+            self.spawn(format!("archive/{id}"), {
+                let name = name.clone();
+                move |runner| async move { runner.archive(&name, id, &prefix).await }
+            });
             let now = crate::clock::now_micros();
             let due = pitr.latest_base_micros == 0
                 || now.saturating_sub(pitr.latest_base_micros) >= self.settings.base_every.as_micros() as u64;
             if due {
-                self.take_base(&name, &table, &pitr).await?;
+                let name = name.clone();
+                self.spawn(
+                    format!("base/{id}"),
+                    move |runner| async move { runner.take_base(&name, &table, &pitr).await },
+                );
             }
-            if let Some((earliest, latest)) =
-                super::window(&pitr, super::restorable_now(self.node.reader.applied_through()))
+        }
+        Ok(())
+    }
+
+    /// Uploads a table's changes after its archived point, in segments, then drops them here. The
+    /// archived point and the records come from one view, so a segment holds exactly its range.
+    async fn archive(&self, name: &str, table_id: u64, prefix: &str) -> Result<(), ApiError> {
+        loop {
+            let (from, records, through, full) = {
+                let view = self.engine.view();
+                let table = tables(&*view)?.into_iter().find(|t| t.table_id == table_id);
+                let Some(pitr) = table.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == prefix) else {
+                    return Ok(());
+                };
+                let clock = crate::apply::clock(&*view)?;
+                let from = pitr.archived_through_micros;
+                let found = log_records(&*view, table_id, from, clock)?;
+                let full = found.len() >= SEGMENT_RECORDS;
+                let (records, through) = sealed(found, clock);
+                (from, records, through, full)
+            };
+            if records.is_empty() {
+                break;
+            }
+            let segment = image::write_segment(&self.store, prefix, from, through, &records).await?;
+            metrics::counter!("tern_pitr_archived_records_total").increment(records.len() as u64);
+            tracing::debug!(table = %name, path = %segment.path, records = records.len(), "PITR segment archived");
+            let progress = PitrProgress {
+                table_name: name.to_string(),
+                store_prefix: prefix.to_string(),
+                archived_through_micros: through,
+                ..Default::default()
+            };
+            self.propose(command::Op::PitrProgress(progress)).await?;
+            if !full {
+                break;
+            }
+        }
+        if let Some(table) = tables(&*self.engine.view())?.into_iter().find(|t| t.table_id == table_id) {
+            if let Some((earliest, latest)) = table
+                .pitr
+                .as_ref()
+                .and_then(|p| super::window(p, super::restorable_now(self.node.reader.applied_through())))
             {
-                metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.clone())
+                metrics::gauge!("tern_pitr_earliest_restorable_seconds", "table" => name.to_string())
                     .set(super::seconds(earliest));
-                metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.clone())
+                metrics::gauge!("tern_pitr_latest_restorable_seconds", "table" => name.to_string())
                     .set(super::seconds(latest));
             }
         }
         Ok(())
     }
 
-    /// Uploads a table's changes after its archived point as one segment, then drops them here.
-    async fn archive(&self, name: &str, table: &StoredTable, pitr: &PitrState) -> Result<(), ApiError> {
-        let (records, through) = {
-            let view = self.engine.view();
-            let clock = crate::apply::clock(&*view)?;
-            let records = log_records(&*view, table.table_id, pitr.archived_through_micros, clock, SEGMENT_RECORDS)?;
-            // A full segment ends before its last record's time, so no entry's changes are split.
-            let through = match records.len() >= SEGMENT_RECORDS {
-                true => records.last().map_or(clock, |r| r.at_micros - 1),
-                false => clock,
-            };
-            (records.into_iter().filter(|r| r.at_micros <= through).collect::<Vec<_>>(), through)
-        };
-        if records.is_empty() {
-            return Ok(());
-        }
-        let segment =
-            image::write_segment(&self.store, &pitr.store_prefix, pitr.archived_through_micros, through, &records)
-                .await?;
-        metrics::counter!("tern_pitr_archived_records_total").increment(records.len() as u64);
-        tracing::debug!(table = %name, path = %segment.path, records = records.len(), "PITR segment archived");
-        let progress = PitrProgress {
-            table_name: name.to_string(),
-            store_prefix: pitr.store_prefix.clone(),
-            archived_through_micros: through,
-            ..Default::default()
-        };
-        self.propose(command::Op::PitrProgress(progress)).await?;
-        Ok(())
-    }
-
     /// Uploads a base of a PITR table: its items as of one view.
     async fn take_base(&self, name: &str, table: &StoredTable, pitr: &PitrState) -> Result<(), ApiError> {
         let folder = |as_of| image::base_folder(&pitr.store_prefix, as_of);
-        let Some(manifest) = self.write_image(folder, table.table_id, None).await? else { return Ok(()) };
+        let written = self.write_image(folder, table.table_id, None).await;
+        let Some(manifest) = written.map_err(|e| ApiError::unavailable(e.to_string()))? else { return Ok(()) };
         tracing::info!(table = %name, as_of = manifest.as_of_micros, items = manifest.item_count, "PITR base uploaded");
         let progress = PitrProgress {
             table_name: name.to_string(),
@@ -316,9 +343,21 @@ impl Runner {
             let view = self.engine.view();
             (tables(&*view)?, super::apply::list_backups(&*view)?)
         };
+        // A restore under way reads its base and the segments after it: kept until it is done.
+        let restoring: Vec<(String, u64)> = tables
+            .iter()
+            .filter_map(|t| t.restoring.as_ref())
+            .filter(|s| s.backup_id.is_empty())
+            .map(|s| (s.pitr_prefix.clone(), s.restore_to_micros))
+            .collect();
         for table in tables {
             let Some(pitr) = table.pitr.clone().filter(|p| p.enabled && p.earliest_base_micros != 0) else { continue };
-            let start = now.saturating_sub(u64::from(pitr.recovery_period_days) * super::DAY_MICROS);
+            let window_start = now.saturating_sub(u64::from(pitr.recovery_period_days) * super::DAY_MICROS);
+            let start = restoring
+                .iter()
+                .filter(|(prefix, _)| *prefix == pitr.store_prefix)
+                .map(|(_, at)| *at)
+                .fold(window_start, u64::min);
             let bases = image::list_bases(&self.store, &pitr.store_prefix).await?;
             let Some(&keep) = bases.iter().rev().find(|&&b| b <= start) else { continue };
             for &base in bases.iter().filter(|&&b| b < keep) {
@@ -414,58 +453,99 @@ fn scan_table(
     Ok(())
 }
 
-/// A table's PITR log records with `after < time <= through`, at most `limit`.
+/// A table's PITR log records with `after < time <= through`, at most a segment's worth.
 fn log_records(
     view: &dyn ReadView,
     table_id: u64,
     after: u64,
     through: u64,
-    limit: usize,
 ) -> Result<Vec<LogRecord>, engine::StorageError> {
     let start = keyspace::pitr_after(table_id, after);
     let end = keyspace::pitr_after(table_id, through);
-    let mut records = Vec::new();
-    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward).take(limit) {
+    let (mut records, mut bytes) = (Vec::new(), 0);
+    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward) {
+        if records.len() >= SEGMENT_RECORDS || bytes >= SEGMENT_BYTES {
+            break;
+        }
         let (key, value) = entry?;
         let Some((at, item_key)) = keyspace::parse_pitr_key(&key) else { continue };
+        bytes += value.len();
         let item = if value.is_empty() { None } else { Some(engine::decode::<StoredItem>("PITR record", &value)?) };
         records.push(LogRecord { at_micros: at, key: item_key.to_vec(), item });
     }
     Ok(records)
 }
 
+/// The records of a segment and where it ends: at `through` when `records` are all there is up to
+/// it, else before the last record's time (a full segment), so that no entry's changes are split
+/// between two segments (unless one entry's alone fill a segment: then it ends at that entry).
+fn sealed(records: Vec<LogRecord>, through: u64) -> (Vec<LogRecord>, u64) {
+    let full = records.len() >= SEGMENT_RECORDS
+        || records.iter().map(|r| r.item.as_ref().map_or(0, |i| i.encoded_len())).sum::<usize>() >= SEGMENT_BYTES;
+    if !full {
+        return (records, through);
+    }
+    let (first, last) = match (records.first(), records.last()) {
+        (Some(first), Some(last)) => (first.at_micros, last.at_micros),
+        _ => return (records, through),
+    };
+    let end = if first == last { last } else { last - 1 };
+    (records.into_iter().filter(|r| r.at_micros <= end).collect(), end)
+}
+
 /// A restore's items, proposed a batch per entry, a few at once.
 struct Proposals {
     runner: Runner,
     table: String,
+    /// The table's key prefix: a batch for an older table of the name is refused.
+    table_id: u64,
     in_flight: Vec<tokio::task::JoinHandle<Result<(), ApiError>>>,
 }
 
+impl Drop for Proposals {
+    /// A restore that stopped leaves no batch behind to commit after it.
+    fn drop(&mut self) {
+        for handle in &self.in_flight {
+            handle.abort();
+        }
+    }
+}
+
 impl Proposals {
-    async fn drain(&mut self) -> Result<(), RestoreError> {
-        for handle in std::mem::take(&mut self.in_flight) {
-            let answer = handle.await.map_err(|e| RestoreError::Interrupted(e.to_string()))?;
-            answer.map_err(|e| match e.kind {
-                tern_proto::ErrorKind::ServiceUnavailable | tern_proto::ErrorKind::InternalServerError => {
-                    RestoreError::Interrupted(e.to_string())
-                }
-                _ => RestoreError::Failed(e.to_string()),
-            })?;
+    /// Waits for every batch in flight; on a failure, those after it are aborted (on drop).
+    async fn drain(&mut self) -> Result<(), JobError> {
+        while !self.in_flight.is_empty() {
+            let oldest = self.in_flight.remove(0);
+            finish(oldest).await?;
         }
         Ok(())
     }
 }
 
+/// A batch's outcome.
+async fn finish(handle: tokio::task::JoinHandle<Result<(), ApiError>>) -> Result<(), JobError> {
+    let answer = handle.await.map_err(|e| JobError::Interrupted(e.to_string()))?;
+    answer.map_err(|e| match e.kind {
+        tern_proto::ErrorKind::ServiceUnavailable | tern_proto::ErrorKind::InternalServerError => {
+            JobError::Interrupted(e.to_string())
+        }
+        _ => JobError::Failed(e.to_string()),
+    })
+}
+
 impl Sink for Proposals {
-    async fn write(&mut self, items: Vec<ImageEntry>, bytes_read: u64) -> Result<(), RestoreError> {
+    async fn write(&mut self, items: Vec<ImageEntry>, bytes_read: u64) -> Result<(), JobError> {
         if self.in_flight.len() >= RESTORE_BATCHES_IN_FLIGHT {
             let oldest = self.in_flight.remove(0);
-            let rest = std::mem::replace(&mut self.in_flight, vec![oldest]);
-            self.drain().await?;
-            self.in_flight = rest;
+            finish(oldest).await?;
         }
         let runner = self.runner.clone();
-        let op = command::Op::RestoreItems(RestoreItems { table_name: self.table.clone(), items, bytes_read });
+        let op = command::Op::RestoreItems(RestoreItems {
+            table_name: self.table.clone(),
+            items,
+            bytes_read,
+            table_id: self.table_id,
+        });
         self.in_flight.push(tokio::spawn(async move {
             match runner.propose(op).await? {
                 command_outcome::Outcome::Error(e) => Err(ApiError::validation(e.message)),

@@ -47,13 +47,9 @@ impl BackupsService {
         source: RestoreSource,
         summary: RestoreSummary,
     ) -> Result<TableDescription, ApiError> {
+        // A taken name is refused when the entry applies, not here: a client's retry of a restore that
+        // was made is answered with its first outcome (its session), not with the table it made.
         check_table_name(target)?;
-        if self.node.reader.described_table(target).is_ok() {
-            return Err(ApiError::new(
-                ErrorKind::TableAlreadyExistsException,
-                format!("Table already exists: {target}"),
-            ));
-        }
         let table = CreateTableRequest {
             table_name: target.to_string(),
             attribute_definitions: source_table.attribute_definitions.clone(),
@@ -155,16 +151,22 @@ impl Backups for BackupsService {
         request: Request<DescribeContinuousBackupsRequest>,
     ) -> Result<Response<DescribeContinuousBackupsResponse>, Status> {
         observe("DescribeContinuousBackups", async {
+            let caller = &Caller::of(&request);
             let request = request.into_inner();
             check_table_name(&request.table_name)?;
-            let stored = self
-                .node
-                .reader
-                .described_table(&request.table_name)
-                .map_err(|_| table_not_found(&request.table_name))?;
-            let now = super::restorable_now(self.node.reader.applied_through());
-            let description = super::describe(stored.pitr.as_ref(), now);
-            Ok(DescribeContinuousBackupsResponse { continuous_backups_description: Some(description) })
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let stored = self
+                        .node
+                        .reader
+                        .described_table(&request.table_name)
+                        .map_err(|_| table_not_found(&request.table_name))?;
+                    let now = super::restorable_now(self.node.reader.applied_through());
+                    let description = super::describe(stored.pitr.as_ref(), now);
+                    Ok(DescribeContinuousBackupsResponse { continuous_backups_description: Some(description) })
+                })
+                .await
         })
         .await
     }
@@ -273,15 +275,23 @@ impl Backups for BackupsService {
         request: Request<DescribeBackupRequest>,
     ) -> Result<Response<DescribeBackupResponse>, Status> {
         observe("DescribeBackup", async {
+            let caller = &Caller::of(&request);
             let request = request.into_inner();
-            let id = super::backup_id_of(&request.backup_arn).ok_or_else(|| backup_not_found(&request.backup_arn))?;
-            if let Some(backup) = read_backup(self.node.reader.latest(), id)? {
-                return Ok(DescribeBackupResponse { backup_description: backup.description });
-            }
-            match self.backup_in_store(id).await? {
-                Some((description, _)) => Ok(DescribeBackupResponse { backup_description: Some(description) }),
-                None => Err(backup_not_found(&request.backup_arn).into()),
-            }
+            let id = super::backup_id_of(&request.backup_arn)
+                .ok_or_else(|| backup_not_found(&request.backup_arn))?
+                .to_string();
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    if let Some(backup) = read_backup(self.node.reader.latest(), &id)? {
+                        return Ok(DescribeBackupResponse { backup_description: backup.description });
+                    }
+                    match self.backup_in_store(&id).await? {
+                        Some((description, _)) => Ok(DescribeBackupResponse { backup_description: Some(description) }),
+                        None => Err(backup_not_found(&request.backup_arn).into()),
+                    }
+                })
+                .await
         })
         .await
     }
@@ -291,6 +301,7 @@ impl Backups for BackupsService {
         request: Request<ListBackupsRequest>,
     ) -> Result<Response<ListBackupsResponse>, Status> {
         observe("ListBackups", async {
+            let caller = &Caller::of(&request);
             let request = request.into_inner();
             let limit = match request.limit {
                 0 => 100,
@@ -317,29 +328,39 @@ impl Backups for BackupsService {
                         .to_string(),
                 ),
             };
-            let mut summaries = Vec::new();
-            let mut more = false;
-            for backup in list_backups(self.node.reader.latest())? {
-                let description = backup.description.unwrap_or_default();
-                let found = summary(&description);
-                let id = super::backup_id_of(&found.backup_arn).unwrap_or_default().to_string();
-                let wanted = types.contains(&found.backup_type.as_str())
-                    && (request.table_name.is_empty() || found.table_name == request.table_name)
-                    && request.time_range_lower_bound.is_none_or(|t| found.backup_creation_date_time >= t)
-                    && request.time_range_upper_bound.is_none_or(|t| found.backup_creation_date_time < t)
-                    && start_after.as_ref().is_none_or(|after| &id > after);
-                if !wanted {
-                    continue;
-                }
-                if summaries.len() == limit {
-                    more = true;
-                    break;
-                }
-                summaries.push(found);
-            }
-            let last_evaluated_backup_arn =
-                if more { summaries.last().map(|s| s.backup_arn.clone()).unwrap_or_default() } else { String::new() };
-            Ok(ListBackupsResponse { backup_summaries: summaries, last_evaluated_backup_arn })
+            // The catalog as the leader holds it, so that a backup just made (or a table just deleted)
+            // is listed whichever node is asked.
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let mut summaries = Vec::new();
+                    let mut more = false;
+                    for backup in list_backups(self.node.reader.latest())? {
+                        let description = backup.description.unwrap_or_default();
+                        let found = summary(&description);
+                        let id = super::backup_id_of(&found.backup_arn).unwrap_or_default().to_string();
+                        let wanted = types.contains(&found.backup_type.as_str())
+                            && (request.table_name.is_empty() || found.table_name == request.table_name)
+                            && request.time_range_lower_bound.is_none_or(|t| found.backup_creation_date_time >= t)
+                            && request.time_range_upper_bound.is_none_or(|t| found.backup_creation_date_time < t)
+                            && start_after.as_ref().is_none_or(|after| &id > after);
+                        if !wanted {
+                            continue;
+                        }
+                        if summaries.len() == limit {
+                            more = true;
+                            break;
+                        }
+                        summaries.push(found);
+                    }
+                    let last_evaluated_backup_arn = if more {
+                        summaries.last().map(|s| s.backup_arn.clone()).unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    Ok(ListBackupsResponse { backup_summaries: summaries, last_evaluated_backup_arn })
+                })
+                .await
         })
         .await
     }

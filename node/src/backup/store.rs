@@ -150,6 +150,23 @@ impl BackupStore {
     }
 }
 
+/// Whether a store error will happen again however often the call is retried: a missing object, no
+/// permission, bad credentials, a path or an operation the store refuses. Others (the network, the
+/// store's own failures) may pass.
+pub fn is_permanent(error: &object_store::Error) -> bool {
+    use object_store::Error::*;
+    matches!(
+        error,
+        NotFound { .. }
+            | InvalidPath { .. }
+            | NotSupported { .. }
+            | NotImplemented { .. }
+            | PermissionDenied { .. }
+            | Unauthenticated { .. }
+            | UnknownConfigurationKey { .. }
+    )
+}
+
 /// The SHA-256 of `data`, in lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {
     format!("{:x}", Sha256::digest(data))

@@ -142,7 +142,9 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
     let command_outcome::Outcome::Restore(description) = created else { panic!("{created:?}") };
     assert_eq!(description.table_status, "CREATING");
     assert!(description.restore_summary.unwrap().restore_in_progress);
+    let table_id = stored(&machine, "copy").unwrap().table_id;
     let items = |range: std::ops::Range<usize>| RestoreItems {
+        table_id,
         table_name: "copy".into(),
         items: range
             .map(|n| ImageEntry {
@@ -152,6 +154,9 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
             .collect(),
         bytes_read: 10,
     };
+    // A batch of an earlier restore under the name (another table id) is refused.
+    let stale = machine.run(command::Op::RestoreItems(RestoreItems { table_id: table_id - 1, ..items(0..1) }));
+    assert!(matches!(&stale, command_outcome::Outcome::Error(e) if e.error_type == "ValidationException"), "{stale:?}");
     machine.ok(command::Op::RestoreItems(items(0..2)));
     // A new leader starts over: the same items again, then the rest.
     machine.ok(command::Op::RestoreItems(items(0..2)));
@@ -173,7 +178,12 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
         matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceInUseException"),
         "{refused:?}"
     );
-    let done = machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "copy".into(), error: String::new() }));
+    let stale =
+        RestoreDone { table_name: "copy".into(), error: "an old leader's failure".into(), table_id: table_id - 1 };
+    machine.ok(command::Op::RestoreDone(stale));
+    assert!(stored(&machine, "copy").unwrap().restoring.is_some(), "an earlier restore's end changes nothing");
+    let done =
+        machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "copy".into(), error: String::new(), table_id }));
     let command_outcome::Outcome::Restore(description) = done else { panic!("{done:?}") };
     assert_eq!((description.table_status.as_str(), description.item_count), ("ACTIVE", 3));
     assert!(!description.restore_summary.unwrap().restore_in_progress);
@@ -195,17 +205,18 @@ fn a_failed_restore_leaves_no_table_and_says_why() {
     machine.ok(create_table(false));
     let key = item_key(&machine, 1);
     machine.ok(restore_table("broken"));
+    let table_id = stored(&machine, "broken").unwrap().table_id;
     machine.ok(command::Op::RestoreItems(RestoreItems {
+        table_id,
         table_name: "broken".into(),
         items: vec![ImageEntry { key, item: Some(StoredItem { attributes: key_attributes(1), ..Default::default() }) }],
         bytes_read: 1,
     }));
     let why = "backup file backups/x/part-00000.bin is damaged";
-    machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "broken".into(), error: why.into() }));
+    machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "broken".into(), error: why.into(), table_id }));
     assert!(stored(&machine, "broken").is_none());
     let failure = |m: &Machine<Memory>| m.engine.get(Family::Meta, &keyspace::restore_failure_key("broken")).unwrap();
     assert_eq!(failure(&machine).as_deref(), Some(why.as_bytes()));
-    let table_id = 2; // the restore's entry index: its items are gone too
     let (start, end) = keyspace::table_range(table_id);
     assert_eq!(machine.engine.scan(Family::Items, &start, Some(&end), engine::Direction::Forward).count(), 0);
     // A restore under the name again clears the failure.
