@@ -42,9 +42,19 @@ pub fn free_addresses(count: u64) -> BTreeMap<u64, String> {
     (1..=count).map(|id| (id, format!("127.0.0.1:{}", free_port()))).collect()
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, never one this process was given before: a port is free once its probe
+/// closes, so two regions asking in turn could otherwise be given the same one (and one region's nodes
+/// then talk Raft to the other's).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+        if GIVEN.lock().expect("ports lock").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One node process.
