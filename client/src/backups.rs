@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tern_proto::v1::backups_client::BackupsClient;
 use tern_proto::v1::*;
+use tern_proto::ErrorKind;
 
 use crate::{request, Client, Error, Patience, Target, MAX_MESSAGE_BYTES};
 
@@ -65,7 +66,9 @@ impl Client {
         restore_table_from_backup, RestoreTableFromBackupRequest, RestoreTableFromBackupResponse);
 
     /// Waits until `table` is restored (ACTIVE), calling `progress` with each description seen. A
-    /// restore that failed removes its table: the error then says why.
+    /// restore that failed removes its table: the error then says why. As AWS's `table_exists` waiter,
+    /// it waits through ResourceNotFoundException otherwise: DescribeTable is answered by any node,
+    /// and one may not have applied the restore's new table yet.
     pub async fn wait_for_restore(
         &self,
         table: &str,
@@ -74,7 +77,17 @@ impl Client {
     ) -> Result<TableDescription, Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let described = self.describe_table(DescribeTableRequest { table_name: table.to_string() }).await?;
+            let described = match self.describe_table(DescribeTableRequest { table_name: table.to_string() }).await {
+                Err(Error::Api(error))
+                    if error.kind == ErrorKind::ResourceNotFoundException
+                        && error.details.as_ref().is_none_or(|d| d.restore_failure.is_empty())
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                described => described?,
+            };
             let table_description = described.table.unwrap_or_default();
             progress(&table_description);
             if table_description.table_status == "ACTIVE" {

@@ -255,8 +255,11 @@ impl Client {
     {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
-        // The nodes that answered ResourceNotFoundException: each of the others is asked once too.
-        let mut not_found: Vec<String> = Vec::new();
+        // Once a node answered ResourceNotFoundException, the nodes asked since (that answered it too, or
+        // could not be reached): each of the others is asked once before that answer stands, and a node
+        // that cannot be reached has no say.
+        let mut asked: Vec<String> = Vec::new();
+        let mut not_found: Option<ApiError> = None;
         let mut last = ApiError::unavailable("no attempt was made before the deadline");
         loop {
             if attempts.remaining().is_zero() {
@@ -264,7 +267,7 @@ impl Client {
             }
             count += 1;
             let node = match target {
-                Target::AnyNode => Some(self.inner.nodes.any_except(&not_found)),
+                Target::AnyNode => Some(self.inner.nodes.any_except(&asked)),
                 Target::Leader => match self.leader(attempts.remaining()).await {
                     Leader::Known(leader) => Some(leader),
                     Leader::Unknown => Some(self.inner.nodes.any()),
@@ -279,19 +282,26 @@ impl Client {
                         Patience::Deadline => attempts.remaining(),
                     }
                     .min(attempts.remaining());
-                    match self.attempt(&node, timeout, call(node.channel.clone(), timeout)).await {
+                    let error = match self.attempt(&node, timeout, call(node.channel.clone(), timeout)).await {
                         Ok(response) => return Ok(response),
-                        Err(error)
-                            if error.kind == ErrorKind::ResourceNotFoundException && target == Target::AnyNode =>
-                        {
-                            not_found.push(node.address);
-                            if not_found.len() < self.inner.nodes.endpoints().len() {
-                                continue;
-                            }
-                            error
-                        }
                         Err(error) => error,
+                    };
+                    let missing = error.kind == ErrorKind::ResourceNotFoundException;
+                    if target == Target::AnyNode && (missing || (not_found.is_some() && retryable(&error))) {
+                        if !asked.contains(&node.address) {
+                            asked.push(node.address.clone());
+                        }
+                        if missing {
+                            not_found = Some(error.clone());
+                        }
+                        if asked.len() >= self.inner.nodes.endpoints().len() {
+                            return Err(Error::Api(not_found.expect("a node answered ResourceNotFoundException")));
+                        }
+                        if missing {
+                            continue;
+                        }
                     }
+                    error
                 }
                 None => {
                     // The region elects a new leader within about two seconds: ask again soon, without

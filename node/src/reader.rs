@@ -81,10 +81,13 @@ impl Reader {
         match self.engine.latest().get(Family::Tables, keyspace::table_key(name))? {
             Some(bytes) => Ok(engine::decode("table", &bytes)?),
             None => match self.engine.latest().get(Family::Meta, &keyspace::restore_failure_key(name))? {
-                Some(why) => Err(ApiError::not_found(format!(
-                    "Requested resource not found: Table: {name} not found (its restore failed: {})",
-                    String::from_utf8_lossy(&why)
-                ))),
+                Some(why) => {
+                    let why = String::from_utf8_lossy(&why).into_owned();
+                    let message =
+                        format!("Requested resource not found: Table: {name} not found (its restore failed: {why})");
+                    let details = tern_proto::v1::ErrorDetails { restore_failure: why, ..Default::default() };
+                    Err(ApiError::not_found(message).with_details(details))
+                }
                 None => Err(ApiError::table_not_found(name)),
             },
         }

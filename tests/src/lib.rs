@@ -335,7 +335,9 @@ impl Drop for Region {
                 std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log")))
                     .is_ok_and(|log| log.contains("follower log is reverted"))
             });
-        if std::thread::panicking() || !node_panics.is_empty() || reverted {
+        // `TERN_KEEP_LOGS=1` keeps them whatever happened (a test that returns an error does not panic).
+        let asked = std::env::var_os("TERN_KEEP_LOGS").is_some();
+        if std::thread::panicking() || !node_panics.is_empty() || reverted || asked {
             let kept = self.dir.path().to_path_buf();
             eprintln!("node logs: {}", kept.display());
             std::mem::forget(std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")));

@@ -481,3 +481,30 @@ async fn a_leader_paused_for_twenty_seconds_stalls_no_call_for_more_than_three()
     let acknowledged = acknowledged.lock().unwrap().clone();
     check_acknowledged(&client, &acknowledged).await
 }
+
+/// A table that is not there is reported as missing while one node of three is down: the client asks
+/// every node before the answer stands, and a node it cannot reach has no say (it used to ask the dead
+/// node again until the deadline and report it unreachable instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_is_reported_as_missing_while_a_node_is_down() -> anyhow::Result<()> {
+    use tern_client::v1::DescribeTableRequest;
+    use tern_client::ErrorKind;
+
+    let mut region = Region::start(3, &[]).await?;
+    let client = region.client().await?;
+    client.create_table(kv_table()).await?;
+    let leader = region.wait_for_leader(Duration::from_secs(10)).await?;
+    let follower = *region.nodes.keys().find(|id| **id != leader).unwrap();
+    for down in [follower, leader] {
+        region.kill(down)?;
+        for _ in 0..3 {
+            let missing = client.describe_table(DescribeTableRequest { table_name: "nope".into() }).await.unwrap_err();
+            assert_eq!(missing.kind(), Some(ErrorKind::ResourceNotFoundException), "node {down} down: {missing}");
+            let got = client.get_item("nope", key("k"), false).await.unwrap_err();
+            assert_eq!(got.kind(), Some(ErrorKind::ResourceNotFoundException), "node {down} down: {got}");
+        }
+        region.restart(down)?;
+        region.wait_for_leader(Duration::from_secs(20)).await?;
+    }
+    Ok(())
+}

@@ -76,7 +76,7 @@ pub fn check_condition(input: &ConditionInput, old: Option<&StoredItem>) -> Resu
     match old {
         Some(old) if input.return_on_failure == "ALL_OLD" => Err(error.with_details(ErrorDetails {
             item: Some(v1::Item { attributes: old.attributes.clone() }),
-            cancellation_reasons: vec![],
+            ..Default::default()
         })),
         _ => Err(error),
     }

@@ -128,7 +128,7 @@ fn run_transaction(
             codes.join(", ")
         );
         return Err(ApiError::new(ErrorKind::TransactionCanceledException, message)
-            .with_details(ErrorDetails { item: None, cancellation_reasons: reasons })
+            .with_details(ErrorDetails { cancellation_reasons: reasons, ..Default::default() })
             .into());
     }
     for write in &writes {

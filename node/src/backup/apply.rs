@@ -14,8 +14,9 @@ use tern_proto::{ApiError, ErrorKind};
 
 use crate::apply::entry::{stored_item, Applied, Entry, ItemChange, PlannedWrite};
 use crate::apply::tables;
-use crate::engine::{self, Direction, ReadView, StorageError};
 use crate::keyspace::{self, Family};
+
+use super::view::{backup_status, list_backups, read_backup};
 
 /// Keeps a PITR table's log in step with a committed change: the item after it (`encoded`, its
 /// stored form; empty for a delete) at the entry's commit time.
@@ -120,19 +121,6 @@ pub fn pitr_progress(entry: &mut Entry, r: PitrProgress) -> Applied<()> {
     Ok(())
 }
 
-/// The catalog entry of a backup.
-pub fn read_backup(view: &dyn ReadView, backup_id: &str) -> Result<Option<StoredBackup>, StorageError> {
-    view.get(Family::Meta, &keyspace::backup_key(backup_id))?.map(|b| engine::decode("backup", &b)).transpose()
-}
-
-/// Every backup in the catalog, in id order (creation order).
-pub fn list_backups(view: &dyn ReadView) -> Result<Vec<StoredBackup>, StorageError> {
-    let end = keyspace::prefix_end(keyspace::BACKUP_PREFIX);
-    view.scan(Family::Meta, keyspace::BACKUP_PREFIX, Some(&end), Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode("backup", &value)))
-        .collect()
-}
-
 /// What a backup says of its source table.
 pub fn source_details(description: &TableDescription) -> SourceTableDetails {
     SourceTableDetails {
@@ -152,11 +140,9 @@ pub fn source_details(description: &TableDescription) -> SourceTableDetails {
 /// would be lost.
 pub fn refuse_if_backing_up(entry: &Entry, table: &str) -> Applied<()> {
     let Some(stored) = entry.tables.get(table) else { return Ok(()) };
-    let creating = list_backups(entry.view)?.into_iter().any(|b| {
-        b.pitr.is_none()
-            && b.source_table_id == stored.table_id
-            && b.description.and_then(|d| d.backup_details).is_some_and(|d| d.backup_status == "CREATING")
-    });
+    let creating = list_backups(entry.view)?
+        .iter()
+        .any(|b| b.pitr.is_none() && b.source_table_id == stored.table_id && backup_status(b) == "CREATING");
     if creating {
         let why = format!("Table {table} is being backed up: it can be deleted once its backup is AVAILABLE");
         return Err(ApiError::in_use(why).into());

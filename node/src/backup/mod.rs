@@ -17,6 +17,7 @@ pub mod restore;
 pub mod runner;
 pub mod service;
 pub mod store;
+pub mod view;
 
 use tern_proto::internal::PitrState;
 

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prost::Message;
-use tern_proto::internal::{ImageEntry, RestoreSource, StoredBackup, StoredItem, StoredTable};
+use tern_proto::internal::{ImageEntry, LogRecord, RestoreSource, StoredBackup, StoredItem};
 
 use super::image::{self, Segment};
 use super::store::BackupStore;
+use super::view::{backup_status, list_backups, log_records, table_with_id, RecordLimit};
 use super::JobError;
-use crate::engine::{self, Direction, Engine};
-use crate::keyspace::{self, Family};
+use crate::engine::Engine;
 
 /// The items a restore writes, a batch at a time.
 pub trait Sink {
@@ -64,9 +64,9 @@ pub async fn restore_items(
         }
         read = segment.to_micros;
     }
-    for (at, key, item) in tail.map(|(_, records)| records).unwrap_or_default() {
-        if at > read && at <= t {
-            changes.insert(key, item);
+    for record in tail.map(|(_, records)| records).unwrap_or_default() {
+        if record.at_micros > read && record.at_micros <= t {
+            changes.insert(record.key, record.item);
         }
     }
     replay(store, &image::base_folder(prefix, base), changes, bytes_read, sink).await
@@ -102,27 +102,18 @@ fn gap(from: u64, to: u64) -> JobError {
     ))
 }
 
-/// A change in a PITR log: its time, the item's key within the table, the item after it.
-type Change = (u64, Vec<u8>, Option<StoredItem>);
-
-/// How far the source table's log is archived, and its changes still only here.
-fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<Change>)>, JobError> {
+/// How far the source table's log is archived, and its changes up to the restore time still only here.
+fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<LogRecord>)>, JobError> {
     let view = engine.view();
-    let mut found: Option<StoredTable> = None;
-    for entry in view.scan(Family::Tables, &[], None, Direction::Forward) {
-        let (_, value) = entry?;
-        let table: StoredTable = engine::decode("table", &value)?;
-        if table.table_id == source.source_table_id {
-            found = Some(table);
-            break;
-        }
-    }
-    let pitr = match found.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == source.pitr_prefix) {
+    let pitr = match table_with_id(&*view, source.source_table_id)?
+        .and_then(|t| t.pitr)
+        .filter(|p| p.enabled && p.store_prefix == source.pitr_prefix)
+    {
         Some(pitr) => pitr,
         // The source was deleted since: its system backup holds its log (all in the store once
         // AVAILABLE; until then, the part not yet archived is still here).
         None => match deleted_source(&*view, source)? {
-            Some(backup) if status_of(&backup) == "CREATING" => backup.pitr.unwrap_or_default(),
+            Some(backup) if backup_status(&backup) == "CREATING" => backup.pitr.unwrap_or_default(),
             Some(_) => return Ok(None),
             None => {
                 return Err(JobError::Failed(
@@ -131,17 +122,9 @@ fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option
             }
         },
     };
-    let id = source.source_table_id;
-    let start = keyspace::pitr_after(id, pitr.archived_through_micros);
-    let end = keyspace::pitr_after(id, source.restore_to_micros);
-    let mut changes = Vec::new();
-    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward) {
-        let (key, value) = entry?;
-        let Some((at, item_key)) = keyspace::parse_pitr_key(&key) else { continue };
-        let item = if value.is_empty() { None } else { Some(engine::decode::<StoredItem>("PITR record", &value)?) };
-        changes.push((at, item_key.to_vec(), item));
-    }
-    Ok(Some((pitr.archived_through_micros, changes)))
+    let (from, to) = (pitr.archived_through_micros, source.restore_to_micros);
+    let records = log_records(&*view, source.source_table_id, from, to, RecordLimit::NONE)?;
+    Ok(Some((pitr.archived_through_micros, records)))
 }
 
 /// The system backup a deleted source table left, if it did.
@@ -149,14 +132,10 @@ fn deleted_source(
     view: &dyn crate::engine::ReadView,
     source: &RestoreSource,
 ) -> Result<Option<StoredBackup>, JobError> {
-    Ok(super::apply::list_backups(view)?.into_iter().find(|b| {
+    Ok(list_backups(view)?.into_iter().find(|b| {
         b.source_table_id == source.source_table_id
             && b.pitr.as_ref().is_some_and(|p| p.store_prefix == source.pitr_prefix)
     }))
-}
-
-fn status_of(backup: &StoredBackup) -> &str {
-    backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_status.as_str())
 }
 
 /// Sends an image's items, with `changes` laid over them, to `sink`.

@@ -19,8 +19,9 @@ use tern_proto::ApiError;
 use super::image::{self, ImageWriter};
 use super::restore::{self, Sink};
 use super::store::BackupStore;
+use super::view::{backup_status, list_backups, log_records, table_with_id, tables, RecordLimit};
 use super::JobError;
-use crate::engine::{self, Direction, Engine, ReadView};
+use crate::engine::{self, Direction, Engine};
 use crate::keyspace::{self, Family};
 use crate::routing::RegionNode;
 
@@ -36,6 +37,7 @@ pub struct RunnerSettings {
 /// Most changes in one segment, and most bytes of items (a segment is read whole by a restore).
 const SEGMENT_RECORDS: usize = 100_000;
 const SEGMENT_BYTES: usize = 64 << 20;
+const SEGMENT: RecordLimit = RecordLimit { records: SEGMENT_RECORDS, bytes: SEGMENT_BYTES };
 
 /// Restore batches proposed at once.
 const RESTORE_BATCHES_IN_FLIGHT: usize = 4;
@@ -75,33 +77,26 @@ struct Runner {
     busy: Arc<Mutex<BTreeSet<String>>>,
 }
 
-/// Every table definition in a view.
-fn tables(view: &dyn ReadView) -> Result<Vec<StoredTable>, engine::StorageError> {
-    view.scan(Family::Tables, &[], None, Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode("table", &value)))
-        .collect()
-}
-
 impl Runner {
     /// Starts the restores and backups that are not running here yet.
     fn start_jobs(&self) {
         let (tables, backups) = {
             let view = self.engine.view();
-            (tables(&*view), super::apply::list_backups(&*view))
+            (tables(&*view), list_backups(&*view))
         };
         let (Ok(tables), Ok(backups)) = (tables, backups) else {
             tracing::warn!("could not read the tables and backups to run");
             return;
         };
         let restoring = tables.iter().filter(|t| t.restoring.is_some()).count();
-        let creating = backups.iter().filter(|b| status(b) == "CREATING").count();
+        let creating = backups.iter().filter(|b| backup_status(b) == "CREATING").count();
         metrics::gauge!("tern_restores_in_progress").set(restoring as f64);
         metrics::gauge!("tern_backups_in_progress").set(creating as f64);
         for table in tables.into_iter().filter(|t| t.restoring.is_some()) {
             let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
             self.spawn(format!("restore/{name}"), move |runner| async move { runner.restore(name).await });
         }
-        for backup in backups.into_iter().filter(|b| status(b) == "CREATING") {
+        for backup in backups.into_iter().filter(|b| backup_status(b) == "CREATING") {
             let id = backup_id(&backup);
             self.spawn(format!("backup/{id}"), move |runner| async move {
                 match backup.pitr.is_some() {
@@ -233,7 +228,7 @@ impl Runner {
         while from < through {
             let (records, to) = {
                 let view = self.engine.view();
-                sealed(log_records(&*view, backup.source_table_id, from, through)?, through)
+                sealed(log_records(&*view, backup.source_table_id, from, through, SEGMENT)?, through)
             };
             image::write_segment(&self.store, &pitr.store_prefix, from, to, &records).await?;
             from = to;
@@ -275,13 +270,13 @@ impl Runner {
         loop {
             let (from, records, through, full) = {
                 let view = self.engine.view();
-                let table = tables(&*view)?.into_iter().find(|t| t.table_id == table_id);
+                let table = table_with_id(&*view, table_id)?;
                 let Some(pitr) = table.and_then(|t| t.pitr).filter(|p| p.enabled && p.store_prefix == prefix) else {
                     return Ok(());
                 };
                 let clock = crate::apply::clock(&*view)?;
                 let from = pitr.archived_through_micros;
-                let found = log_records(&*view, table_id, from, clock)?;
+                let found = log_records(&*view, table_id, from, clock, SEGMENT)?;
                 let full = found.len() >= SEGMENT_RECORDS;
                 let (records, through) = sealed(found, clock);
                 (from, records, through, full)
@@ -303,7 +298,7 @@ impl Runner {
                 break;
             }
         }
-        if let Some(table) = tables(&*self.engine.view())?.into_iter().find(|t| t.table_id == table_id) {
+        if let Some(table) = table_with_id(&*self.engine.view(), table_id)? {
             if let Some((earliest, latest)) = table
                 .pitr
                 .as_ref()
@@ -341,7 +336,7 @@ impl Runner {
         let now = super::restorable_now(self.node.reader.applied_through());
         let (tables, backups) = {
             let view = self.engine.view();
-            (tables(&*view)?, super::apply::list_backups(&*view)?)
+            (tables(&*view)?, list_backups(&*view)?)
         };
         // A restore under way reads its base and the segments after it: kept until it is done.
         let restoring: Vec<(String, u64)> = tables
@@ -391,11 +386,6 @@ impl Runner {
     }
 }
 
-/// A backup's status.
-fn status(backup: &StoredBackup) -> &str {
-    backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_status.as_str())
-}
-
 /// A backup's id, from its ARN.
 pub fn backup_id(backup: &StoredBackup) -> String {
     let arn = backup.description.as_ref().and_then(|d| d.backup_details.as_ref()).map_or("", |d| d.backup_arn.as_str());
@@ -424,7 +414,7 @@ fn scan_table(
     sender: &tokio::sync::mpsc::Sender<Scanned>,
 ) -> Result<(), engine::StorageError> {
     let view = engine.view();
-    let Some(table) = tables(&*view)?.into_iter().find(|t| t.table_id == table_id) else { return Ok(()) };
+    let Some(table) = table_with_id(&*view, table_id)? else { return Ok(()) };
     let as_of = crate::apply::clock(&*view)?;
     let description = table.description.unwrap_or_default();
     if sender.blocking_send(Scanned::Start { description: Box::new(description), as_of }).is_err() {
@@ -451,29 +441,6 @@ fn scan_table(
         let _ = sender.blocking_send(Scanned::Items { encoded, count });
     }
     Ok(())
-}
-
-/// A table's PITR log records with `after < time <= through`, at most a segment's worth.
-fn log_records(
-    view: &dyn ReadView,
-    table_id: u64,
-    after: u64,
-    through: u64,
-) -> Result<Vec<LogRecord>, engine::StorageError> {
-    let start = keyspace::pitr_after(table_id, after);
-    let end = keyspace::pitr_after(table_id, through);
-    let (mut records, mut bytes) = (Vec::new(), 0);
-    for entry in view.scan(Family::PitrLog, &start, Some(&end), Direction::Forward) {
-        if records.len() >= SEGMENT_RECORDS || bytes >= SEGMENT_BYTES {
-            break;
-        }
-        let (key, value) = entry?;
-        let Some((at, item_key)) = keyspace::parse_pitr_key(&key) else { continue };
-        bytes += value.len();
-        let item = if value.is_empty() { None } else { Some(engine::decode::<StoredItem>("PITR record", &value)?) };
-        records.push(LogRecord { at_micros: at, key: item_key.to_vec(), item });
-    }
-    Ok(records)
 }
 
 /// The records of a segment and where it ends: at `through` when `records` are all there is up to
@@ -546,12 +513,7 @@ impl Sink for Proposals {
             bytes_read,
             table_id: self.table_id,
         });
-        self.in_flight.push(tokio::spawn(async move {
-            match runner.propose(op).await? {
-                command_outcome::Outcome::Error(e) => Err(ApiError::validation(e.message)),
-                _ => Ok(()),
-            }
-        }));
+        self.in_flight.push(tokio::spawn(async move { runner.propose(op).await.map(|_| ()) }));
         Ok(())
     }
 }

@@ -9,8 +9,9 @@ use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
 use tonic::{Request, Response, Status};
 
-use super::apply::{backup_not_found, list_backups, read_backup};
+use super::apply::backup_not_found;
 use super::store::{BackupStore, StoreError};
+use super::view::{list_backups, read_backup};
 use super::{image, seconds};
 use crate::api::tern::observe;
 use crate::routing::{Caller, RegionNode};
@@ -27,15 +28,9 @@ impl BackupsService {
         BackupsService { node, store }
     }
 
-    /// The outcome of a proposal, or the refusal it applied as.
+    /// The outcome of a proposal made as one call of the caller's session (a refusal is the error).
     async fn propose(&self, op: command::Op, caller: &Caller) -> Result<command_outcome::Outcome, ApiError> {
-        match self.node.propose_in_session(op, caller.session.clone()).await? {
-            command_outcome::Outcome::Error(e) => {
-                let kind = ErrorKind::from_name(&e.error_type).unwrap_or(ErrorKind::InternalServerError);
-                Err(ApiError::new(kind, e.message))
-            }
-            outcome => Ok(outcome),
-        }
+        self.node.propose_in_session(op, caller.session.clone()).await
     }
 
     /// A restore's new table, proposed; its description.

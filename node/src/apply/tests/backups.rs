@@ -9,7 +9,7 @@ use tern_proto::internal::{
 use tern_proto::v1::{self, PointInTimeRecoverySpecification, UpdateContinuousBackupsRequest};
 
 use super::{create_table, key_attributes, s, Machine};
-use crate::backup::apply::list_backups;
+use crate::backup::view::{list_backups, read_backup};
 use crate::engine::{self, Memory, ReadView};
 use crate::keyspace::{self, Family};
 use crate::schema::TableSchema;
@@ -250,7 +250,7 @@ fn a_table_deleted_with_pitr_on_leaves_a_system_backup_and_its_log_until_archive
         archived_through_micros: backups[0].deleted_at_micros,
         ..Default::default()
     }));
-    let backup = crate::backup::apply::read_backup(&machine.engine, &id).unwrap().unwrap();
+    let backup = read_backup(&machine.engine, &id).unwrap().unwrap();
     assert_eq!(backup.description.unwrap().backup_details.unwrap().backup_status, "AVAILABLE");
     assert!(log(&machine).is_empty(), "archived: the log is dropped");
     machine.ok(command::Op::DeleteBackup(tern_proto::internal::DeleteBackup { backup_id: id }));
