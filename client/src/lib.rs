@@ -21,6 +21,7 @@ mod retry;
 mod serde_items;
 mod session;
 mod streams;
+mod transfers;
 
 use std::future::Future;
 use std::sync::Arc;

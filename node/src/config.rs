@@ -82,6 +82,15 @@ pub struct NodeArgs {
     /// 21,600: a restore replays at most six hours of changes over its base).
     #[arg(long)]
     pub pitr_base_interval_secs: Option<u64>,
+    /// Where the buckets that exports write to and imports read from are: `file:///dir` (each bucket a
+    /// directory in it; the default is `buckets` beside the data directory) or `s3://` (the buckets of
+    /// S3 or an S3-compatible store, reached with the usual `AWS_*` variables).
+    #[arg(long)]
+    pub buckets: Option<String>,
+    /// The shortest window an incremental export may have, in seconds (default 900, DynamoDB's 15
+    /// minutes).
+    #[arg(long)]
+    pub min_incremental_export_secs: Option<u64>,
 }
 
 /// A node's complete, validated settings.
@@ -106,6 +115,9 @@ pub struct NodeConfig {
     pub backup_store: String,
     pub pitr_archive_interval_ms: u64,
     pub pitr_base_interval_secs: u64,
+    /// The buckets' URL (see `--buckets`).
+    pub buckets: String,
+    pub min_incremental_export_secs: u64,
     /// The deployment's regions, when a topology file was given: needed to create replicas.
     pub topology: Option<crate::topology::Topology>,
 }
@@ -219,22 +231,30 @@ impl NodeArgs {
             backup_store: self.backup_store.or(file.backup_store).unwrap_or_default(),
             pitr_archive_interval_ms: self.pitr_archive_interval_ms.or(file.pitr_archive_interval_ms).unwrap_or(60_000),
             pitr_base_interval_secs: self.pitr_base_interval_secs.or(file.pitr_base_interval_secs).unwrap_or(21_600),
+            buckets: self.buckets.or(file.buckets).unwrap_or_default(),
+            min_incremental_export_secs: self
+                .min_incremental_export_secs
+                .or(file.min_incremental_export_secs)
+                .unwrap_or(900),
             topology,
         };
         let mut config = config;
         if config.backup_store.is_empty() {
-            config.backup_store = default_backup_store(&config.data_dir)?;
+            config.backup_store = beside_data_dir(&config.data_dir, "backups")?;
+        }
+        if config.buckets.is_empty() {
+            config.buckets = beside_data_dir(&config.data_dir, "buckets")?;
         }
         config.validate()?;
         Ok(config)
     }
 }
 
-/// The default backup store: a `backups` directory beside the data directory, so that the nodes of a
-/// region on one machine (the playground, tests) share it.
-fn default_backup_store(data_dir: &std::path::Path) -> Result<String, ConfigError> {
+/// The default backup store and buckets: a directory `name` beside the data directory, so that the
+/// nodes of a region on one machine (the playground, tests) share it.
+fn beside_data_dir(data_dir: &std::path::Path, name: &str) -> Result<String, ConfigError> {
     let absolute = std::path::absolute(data_dir).map_err(|e| ConfigError::Invalid(format!("--data-dir: {e}")))?;
-    let beside = absolute.parent().unwrap_or(&absolute).join("backups");
+    let beside = absolute.parent().unwrap_or(&absolute).join(name);
     Ok(format!("file://{}", beside.display()))
 }
 

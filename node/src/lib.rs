@@ -33,4 +33,5 @@ pub mod schema;
 pub mod sessions;
 pub mod stream;
 pub mod topology;
+pub mod transfer;
 pub mod ttl;

@@ -11,6 +11,7 @@ use tern_proto::v1::backups_server::BackupsServer;
 use tern_proto::v1::cluster_server::ClusterServer;
 use tern_proto::v1::streams_server::StreamsServer;
 use tern_proto::v1::tern_server::TernServer;
+use tern_proto::v1::transfers_server::TransfersServer;
 
 use tern_proto::v1::replication_server::ReplicationServer;
 
@@ -76,10 +77,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         archive_every: Duration::from_millis(config.pitr_archive_interval_ms.max(10)),
         base_every: Duration::from_secs(config.pitr_base_interval_secs.max(1)),
     };
+    let buckets = crate::transfer::Buckets::new(&config.buckets).context("--buckets")?;
     tokio::spawn(crate::backup::runner::run_forever(
         node.clone(),
         engine.clone(),
         backup_store.clone(),
+        buckets.clone(),
         backup_settings,
     ));
     let listener =
@@ -111,6 +114,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             BackupsServer::new(crate::backup::service::BackupsService::new(node.clone(), backup_store))
                 .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
+        )
+        .add_service(
+            TransfersServer::new(crate::transfer::service::TransfersService::new(
+                node.clone(),
+                buckets,
+                config.min_incremental_export_secs,
+            ))
+            .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(ClusterServer::new(ClusterService::new(node)))
         .add_service(

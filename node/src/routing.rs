@@ -394,6 +394,9 @@ on_leader! {
     DescribeBackupRequest => DescribeBackupResponse, "/tern.v1.Backups/DescribeBackup";
     ListBackupsRequest => ListBackupsResponse, "/tern.v1.Backups/ListBackups";
     DescribeContinuousBackupsRequest => DescribeContinuousBackupsResponse, "/tern.v1.Backups/DescribeContinuousBackups";
+    ExportTableToPointInTimeRequest => ExportTableToPointInTimeResponse, "/tern.v1.Transfers/ExportTableToPointInTime";
+    DescribeExportRequest => DescribeExportResponse, "/tern.v1.Transfers/DescribeExport";
+    ListExportsRequest => ListExportsResponse, "/tern.v1.Transfers/ListExports";
 }
 
 macro_rules! proposed {

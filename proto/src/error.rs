@@ -26,6 +26,11 @@ pub enum ErrorKind {
     BackupNotFoundException,
     BackupInUseException,
     ContinuousBackupsUnavailableException,
+    InvalidExportTimeException,
+    ExportConflictException,
+    ExportNotFoundException,
+    ImportConflictException,
+    ImportNotFoundException,
 }
 
 impl ErrorKind {
@@ -50,6 +55,11 @@ impl ErrorKind {
             ErrorKind::BackupNotFoundException => "BackupNotFoundException",
             ErrorKind::BackupInUseException => "BackupInUseException",
             ErrorKind::ContinuousBackupsUnavailableException => "ContinuousBackupsUnavailableException",
+            ErrorKind::InvalidExportTimeException => "InvalidExportTimeException",
+            ErrorKind::ExportConflictException => "ExportConflictException",
+            ErrorKind::ExportNotFoundException => "ExportNotFoundException",
+            ErrorKind::ImportConflictException => "ImportConflictException",
+            ErrorKind::ImportNotFoundException => "ImportNotFoundException",
         }
     }
 
@@ -75,6 +85,11 @@ impl ErrorKind {
             BackupNotFoundException,
             BackupInUseException,
             ContinuousBackupsUnavailableException,
+            InvalidExportTimeException,
+            ExportConflictException,
+            ExportNotFoundException,
+            ImportConflictException,
+            ImportNotFoundException,
         ]
         .into_iter()
         .find(|kind| kind.name() == name)
@@ -100,6 +115,11 @@ impl ErrorKind {
             ErrorKind::BackupNotFoundException => tonic::Code::NotFound,
             ErrorKind::BackupInUseException => tonic::Code::FailedPrecondition,
             ErrorKind::ContinuousBackupsUnavailableException => tonic::Code::FailedPrecondition,
+            ErrorKind::InvalidExportTimeException => tonic::Code::InvalidArgument,
+            ErrorKind::ExportConflictException => tonic::Code::AlreadyExists,
+            ErrorKind::ExportNotFoundException => tonic::Code::NotFound,
+            ErrorKind::ImportConflictException => tonic::Code::AlreadyExists,
+            ErrorKind::ImportNotFoundException => tonic::Code::NotFound,
         }
     }
 }

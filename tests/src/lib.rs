@@ -351,6 +351,7 @@ impl Drop for Region {
 pub mod cache;
 pub mod global;
 pub mod lossy;
+pub mod pitr;
 pub mod proxy;
 pub mod s3;
 

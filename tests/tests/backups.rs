@@ -5,17 +5,14 @@
 //! files refused; the window's errors; and a store served by an S3-protocol server (moto).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::tern_client::v1::*;
 use ::tern_client::Client;
 use serde_json::Value as Json;
 use tern_tests::dynamo::{create_table, error, wire};
+use tern_tests::pitr::{describe_pitr, enable_pitr, files, scan, State};
 use tern_tests::{free_addresses, Region};
-
-/// Items by partition key, as DynamoDB JSON.
-type State = BTreeMap<String, Json>;
 
 /// Nodes that upload their PITR log every 300 ms (a minute by default).
 const FAST_ARCHIVE: &[&str] = &["--pitr-archive-interval-ms", "300"];
@@ -36,48 +33,6 @@ impl Draw {
         self.0 ^= self.0 << 17;
         self.0 % below
     }
-}
-
-async fn scan(client: &Client, table: &str) -> anyhow::Result<State> {
-    let items =
-        client.scan_all(ScanRequest { table_name: table.into(), consistent_read: true, ..Default::default() }).await?;
-    Ok(items
-        .iter()
-        .map(|item| {
-            let item = ::tern_client::json::item_to_json(item);
-            (item["pk"]["S"].as_str().expect("a string key").to_string(), item)
-        })
-        .collect())
-}
-
-async fn enable_pitr(client: &Client, table: &str) -> anyhow::Result<PointInTimeRecoveryDescription> {
-    let spec = PointInTimeRecoverySpecification { point_in_time_recovery_enabled: true, recovery_period_in_days: 0 };
-    let updated = client
-        .update_continuous_backups(UpdateContinuousBackupsRequest {
-            table_name: table.into(),
-            point_in_time_recovery_specification: Some(spec),
-        })
-        .await?;
-    let status = updated.continuous_backups_description.unwrap().point_in_time_recovery_description.unwrap();
-    assert_eq!((status.point_in_time_recovery_status.as_str(), status.recovery_period_in_days), ("ENABLED", 35));
-    // The first base is uploaded within a moment: from then on the window is open.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pitr = describe_pitr(client, table).await?;
-        if pitr.earliest_restorable_date_time > 0.0 {
-            return Ok(pitr);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "no restore point 30 s after PITR was enabled: {pitr:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn describe_pitr(client: &Client, table: &str) -> anyhow::Result<PointInTimeRecoveryDescription> {
-    let described =
-        client.describe_continuous_backups(DescribeContinuousBackupsRequest { table_name: table.into() }).await?;
-    let description = described.continuous_backups_description.unwrap();
-    assert_eq!(description.continuous_backups_status, "ENABLED");
-    Ok(description.point_in_time_recovery_description.unwrap())
 }
 
 /// Restores `source` as it was at `at` (microseconds) into `target`, waits, and scans it.
@@ -163,24 +118,6 @@ async fn write_history(client: &Client, table: &str, span: Duration, seed: u64) 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(history)
-}
-
-/// The objects under `dir` whose names end with `suffix`.
-fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(suffix) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 fn api_error<T: std::fmt::Debug>(result: Result<T, ::tern_client::Error>) -> (String, String) {

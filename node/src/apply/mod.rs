@@ -34,7 +34,7 @@ use self::entry::{Applied, ApplyError, Entry, MAX_BATCH_COMMANDS};
 use crate::changes::Changes;
 use crate::engine::{self, Direction, Overlay, ReadView, StorageError, WriteSet};
 use crate::keyspace::{self, Family, Meta};
-use crate::{backup, global, stream, ttl};
+use crate::{backup, global, stream, transfer, ttl};
 
 /// The engine-independent part of a node's state machine: the clock and the table definitions.
 pub struct Applier {
@@ -284,6 +284,11 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
             Some(description) => Outcome::Restore(description),
             None => Outcome::None(true),
         },
+        command::Op::CreateExport(r) => Outcome::Export(transfer::apply::create_export(entry, r)?),
+        command::Op::ExportDone(r) => Outcome::Export(transfer::apply::export_done(entry, r)?),
+        command::Op::ImportTable(_) => {
+            return Err(ApiError::internal("imports are not available in this build yet").into())
+        }
         command::Op::Batch(_) => return Err(ApiError::internal("a batch within a batch").into()),
     })
 }

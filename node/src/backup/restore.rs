@@ -40,36 +40,50 @@ pub async fn restore_items(
         return replay(store, &folder, BTreeMap::new(), 0, sink).await;
     }
     let t = source.restore_to_micros;
-    let prefix = source.pitr_prefix.as_str();
-    // The tail still here, and how far the store's segments go: from one view, so that what the
-    // archiver uploads and drops meanwhile is in one or the other.
-    let tail = if source.source_table_id != 0 { local_tail(engine, source)? } else { None };
-    let archived_through = tail.as_ref().map_or(u64::MAX, |(through, _)| *through);
-    let bases = image::list_bases(store, prefix).await?;
+    let bases = image::list_bases(store, &source.pitr_prefix).await?;
     let Some(&base) = bases.iter().rev().find(|&&b| b <= t) else {
         return Err(JobError::Failed(format!("no base of the PITR log at or before {t} µs is in the backup store")));
     };
-    let covered_to = t.min(archived_through);
-    let segments = needed_segments(image::list_segments(store, prefix).await?, base, covered_to)?;
-    let mut changes: BTreeMap<Vec<u8>, Option<StoredItem>> = BTreeMap::new();
+    let (records, bytes_read) = log_between(engine, store, source, base, t).await?;
+    let changes: BTreeMap<Vec<u8>, Option<StoredItem>> = records.into_iter().map(|r| (r.key, r.item)).collect();
+    replay(store, &image::base_folder(&source.pitr_prefix, base), changes, bytes_read, sink).await
+}
+
+/// The changes of a PITR log (`source`'s folder and table) with `after < time <= through`, in time
+/// order: from the store's segments, then the tail still in this region's `pitr_log`; and how many
+/// bytes of segments were read.
+pub async fn log_between(
+    engine: &Arc<dyn Engine>,
+    store: &BackupStore,
+    source: &RestoreSource,
+    after: u64,
+    through: u64,
+) -> Result<(Vec<LogRecord>, u64), JobError> {
+    // The tail still here, and how far the store's segments go: from one view, so that what the
+    // archiver uploads and drops meanwhile is in one or the other.
+    let tail = if source.source_table_id != 0 { local_tail(engine, source, through)? } else { None };
+    let archived_through = tail.as_ref().map_or(u64::MAX, |(archived, _)| *archived);
+    let covered_to = through.min(archived_through);
+    let segments = needed_segments(image::list_segments(store, &source.pitr_prefix).await?, after, covered_to)?;
+    let mut records = Vec::new();
     let mut bytes_read = 0;
     // Records at or before `read` are in: an overlapping segment's first part is skipped.
-    let mut read = base;
+    let mut read = after;
     for segment in &segments {
         for record in image::read_segment(store, segment).await? {
-            if record.at_micros > read && record.at_micros <= t {
+            if record.at_micros > read && record.at_micros <= through {
                 bytes_read += record.encoded_len() as u64;
-                changes.insert(record.key, record.item);
+                records.push(record);
             }
         }
         read = segment.to_micros;
     }
     for record in tail.map(|(_, records)| records).unwrap_or_default() {
-        if record.at_micros > read && record.at_micros <= t {
-            changes.insert(record.key, record.item);
+        if record.at_micros > read && record.at_micros <= through {
+            records.push(record);
         }
     }
-    replay(store, &image::base_folder(prefix, base), changes, bytes_read, sink).await
+    Ok((records, bytes_read))
 }
 
 /// The segments that hold every change after `base` up to `to`, in the order to read them; a gap is
@@ -102,8 +116,12 @@ fn gap(from: u64, to: u64) -> JobError {
     ))
 }
 
-/// How far the source table's log is archived, and its changes up to the restore time still only here.
-fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option<(u64, Vec<LogRecord>)>, JobError> {
+/// How far the source table's log is archived, and its changes up to `through` still only here.
+fn local_tail(
+    engine: &Arc<dyn Engine>,
+    source: &RestoreSource,
+    through: u64,
+) -> Result<Option<(u64, Vec<LogRecord>)>, JobError> {
     let view = engine.view();
     let pitr = match table_with_id(&*view, source.source_table_id)?
         .and_then(|t| t.pitr)
@@ -122,7 +140,7 @@ fn local_tail(engine: &Arc<dyn Engine>, source: &RestoreSource) -> Result<Option
             }
         },
     };
-    let (from, to) = (pitr.archived_through_micros, source.restore_to_micros);
+    let (from, to) = (pitr.archived_through_micros, through);
     let records = log_records(&*view, source.source_table_id, from, to, RecordLimit::NONE)?;
     Ok(Some((pitr.archived_through_micros, records)))
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use prost::Message;
 use tern_proto::internal::{
-    command, command_outcome, BackupDone, DeleteBackup, ImageEntry, LogRecord, PitrProgress, PitrState, RestoreDone,
-    RestoreItems, StoredBackup, StoredItem, StoredTable,
+    command, command_outcome, BackupDone, DeleteBackup, ExportDone, ImageEntry, LogRecord, PitrProgress, PitrState,
+    RestoreDone, RestoreItems, StoredBackup, StoredExport, StoredItem, StoredTable,
 };
 use tern_proto::v1::{BackupDescription, TableDescription};
 use tern_proto::ApiError;
@@ -24,6 +24,8 @@ use super::JobError;
 use crate::engine::{self, Direction, Engine};
 use crate::keyspace::{self, Family};
 use crate::routing::RegionNode;
+use crate::transfer::apply::list_exports;
+use crate::transfer::Buckets;
 
 /// How often the runner archives, and how often it takes a base.
 #[derive(Debug, Clone)]
@@ -42,9 +44,17 @@ const SEGMENT: RecordLimit = RecordLimit { records: SEGMENT_RECORDS, bytes: SEGM
 /// Restore batches proposed at once.
 const RESTORE_BATCHES_IN_FLIGHT: usize = 4;
 
-/// Runs the backup work while the node runs; only the leader does any.
-pub async fn run_forever(node: RegionNode, engine: Arc<dyn Engine>, store: BackupStore, settings: RunnerSettings) {
-    let runner = Runner { node, engine, store, settings, busy: Arc::new(Mutex::new(BTreeSet::new())) };
+/// Runs the backup work (and exports, which read what restores read) while the node runs; only the
+/// leader does any.
+pub async fn run_forever(
+    node: RegionNode,
+    engine: Arc<dyn Engine>,
+    store: BackupStore,
+    buckets: Buckets,
+    settings: RunnerSettings,
+) {
+    let busy = Arc::new(Mutex::new(BTreeSet::new()));
+    let runner = Runner { node, engine, store, buckets, settings, busy };
     let tick = runner.settings.archive_every.min(Duration::from_millis(500));
     let mut last_archive = tokio::time::Instant::now();
     let mut last_trim = tokio::time::Instant::now();
@@ -72,6 +82,8 @@ struct Runner {
     node: RegionNode,
     engine: Arc<dyn Engine>,
     store: BackupStore,
+    /// Where exports write.
+    buckets: Buckets,
     settings: RunnerSettings,
     /// Jobs running here (`restore/<table>`, `backup/<id>`): each runs once at a time.
     busy: Arc<Mutex<BTreeSet<String>>>,
@@ -80,12 +92,12 @@ struct Runner {
 impl Runner {
     /// Starts the restores and backups that are not running here yet.
     fn start_jobs(&self) {
-        let (tables, backups) = {
+        let (tables, backups, exports) = {
             let view = self.engine.view();
-            (tables(&*view), list_backups(&*view))
+            (tables(&*view), list_backups(&*view), list_exports(&*view))
         };
-        let (Ok(tables), Ok(backups)) = (tables, backups) else {
-            tracing::warn!("could not read the tables and backups to run");
+        let (Ok(tables), Ok(backups), Ok(exports)) = (tables, backups, exports) else {
+            tracing::warn!("could not read the tables, backups and exports to run");
             return;
         };
         let restoring = tables.iter().filter(|t| t.restoring.is_some()).count();
@@ -105,6 +117,44 @@ impl Runner {
                 }
             });
         }
+        for export in exports {
+            let Some(description) = export.description.as_ref().filter(|d| d.export_status == "IN_PROGRESS") else {
+                continue;
+            };
+            let id = crate::transfer::id_of(&description.export_arn, "export").unwrap_or_default().to_string();
+            self.spawn(format!("export/{id}"), move |runner| async move { runner.export(id, export).await });
+        }
+    }
+
+    /// Writes an export's files to its bucket, then records it COMPLETED (or FAILED, with why).
+    async fn export(&self, id: String, export: StoredExport) -> Result<(), ApiError> {
+        let description = export.description.clone().unwrap_or_default();
+        let failed = |code: &str, why: String| ExportDone {
+            export_id: id.clone(),
+            failure_code: code.into(),
+            failure_message: why,
+            ..Default::default()
+        };
+        let done = match self.buckets.open(&description.s3_bucket, true) {
+            Err(e) => failed("S3NoSuchBucket", e.to_string()),
+            Ok(bucket) => match crate::transfer::export::run(&self.engine, &self.store, &bucket, &id, &export).await {
+                Ok(exported) => ExportDone {
+                    export_id: id.clone(),
+                    item_count: exported.item_count,
+                    billed_size_bytes: exported.billed_size_bytes,
+                    export_manifest: exported.manifest,
+                    ..Default::default()
+                },
+                Err(JobError::Failed(why)) => failed("ExportFailed", why),
+                Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
+            },
+        };
+        match done.failure_code.is_empty() {
+            true => tracing::info!(export = %id, items = done.item_count, "export completed"),
+            false => tracing::warn!(export = %id, why = %done.failure_message, "export failed"),
+        }
+        self.propose(command::Op::ExportDone(done)).await?;
+        Ok(())
     }
 
     /// Runs `job` unless it is running here already.
@@ -156,7 +206,8 @@ impl Runner {
             }
             Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
         };
-        self.propose(command::Op::RestoreDone(RestoreDone { table_name: table, error, table_id })).await?;
+        let done = RestoreDone { table_name: table, error, table_id, ..Default::default() };
+        self.propose(command::Op::RestoreDone(done)).await?;
         Ok(())
     }
 
@@ -512,6 +563,7 @@ impl Sink for Proposals {
             items,
             bytes_read,
             table_id: self.table_id,
+            ..Default::default()
         });
         self.in_flight.push(tokio::spawn(async move { runner.propose(op).await.map(|_| ()) }));
         Ok(())

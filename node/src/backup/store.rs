@@ -92,6 +92,24 @@ impl BackupStore {
         Ok(())
     }
 
+    /// Writes an object of more than `part_bytes` as a multipart upload of parts of that size (S3 takes
+    /// at most 5 GiB in one put, and a large put that fails is sent again whole); a smaller one whole.
+    pub async fn put_in_parts(&self, path: &str, data: Bytes, part_bytes: usize) -> Result<(), StoreError> {
+        if data.len() <= part_bytes {
+            return self.put(path, data).await;
+        }
+        let mut upload = self.store.put_multipart(&self.full(path)).await?;
+        for start in (0..data.len()).step_by(part_bytes) {
+            let part = data.slice(start..(start + part_bytes).min(data.len()));
+            if let Err(e) = upload.put_part(PutPayload::from_bytes(part)).await {
+                let _ = upload.abort().await;
+                return Err(e.into());
+            }
+        }
+        upload.complete().await?;
+        Ok(())
+    }
+
     /// Reads an object whole; a missing one is [`StoreError::Missing`].
     pub async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         match self.store.get(&self.full(path)).await {

@@ -316,6 +316,22 @@ pub fn backup_key(backup_id: &str) -> Vec<u8> {
 /// The prefix of every backup's catalog key.
 pub const BACKUP_PREFIX: &[u8] = b"backup/";
 
+/// The key of an export in the catalog (in [`Family::Meta`]).
+pub fn export_key(export_id: &str) -> Vec<u8> {
+    [EXPORT_PREFIX, export_id.as_bytes()].concat()
+}
+
+/// The prefix of every export's catalog key.
+pub const EXPORT_PREFIX: &[u8] = b"export/";
+
+/// The key of an import in the catalog (in [`Family::Meta`]).
+pub fn import_key(import_id: &str) -> Vec<u8> {
+    [IMPORT_PREFIX, import_id.as_bytes()].concat()
+}
+
+/// The prefix of every import's catalog key.
+pub const IMPORT_PREFIX: &[u8] = b"import/";
+
 /// The key of a failed restore's reason (in [`Family::Meta`]), kept until a table of the name is
 /// created again.
 pub fn restore_failure_key(table_name: &str) -> Vec<u8> {

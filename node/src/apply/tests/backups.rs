@@ -153,6 +153,7 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
             })
             .collect(),
         bytes_read: 10,
+        ..Default::default()
     };
     // A batch of an earlier restore under the name (another table id) is refused.
     let stale = machine.run(command::Op::RestoreItems(RestoreItems { table_id: table_id - 1, ..items(0..1) }));
@@ -178,12 +179,16 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
         matches!(&refused, command_outcome::Outcome::Error(e) if e.error_type == "ResourceInUseException"),
         "{refused:?}"
     );
-    let stale =
-        RestoreDone { table_name: "copy".into(), error: "an old leader's failure".into(), table_id: table_id - 1 };
+    let stale = RestoreDone {
+        table_name: "copy".into(),
+        error: "an old leader's failure".into(),
+        table_id: table_id - 1,
+        ..Default::default()
+    };
     machine.ok(command::Op::RestoreDone(stale));
     assert!(stored(&machine, "copy").unwrap().restoring.is_some(), "an earlier restore's end changes nothing");
     let done =
-        machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "copy".into(), error: String::new(), table_id }));
+        machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "copy".into(), table_id, ..Default::default() }));
     let command_outcome::Outcome::Restore(description) = done else { panic!("{done:?}") };
     assert_eq!((description.table_status.as_str(), description.item_count), ("ACTIVE", 3));
     assert!(!description.restore_summary.unwrap().restore_in_progress);
@@ -211,9 +216,15 @@ fn a_failed_restore_leaves_no_table_and_says_why() {
         table_name: "broken".into(),
         items: vec![ImageEntry { key, item: Some(StoredItem { attributes: key_attributes(1), ..Default::default() }) }],
         bytes_read: 1,
+        ..Default::default()
     }));
     let why = "backup file backups/x/part-00000.bin is damaged";
-    machine.ok(command::Op::RestoreDone(RestoreDone { table_name: "broken".into(), error: why.into(), table_id }));
+    machine.ok(command::Op::RestoreDone(RestoreDone {
+        table_name: "broken".into(),
+        error: why.into(),
+        table_id,
+        ..Default::default()
+    }));
     assert!(stored(&machine, "broken").is_none());
     let failure = |m: &Machine<Memory>| m.engine.get(Family::Meta, &keyspace::restore_failure_key("broken")).unwrap();
     assert_eq!(failure(&machine).as_deref(), Some(why.as_bytes()));

@@ -1,0 +1,298 @@
+//! The public `tern.v1.Transfers` service: DynamoDB's export and import calls. Every call runs on the
+//! leader: a change is checked against its state before it is proposed, and a read answers from its
+//! catalog after a read barrier, so a job just asked for is listed whichever node is asked.
+
+use rand::Rng;
+use tern_proto::internal::{command, command_outcome, CreateExport, RestoreSource, StoredExport};
+use tern_proto::v1::transfers_server::Transfers;
+use tern_proto::v1::*;
+use tern_proto::{ApiError, ErrorKind};
+use tonic::{Request, Response, Status};
+
+use super::apply::{list_exports, read_export};
+use super::format::Format;
+use super::Buckets;
+use crate::api::tern::observe;
+use crate::backup::seconds;
+use crate::routing::{Caller, RegionNode};
+
+/// The longest window of an incremental export, as in DynamoDB.
+const MAX_INCREMENTAL_MICROS: u64 = 24 * 3600 * 1_000_000;
+
+/// Serves `tern.v1.Transfers` on one node.
+pub struct TransfersService {
+    node: RegionNode,
+    buckets: Buckets,
+    min_incremental_micros: u64,
+}
+
+impl TransfersService {
+    pub fn new(node: RegionNode, buckets: Buckets, min_incremental_secs: u64) -> Self {
+        TransfersService { node, buckets, min_incremental_micros: min_incremental_secs * 1_000_000 }
+    }
+
+    /// The export a request asks for, checked against the table and its PITR window now.
+    fn export_to_make(&self, request: &ExportTableToPointInTimeRequest) -> Result<StoredExport, ApiError> {
+        let name = request
+            .table_arn
+            .rsplit_once(":table/")
+            .map(|(_, name)| name.to_string())
+            .ok_or_else(|| ApiError::validation(format!("Invalid TableArn: {:?}", request.table_arn)))?;
+        let (_, stored) = self
+            .node
+            .reader
+            .table(&name)
+            .map_err(|_| ApiError::new(ErrorKind::TableNotFoundException, format!("Table not found: {name}")))?;
+        let table = stored.description.clone().unwrap_or_default();
+        if request.s3_bucket.is_empty() {
+            return Err(ApiError::validation("S3Bucket is required"));
+        }
+        self.buckets.open(&request.s3_bucket, true).map_err(|e| ApiError::validation(e.to_string()))?;
+        let format = match request.export_format.as_str() {
+            "" => Format::DynamoDbJson,
+            other => Format::named(other).ok_or_else(|| {
+                ApiError::validation(format!("ExportFormat must be DYNAMODB_JSON or ION, not {other}"))
+            })?,
+        };
+        let export_type = match request.export_type.as_str() {
+            "" | "FULL_EXPORT" => "FULL_EXPORT",
+            "INCREMENTAL_EXPORT" => "INCREMENTAL_EXPORT",
+            other => {
+                return Err(ApiError::validation(format!(
+                    "ExportType must be FULL_EXPORT or INCREMENTAL_EXPORT, not {other}"
+                )))
+            }
+        };
+        let pitr = stored.pitr.clone().filter(|p| p.enabled).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::PointInTimeRecoveryUnavailableException,
+                format!("Point in time recovery is not enabled for table '{name}'"),
+            )
+        })?;
+        let now = crate::backup::restorable_now(self.node.reader.applied_through());
+        let (earliest, latest) = crate::backup::window(&pitr, now).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::PointInTimeRecoveryUnavailableException,
+                format!(
+                    "Table '{name}' has no restore point yet: its first base is being uploaded; retry in a few seconds"
+                ),
+            )
+        })?;
+        let micros = |what: &str, time: f64| -> Result<u64, ApiError> {
+            match time.is_finite() && time >= 0.0 {
+                true => Ok((time * 1e6).round() as u64),
+                false => Err(ApiError::validation(format!("Invalid {what}: {time}"))),
+            }
+        };
+        let outside = |what: &str, at: u64| {
+            ApiError::new(
+                ErrorKind::InvalidExportTimeException,
+                format!(
+                    "{what} {} is outside the table's point-in-time recovery window [{}, {}]",
+                    seconds(at),
+                    seconds(earliest),
+                    seconds(latest)
+                ),
+            )
+        };
+        let mut description = ExportDescription {
+            table_arn: table.table_arn.clone(),
+            table_id: table.table_id.clone(),
+            client_token: request.client_token.clone(),
+            s3_bucket: request.s3_bucket.clone(),
+            s3_bucket_owner: request.s3_bucket_owner.clone(),
+            s3_prefix: request.s3_prefix.clone(),
+            s3_sse_algorithm: request.s3_sse_algorithm.clone(),
+            s3_sse_kms_key_id: request.s3_sse_kms_key_id.clone(),
+            export_format: format.name().into(),
+            export_type: export_type.into(),
+            ..Default::default()
+        };
+        let (restore_to, from) = if export_type == "FULL_EXPORT" {
+            if request.incremental_export_specification.is_some() {
+                return Err(ApiError::validation("IncrementalExportSpecification is only for INCREMENTAL_EXPORT"));
+            }
+            let at = match request.export_time {
+                Some(time) => micros("ExportTime", time)?,
+                None => latest,
+            };
+            if at < earliest || at > latest {
+                return Err(outside("ExportTime", at));
+            }
+            description.export_time = seconds(at);
+            (at, 0)
+        } else {
+            if request.export_time.is_some() {
+                return Err(ApiError::validation("ExportTime is only for FULL_EXPORT"));
+            }
+            let spec = request.incremental_export_specification.clone().unwrap_or_default();
+            let from = micros(
+                "ExportFromTime",
+                spec.export_from_time
+                    .ok_or_else(|| ApiError::validation("IncrementalExportSpecification.ExportFromTime is required"))?,
+            )?;
+            let to = match spec.export_to_time {
+                Some(time) => micros("ExportToTime", time)?,
+                None => latest,
+            };
+            let view = match spec.export_view_type.as_str() {
+                "" | "NEW_AND_OLD_IMAGES" => "NEW_AND_OLD_IMAGES",
+                "NEW_IMAGE" => "NEW_IMAGE",
+                other => {
+                    return Err(ApiError::validation(format!(
+                        "ExportViewType must be NEW_IMAGE or NEW_AND_OLD_IMAGES, not {other}"
+                    )))
+                }
+            };
+            if from >= to {
+                return Err(ApiError::validation("ExportFromTime must be before ExportToTime"));
+            }
+            let length = to - from;
+            if length < self.min_incremental_micros || length > MAX_INCREMENTAL_MICROS {
+                return Err(ApiError::validation(format!(
+                    "The incremental export period must be between {} minutes and 24 hours, not {:.1} minutes",
+                    self.min_incremental_micros as f64 / 60e6,
+                    length as f64 / 60e6
+                )));
+            }
+            if from < earliest {
+                return Err(outside("ExportFromTime", from));
+            }
+            if to > latest {
+                return Err(outside("ExportToTime", to));
+            }
+            description.incremental_export_specification = Some(IncrementalExportSpecification {
+                export_from_time: Some(seconds(from)),
+                export_to_time: Some(seconds(to)),
+                export_view_type: view.into(),
+            });
+            (to - 1, from)
+        };
+        let key_attributes = table.key_schema.iter().map(|k| k.attribute_name.clone()).collect();
+        let source = RestoreSource {
+            pitr_prefix: pitr.store_prefix.clone(),
+            restore_to_micros: restore_to,
+            source_table_id: stored.table_id,
+            ..Default::default()
+        };
+        Ok(StoredExport { description: Some(description), source: Some(source), from_micros: from, key_attributes })
+    }
+}
+
+fn export_not_found(arn: &str) -> ApiError {
+    ApiError::new(ErrorKind::ExportNotFoundException, format!("Export not found: {arn}"))
+}
+
+fn imports_not_built(call: &str) -> Status {
+    ApiError::new(ErrorKind::InternalServerError, format!("{call}: imports are not available in this build yet")).into()
+}
+
+#[tonic::async_trait]
+impl Transfers for TransfersService {
+    async fn export_table_to_point_in_time(
+        &self,
+        request: Request<ExportTableToPointInTimeRequest>,
+    ) -> Result<Response<ExportTableToPointInTimeResponse>, Status> {
+        observe("ExportTableToPointInTime", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let mut export = self.export_to_make(&request)?;
+                    let id = crate::backup::backup_id(crate::clock::now_micros(), rand::rng().random::<u32>().into());
+                    if let Some(description) = export.description.as_mut() {
+                        description.export_arn = super::export_arn(&description.table_arn, &id);
+                    }
+                    let op = command::Op::CreateExport(CreateExport { export_id: id, export: Some(export) });
+                    match self.node.propose_in_session(op, caller.session.clone()).await? {
+                        command_outcome::Outcome::Export(description) => {
+                            Ok(ExportTableToPointInTimeResponse { export_description: Some(description) })
+                        }
+                        other => Err(ApiError::internal(format!("unexpected outcome {other:?}")).into()),
+                    }
+                })
+                .await
+        })
+        .await
+    }
+
+    async fn describe_export(
+        &self,
+        request: Request<DescribeExportRequest>,
+    ) -> Result<Response<DescribeExportResponse>, Status> {
+        observe("DescribeExport", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            let id = super::id_of(&request.export_arn, "export")
+                .ok_or_else(|| export_not_found(&request.export_arn))?
+                .to_string();
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let export = read_export(self.node.reader.latest(), &id)?
+                        .ok_or_else(|| export_not_found(&request.export_arn))?;
+                    Ok(DescribeExportResponse { export_description: export.description })
+                })
+                .await
+        })
+        .await
+    }
+
+    async fn list_exports(
+        &self,
+        request: Request<ListExportsRequest>,
+    ) -> Result<Response<ListExportsResponse>, Status> {
+        observe("ListExports", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            let limit = match request.max_results {
+                0 => 25,
+                n @ 1..=25 => n as usize,
+                n => return Err(ApiError::validation(format!("MaxResults must be between 1 and 25, not {n}")).into()),
+            };
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let mut summaries = Vec::new();
+                    let mut next_token = String::new();
+                    for export in list_exports(self.node.reader.latest())? {
+                        let description = export.description.unwrap_or_default();
+                        let id = super::id_of(&description.export_arn, "export").unwrap_or_default().to_string();
+                        let wanted = (request.table_arn.is_empty() || description.table_arn == request.table_arn)
+                            && (request.next_token.is_empty() || id >= request.next_token);
+                        if !wanted {
+                            continue;
+                        }
+                        if summaries.len() == limit {
+                            next_token = id;
+                            break;
+                        }
+                        summaries.push(ExportSummary {
+                            export_arn: description.export_arn,
+                            export_status: description.export_status,
+                            export_type: description.export_type,
+                        });
+                    }
+                    Ok(ListExportsResponse { export_summaries: summaries, next_token })
+                })
+                .await
+        })
+        .await
+    }
+
+    async fn import_table(&self, _: Request<ImportTableRequest>) -> Result<Response<ImportTableResponse>, Status> {
+        Err(imports_not_built("ImportTable"))
+    }
+
+    async fn describe_import(
+        &self,
+        _: Request<DescribeImportRequest>,
+    ) -> Result<Response<DescribeImportResponse>, Status> {
+        Err(imports_not_built("DescribeImport"))
+    }
+
+    async fn list_imports(&self, _: Request<ListImportsRequest>) -> Result<Response<ListImportsResponse>, Status> {
+        Err(imports_not_built("ListImports"))
+    }
+}

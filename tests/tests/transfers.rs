@@ -1,0 +1,321 @@
+//! Exports to object storage with real processes: a full export holds the table exactly as it was at
+//! the export time, in DynamoDB's layout (manifests, checksums, gzip'd JSON Lines or Ion); an
+//! incremental export holds one record per changed item with DynamoDB's images; and the calls'
+//! errors are DynamoDB's.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::tern_client::v1::*;
+use ::tern_client::Client;
+use base64::Engine;
+use md5::{Digest, Md5};
+use serde_json::{json, Value as Json};
+use tern_tests::dynamo::{create_table, error, wire};
+use tern_tests::pitr::{enable_pitr, scan, State};
+use tern_tests::Region;
+
+/// Nodes that upload their PITR log every 300 ms, and take incremental windows of a second.
+const FAST: &[&str] = &["--pitr-archive-interval-ms", "300", "--min-incremental-export-secs", "1"];
+
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+}
+
+fn table_arn(client_table: &TableDescription) -> String {
+    client_table.table_arn.clone()
+}
+
+async fn describe(client: &Client, table: &str) -> anyhow::Result<TableDescription> {
+    Ok(client.describe_table(DescribeTableRequest { table_name: table.into() }).await?.table.unwrap())
+}
+
+/// Puts an item given as DynamoDB JSON; returns its commit time.
+async fn put(client: &Client, table: &str, text: &str) -> anyhow::Result<u64> {
+    let response = client
+        .put_item_request(PutItemRequest { table_name: table.into(), item: wire(text), ..Default::default() })
+        .await?;
+    Ok(response.item_version.unwrap().write_timestamp_micros)
+}
+
+async fn delete(client: &Client, table: &str, pk: &str) -> anyhow::Result<u64> {
+    let response = client
+        .delete_item_request(DeleteItemRequest {
+            table_name: table.into(),
+            key: wire(&format!(r#"{{"pk":{{"S":"{pk}"}}}}"#)),
+            ..Default::default()
+        })
+        .await?;
+    Ok(response.item_version.unwrap().write_timestamp_micros)
+}
+
+/// Items of every type DynamoDB has, numbers at its limits, nested maps and lists, sets, binary.
+fn every_type_items() -> Vec<String> {
+    vec![
+        r#"{"pk":{"S":"all"},"s":{"S":"text with \"quotes\" and ünïcode"},"n":{"N":"-12.5"},"b":{"B":"AAEC/w=="},
+            "t":{"BOOL":true},"f":{"BOOL":false},"z":{"NULL":true},"ss":{"SS":["a","b"]},"ns":{"NS":["1","2.5"]},
+            "bs":{"BS":["AQ==","AgM="]},"l":{"L":[{"S":"x"},{"N":"1"},{"M":{"deep":{"L":[]}}}]},
+            "m":{"M":{"inner":{"M":{"n":{"N":"0"}}},"empty":{"M":{}}}}}"#
+            .to_string(),
+        r#"{"pk":{"S":"limits"},"max":{"N":"9.9999999999999999999999999999999999999E+125"},
+            "min":{"N":"-9.9999999999999999999999999999999999999E+125"},"tiny":{"N":"1E-130"},
+            "digits":{"N":"12345678901234567890123456789012345678"}}"#
+            .to_string(),
+        r#"{"pk":{"S":"empty-values"},"s":{"S":""},"b":{"B":""}}"#.to_string(),
+    ]
+}
+
+/// The lines of an export's data files (gunzipped), with the manifests checked: each data file's
+/// MD5 and item count as `manifest-files.json` lists them, and the summary's item count.
+fn export_lines(bucket: &Path, description: &ExportDescription) -> anyhow::Result<Vec<String>> {
+    let summary: Json = serde_json::from_slice(&std::fs::read(bucket.join(&description.export_manifest))?)?;
+    assert_eq!(summary["exportArn"], json!(description.export_arn));
+    assert_eq!(summary["tableArn"], json!(description.table_arn));
+    assert_eq!(summary["outputFormat"], json!(description.export_format));
+    assert_eq!(summary["exportType"], json!(description.export_type));
+    let folder = description.export_manifest.trim_end_matches("manifest-summary.json");
+    assert!(bucket.join(folder).join("_started").is_file(), "the export wrote _started");
+    assert_eq!(summary["manifestFilesS3Key"], json!(format!("{folder}manifest-files.json")));
+    let listing = std::fs::read_to_string(bucket.join(format!("{folder}manifest-files.json")))?;
+    let checksum = std::fs::read_to_string(bucket.join(format!("{folder}manifest-files.checksum")))?;
+    assert_eq!(checksum, hex(&Md5::digest(listing.as_bytes())));
+    let mut lines = Vec::new();
+    for entry in listing.lines().filter(|l| !l.is_empty()) {
+        let entry: Json = serde_json::from_str(entry)?;
+        let key = entry["dataFileS3Key"].as_str().unwrap();
+        let data = std::fs::read(bucket.join(key))?;
+        assert_eq!(entry["md5Checksum"], json!(base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data))));
+        assert_eq!(entry["etag"], json!(hex(&Md5::digest(&data))));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&data[..]).read_to_string(&mut text)?;
+        let file_lines: Vec<String> = text.lines().map(str::to_string).collect();
+        assert_eq!(entry["itemCount"], json!(file_lines.len()), "{key}");
+        lines.extend(file_lines);
+    }
+    assert_eq!(summary["itemCount"], json!(lines.len()));
+    assert_eq!(description.item_count, lines.len() as i64);
+    Ok(lines)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn export(client: &Client, request: ExportTableToPointInTimeRequest) -> anyhow::Result<ExportDescription> {
+    let started = client.export_table_to_point_in_time(request).await?.export_description.unwrap();
+    assert_eq!(started.export_status, "IN_PROGRESS");
+    let done = client.wait_for_export(&started.export_arn, EXPORT_TIMEOUT, |_| {}).await?;
+    assert_eq!(done.export_status, "COMPLETED", "{done:?}");
+    Ok(done)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_export_holds_the_table_as_it_was_at_the_export_time() -> anyhow::Result<()> {
+    let region = Region::start(3, FAST).await?;
+    let client = region.client().await?;
+    create_table(&client, "catalog", "pk:S", None).await?;
+    for item in every_type_items() {
+        put(&client, "catalog", &item).await?;
+    }
+    for n in 0..500 {
+        put(&client, "catalog", &format!(r#"{{"pk":{{"S":"item-{n:03}"}},"n":{{"N":"{n}"}}}}"#)).await?;
+    }
+    enable_pitr(&client, "catalog").await?;
+    let expected = scan(&client, "catalog").await?;
+    let at = now_micros();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // After the export time: not in the export.
+    put(&client, "catalog", r#"{"pk":{"S":"later"}}"#).await?;
+    delete(&client, "catalog", "item-000").await?;
+    let arn = table_arn(&describe(&client, "catalog").await?);
+
+    let done = export(
+        &client,
+        ExportTableToPointInTimeRequest {
+            table_arn: arn.clone(),
+            export_time: Some(at as f64 / 1e6),
+            s3_bucket: "exports".into(),
+            s3_prefix: "nightly".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    assert_eq!((done.export_format.as_str(), done.export_type.as_str()), ("DYNAMODB_JSON", "FULL_EXPORT"));
+    assert_eq!(done.export_time, at as f64 / 1e6);
+    assert!(done.export_manifest.starts_with("nightly/AWSDynamoDB/"), "{}", done.export_manifest);
+    let bucket = region.dir().join("buckets/exports");
+    let exported: State = export_lines(&bucket, &done)?
+        .iter()
+        .map(|line| {
+            let line: Json = serde_json::from_str(line).unwrap();
+            let item = line["Item"].clone();
+            (item["pk"]["S"].as_str().unwrap().to_string(), item)
+        })
+        .collect();
+    assert_eq!(exported.len(), expected.len());
+    assert_eq!(exported, expected, "the export equals the table at the export time, item for item");
+
+    // The latest state, as Ion.
+    let now = scan(&client, "catalog").await?;
+    let ion = export(
+        &client,
+        ExportTableToPointInTimeRequest {
+            table_arn: arn.clone(),
+            s3_bucket: "exports".into(),
+            export_format: "ION".into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let lines = export_lines(&bucket, &ion)?;
+    assert_eq!(lines.len(), now.len());
+    assert!(lines.iter().all(|l| l.starts_with("$ion_1_0 {Item:{")), "{:?}", &lines[..2]);
+    let limits = lines.iter().find(|l| l.contains("pk:\"limits\"")).expect("the limits item");
+    assert!(limits.contains("digits:12345678901234567890123456789012345678."), "{limits}");
+    assert!(limits.contains("tiny:1d-130"), "{limits}");
+    let all = lines.iter().find(|l| l.contains("pk:\"all\"")).expect("the every-type item");
+    assert!(all.contains("ss:$dynamodb_SS::[\"a\",\"b\"]") && all.contains("b:{{AAEC/w==}}"), "{all}");
+
+    // Both listed, newest last.
+    let listed = client.list_exports(ListExportsRequest { table_arn: arn, ..Default::default() }).await?;
+    let arns: Vec<&str> = listed.export_summaries.iter().map(|s| s.export_arn.as_str()).collect();
+    assert_eq!(arns, [done.export_arn.as_str(), ion.export_arn.as_str()]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incremental_export_holds_each_changed_item_once_with_dynamodbs_images() -> anyhow::Result<()> {
+    let region = Region::start(3, FAST).await?;
+    let client = region.client().await?;
+    create_table(&client, "orders", "pk:S", None).await?;
+    for pk in ["upd", "del", "same"] {
+        put(&client, "orders", &format!(r#"{{"pk":{{"S":"{pk}"}},"v":{{"N":"0"}}}}"#)).await?;
+    }
+    enable_pitr(&client, "orders").await?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let from = now_micros();
+    let inserted = put(&client, "orders", r#"{"pk":{"S":"ins"},"v":{"N":"1"}}"#).await?;
+    put(&client, "orders", r#"{"pk":{"S":"upd"},"v":{"N":"1"}}"#).await?;
+    put(&client, "orders", r#"{"pk":{"S":"tmp"},"v":{"N":"1"}}"#).await?;
+    delete(&client, "orders", "tmp").await?;
+    let deleted = delete(&client, "orders", "del").await?;
+    let updated = put(&client, "orders", r#"{"pk":{"S":"upd"},"v":{"N":"2"}}"#).await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let to = now_micros();
+    // After the window: not in the export.
+    put(&client, "orders", r#"{"pk":{"S":"same"},"v":{"N":"9"}}"#).await?;
+    let arn = table_arn(&describe(&client, "orders").await?);
+    let bucket = region.dir().join("buckets/changes");
+
+    let rows = |view: &'static str| {
+        let request = ExportTableToPointInTimeRequest {
+            table_arn: arn.clone(),
+            s3_bucket: "changes".into(),
+            export_type: "INCREMENTAL_EXPORT".into(),
+            incremental_export_specification: Some(IncrementalExportSpecification {
+                export_from_time: Some(from as f64 / 1e6),
+                export_to_time: Some(to as f64 / 1e6),
+                export_view_type: view.into(),
+            }),
+            ..Default::default()
+        };
+        let (client, bucket) = (&client, &bucket);
+        async move {
+            let done = export(client, request).await?;
+            assert_eq!(done.incremental_export_specification.as_ref().unwrap().export_view_type, view);
+            let lines = export_lines(bucket, &done)?;
+            let listing = std::fs::read_to_string(bucket.join(done.export_manifest.replace("summary", "files")))?;
+            assert!(listing.contains("\"dataFileS3Key\":\"AWSDynamoDB/data/"), "{listing}");
+            anyhow::Ok(
+                lines
+                    .iter()
+                    .map(|l| {
+                        let row: Json = serde_json::from_str(l).unwrap();
+                        (row["Keys"]["pk"]["S"].as_str().unwrap().to_string(), row)
+                    })
+                    .collect::<BTreeMap<String, Json>>(),
+            )
+        }
+    };
+    let item = |pk: &str, v: u32| json!({"pk": {"S": pk}, "v": {"N": v.to_string()}});
+    let keys = |pk: &str| json!({"pk": {"S": pk}});
+    let at = |micros: u64| json!({"WriteTimestampMicros": {"N": micros.to_string()}});
+    let both = rows("NEW_AND_OLD_IMAGES").await?;
+    let expected: BTreeMap<String, Json> = [
+        ("del", json!({"Metadata": at(deleted), "Keys": keys("del"), "OldImage": item("del", 0)})),
+        ("ins", json!({"Metadata": at(inserted), "Keys": keys("ins"), "NewImage": item("ins", 1)})),
+        ("upd", json!({"Metadata": at(updated), "Keys": keys("upd"), "NewImage": item("upd", 2), "OldImage": item("upd", 0)})),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(both, expected);
+    let new_only = rows("NEW_IMAGE").await?;
+    let expected: BTreeMap<String, Json> = [
+        ("del", json!({"Metadata": at(deleted), "Keys": keys("del")})),
+        ("ins", json!({"Metadata": at(inserted), "Keys": keys("ins"), "NewImage": item("ins", 1)})),
+        ("upd", json!({"Metadata": at(updated), "Keys": keys("upd"), "NewImage": item("upd", 2)})),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(new_only, expected);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_requests_outside_the_rules_get_dynamodbs_errors() -> anyhow::Result<()> {
+    let region = Region::start(1, FAST).await?;
+    let client = region.client().await?;
+    create_table(&client, "plain", "pk:S", None).await?;
+    create_table(&client, "kept", "pk:S", None).await?;
+    enable_pitr(&client, "kept").await?;
+    let plain = table_arn(&describe(&client, "plain").await?);
+    let kept = table_arn(&describe(&client, "kept").await?);
+    let request = |arn: &str| ExportTableToPointInTimeRequest {
+        table_arn: arn.into(),
+        s3_bucket: "exports".into(),
+        ..Default::default()
+    };
+    let call = |request: ExportTableToPointInTimeRequest| {
+        let client = &client;
+        async move { error(client.export_table_to_point_in_time(request).await) }
+    };
+    assert_eq!(call(request(&plain)).await.0, "PointInTimeRecoveryUnavailableException");
+    assert_eq!(call(request(&kept.replace("/kept", "/nothing"))).await.0, "TableNotFoundException");
+    let future =
+        ExportTableToPointInTimeRequest { export_time: Some(now_micros() as f64 / 1e6 + 3600.0), ..request(&kept) };
+    assert_eq!(call(future).await.0, "InvalidExportTimeException");
+    let before = ExportTableToPointInTimeRequest { export_time: Some(1_000_000.0), ..request(&kept) };
+    assert_eq!(call(before).await.0, "InvalidExportTimeException");
+    let bucket = ExportTableToPointInTimeRequest { s3_bucket: "../../etc".into(), ..request(&kept) };
+    assert_eq!(call(bucket).await.0, "ValidationException");
+    let format = ExportTableToPointInTimeRequest { export_format: "CSV".into(), ..request(&kept) };
+    assert_eq!(call(format).await.0, "ValidationException");
+    let now = now_micros() as f64 / 1e6;
+    let incremental = |from: f64, to: f64| ExportTableToPointInTimeRequest {
+        export_type: "INCREMENTAL_EXPORT".into(),
+        incremental_export_specification: Some(IncrementalExportSpecification {
+            export_from_time: Some(from),
+            export_to_time: Some(to),
+            ..Default::default()
+        }),
+        ..request(&kept)
+    };
+    let (kind, message) = call(incremental(now - 0.5, now)).await;
+    assert_eq!(kind, "ValidationException");
+    assert!(message.contains("between"), "{message}");
+    assert_eq!(call(incremental(now - 90_000.0, now)).await.0, "ValidationException");
+    assert_eq!(call(incremental(now, now - 5.0)).await.0, "ValidationException");
+    let (kind, _) = call(incremental(now - 100.0, now - 50.0)).await;
+    assert_eq!(kind, "InvalidExportTimeException", "a window before PITR was on");
+    let missing = client
+        .describe_export(DescribeExportRequest { export_arn: format!("{kept}/export/01693685827463-2d8752fd") })
+        .await;
+    assert_eq!(error(missing).0, "ExportNotFoundException");
+    Ok(())
+}
