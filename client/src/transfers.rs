@@ -59,6 +59,31 @@ impl Client {
     transfers_read!(/// ListImports (one page).
         list_imports, ListImportsRequest, ListImportsResponse);
 
+    /// Waits until an import ends (COMPLETED or FAILED: the description says which), calling
+    /// `progress` with each description seen.
+    pub async fn wait_for_import(
+        &self,
+        import_arn: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(&ImportTableDescription),
+    ) -> Result<ImportTableDescription, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let described = self.describe_import(DescribeImportRequest { import_arn: import_arn.to_string() }).await?;
+            let description = described.import_table_description.unwrap_or_default();
+            progress(&description);
+            if description.import_status != "IN_PROGRESS" {
+                return Ok(description);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Api(tern_proto::ApiError::unavailable(format!(
+                    "Import {import_arn} is still IN_PROGRESS after {timeout:?}"
+                ))));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until an export ends (COMPLETED or FAILED: the description says which), calling
     /// `progress` with each description seen.
     pub async fn wait_for_export(

@@ -111,7 +111,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
         .add_service(
-            BackupsServer::new(crate::backup::service::BackupsService::new(node.clone(), backup_store))
+            BackupsServer::new(crate::backup::service::BackupsService::new(node.clone(), backup_store.clone()))
                 .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_API_MESSAGE_BYTES),
         )
@@ -120,6 +120,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 node.clone(),
                 buckets,
                 config.min_incremental_export_secs,
+                backup_store.url().to_string(),
             ))
             .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_API_MESSAGE_BYTES),

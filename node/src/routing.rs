@@ -397,6 +397,9 @@ on_leader! {
     ExportTableToPointInTimeRequest => ExportTableToPointInTimeResponse, "/tern.v1.Transfers/ExportTableToPointInTime";
     DescribeExportRequest => DescribeExportResponse, "/tern.v1.Transfers/DescribeExport";
     ListExportsRequest => ListExportsResponse, "/tern.v1.Transfers/ListExports";
+    ImportTableRequest => ImportTableResponse, "/tern.v1.Transfers/ImportTable";
+    DescribeImportRequest => DescribeImportResponse, "/tern.v1.Transfers/DescribeImport";
+    ListImportsRequest => ListImportsResponse, "/tern.v1.Transfers/ListImports";
 }
 
 macro_rules! proposed {

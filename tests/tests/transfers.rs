@@ -1,7 +1,8 @@
-//! Exports to object storage with real processes: a full export holds the table exactly as it was at
-//! the export time, in DynamoDB's layout (manifests, checksums, gzip'd JSON Lines or Ion); an
-//! incremental export holds one record per changed item with DynamoDB's images; and the calls'
-//! errors are DynamoDB's.
+//! Exports to and imports from object storage with real processes: a full export holds the table
+//! exactly as it was at the export time, in DynamoDB's layout (manifests, checksums, gzip'd JSON Lines
+//! or Ion), and imported back it gives an identical table; an incremental export holds one record per
+//! changed item with DynamoDB's images; CSV imports follow DynamoDB's rules; bad items are counted and
+//! logged while the valid ones go in; and the calls' errors are DynamoDB's.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -317,5 +318,174 @@ async fn export_requests_outside_the_rules_get_dynamodbs_errors() -> anyhow::Res
         .describe_export(DescribeExportRequest { export_arn: format!("{kept}/export/01693685827463-2d8752fd") })
         .await;
     assert_eq!(error(missing).0, "ExportNotFoundException");
+    Ok(())
+}
+
+/// Imports `prefix` of `bucket` into a new table `table` keyed by `pk` (a string) and waits for the end.
+async fn import(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    table: &str,
+    format: &str,
+    compression: &str,
+    csv: Option<CsvOptions>,
+) -> anyhow::Result<ImportTableDescription> {
+    let request = ImportTableRequest {
+        s3_bucket_source: Some(S3BucketSource {
+            s3_bucket: bucket.into(),
+            s3_key_prefix: prefix.into(),
+            ..Default::default()
+        }),
+        input_format: format.into(),
+        input_compression_type: compression.into(),
+        input_format_options: csv.map(|csv| InputFormatOptions { csv: Some(csv) }),
+        table_creation_parameters: Some(TableCreationParameters {
+            table_name: table.into(),
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: "pk".into(),
+                attribute_type: "S".into(),
+            }],
+            key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
+            billing_mode: "PAY_PER_REQUEST".into(),
+        }),
+        ..Default::default()
+    };
+    let started = client.import_table(request).await?.import_table_description.unwrap();
+    assert_eq!(started.import_status, "IN_PROGRESS");
+    Ok(client.wait_for_import(&started.import_arn, EXPORT_TIMEOUT, |_| {}).await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exported_table_imported_back_is_identical() -> anyhow::Result<()> {
+    let region = Region::start(3, FAST).await?;
+    let client = region.client().await?;
+    create_table(&client, "source", "pk:S", None).await?;
+    for item in every_type_items() {
+        put(&client, "source", &item).await?;
+    }
+    for n in 0..300 {
+        put(&client, "source", &format!(r#"{{"pk":{{"S":"item-{n:03}"}},"n":{{"N":"{n}.{n}"}},"b":{{"B":"AAE="}}}}"#))
+            .await?;
+    }
+    enable_pitr(&client, "source").await?;
+    let expected = scan(&client, "source").await?;
+    let arn = table_arn(&describe(&client, "source").await?);
+    for (format, table) in [("DYNAMODB_JSON", "copy-json"), ("ION", "copy-ion")] {
+        let request = ExportTableToPointInTimeRequest {
+            table_arn: arn.clone(),
+            s3_bucket: "roundtrip".into(),
+            s3_prefix: format.to_lowercase(),
+            export_format: format.into(),
+            ..Default::default()
+        };
+        let exported = export(&client, request).await?;
+        let data = exported.export_manifest.replace("manifest-summary.json", "data/");
+        let imported = import(&client, "roundtrip", &data, table, format, "GZIP", None).await?;
+        assert_eq!(imported.import_status, "COMPLETED", "{imported:?}");
+        assert_eq!(imported.processed_item_count, expected.len() as i64);
+        assert_eq!(imported.imported_item_count, expected.len() as i64);
+        assert_eq!(imported.error_count, 0);
+        assert!(imported.processed_size_bytes > 0);
+        assert_eq!(describe(&client, table).await?.table_status, "ACTIVE");
+        assert_eq!(scan(&client, table).await?, expected, "{format}: the imported table equals the exported one");
+    }
+    Ok(())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()> {
+    let region = Region::start(1, FAST).await?;
+    let client = region.client().await?;
+    let bucket = region.dir().join("buckets/incoming");
+    let put_object = |key: &str, data: &[u8]| {
+        let path = bucket.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    // A header line, quotes doubled, an empty cell left out; gzip'd.
+    put_object("csv-header/part-1.csv.gz", &gzip(b"pk,name,note\na,Ann,\"says \"\"hi\"\"\"\nb,Bob,\n"));
+    let imported = import(&client, "incoming", "csv-header/", "people", "CSV", "GZIP", None).await?;
+    assert_eq!((imported.import_status.as_str(), imported.imported_item_count), ("COMPLETED", 2), "{imported:?}");
+    let people = scan(&client, "people").await?;
+    assert_eq!(people["a"], json!({"pk": {"S": "a"}, "name": {"S": "Ann"}, "note": {"S": "says \"hi\""}}));
+    assert_eq!(people["b"], json!({"pk": {"S": "b"}, "name": {"S": "Bob"}}));
+
+    // A header list (the first line is data), another delimiter; zstd; numbers stay strings.
+    put_object("csv-list/rows", &zstd::stream::encode_all(&b"x|10\ny|20\n"[..], 3)?);
+    let options = CsvOptions { delimiter: "|".into(), header_list: vec!["pk".into(), "count".into()] };
+    let imported = import(&client, "incoming", "csv-list/", "counts", "CSV", "ZSTD", Some(options)).await?;
+    assert_eq!((imported.import_status.as_str(), imported.imported_item_count), ("COMPLETED", 2), "{imported:?}");
+    assert_eq!(scan(&client, "counts").await?["x"], json!({"pk": {"S": "x"}, "count": {"S": "10"}}));
+
+    // Bad items are counted and logged; the valid ones go in; the import ends FAILED.
+    let big = "x".repeat(400 * 1024);
+    let lines = [
+        r#"{"Item":{"pk":{"S":"ok-1"}}}"#.to_string(),
+        r#"{"Item":{"pk":{"S":"broken"}"#.to_string(),
+        r#"{"Item":{"pk":{"N":"1"}}}"#.to_string(),
+        format!(r#"{{"Item":{{"pk":{{"S":"big"}},"blob":{{"S":"{big}"}}}}}}"#),
+        r#"{"Item":{"other":{"S":"no key"}}}"#.to_string(),
+        r#"{"Item":{"pk":{"S":"ok-2"},"n":{"N":"1.5"}}}"#.to_string(),
+    ];
+    put_object("json-bad/data.json", (lines.join("\n") + "\n").as_bytes());
+    let imported = import(&client, "incoming", "json-bad/", "partial", "DYNAMODB_JSON", "NONE", None).await?;
+    assert_eq!(imported.import_status, "FAILED");
+    assert_eq!(imported.failure_code, "ItemValidationError");
+    assert_eq!((imported.processed_item_count, imported.imported_item_count, imported.error_count), (6, 2, 4));
+    assert_eq!(describe(&client, "partial").await?.table_status, "ACTIVE");
+    assert_eq!(scan(&client, "partial").await?.keys().collect::<Vec<_>>(), ["ok-1", "ok-2"]);
+    let log_path = imported.cloud_watch_log_group_arn.strip_prefix("file://").expect("a file URL");
+    let log = std::fs::read_to_string(log_path)?;
+    let reasons: Vec<(u64, String)> = log
+        .lines()
+        .map(|l| {
+            let l: Json = serde_json::from_str(l).unwrap();
+            assert_eq!(l["object"], "json-bad/data.json");
+            (l["line"].as_u64().unwrap(), l["reason"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(reasons.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3, 4, 5]);
+    assert!(reasons[0].1.starts_with("Invalid JSON"), "{reasons:?}");
+    assert!(reasons[1].1.contains("Type mismatch"), "{reasons:?}");
+    assert_eq!(reasons[2].1, "Item size has exceeded the maximum allowed size");
+    assert!(reasons[3].1.contains("Missing the key pk"), "{reasons:?}");
+
+    // A missing bucket, or nothing under the prefix: FAILED, and no table left.
+    let missing = import(&client, "no-such-bucket", "", "from-nothing", "CSV", "NONE", None).await?;
+    assert_eq!((missing.import_status.as_str(), missing.failure_code.as_str()), ("FAILED", "S3NoSuchBucket"));
+    let (kind, _) = error(client.describe_table(DescribeTableRequest { table_name: "from-nothing".into() }).await);
+    assert_eq!(kind, "ResourceNotFoundException");
+    let empty = import(&client, "incoming", "nothing-here/", "from-empty", "CSV", "NONE", None).await?;
+    assert_eq!(empty.import_status, "FAILED");
+    assert!(empty.failure_message.contains("No objects"), "{empty:?}");
+
+    // Always a new table.
+    let again = client
+        .import_table(ImportTableRequest {
+            s3_bucket_source: Some(S3BucketSource { s3_bucket: "incoming".into(), ..Default::default() }),
+            input_format: "CSV".into(),
+            table_creation_parameters: Some(TableCreationParameters {
+                table_name: "people".into(),
+                attribute_definitions: vec![AttributeDefinition {
+                    attribute_name: "pk".into(),
+                    attribute_type: "S".into(),
+                }],
+                key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(error(again).0, "ResourceInUseException");
+    let listed = client.list_imports(ListImportsRequest::default()).await?;
+    assert_eq!(listed.import_summary_list.len(), 5);
     Ok(())
 }

@@ -216,6 +216,7 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::UpdateTimeToLive(r) => Some(r.table_name.clone()),
         command::Op::SetReplicas(r) => Some(r.table_name.clone()),
         command::Op::RestoreTable(r) => r.table.as_ref().map(|t| t.table_name.clone()),
+        command::Op::ImportTable(r) => r.restore.as_ref().and_then(|x| x.table.as_ref()).map(|t| t.table_name.clone()),
         command::Op::RestoreDone(r) => Some(r.table_name.clone()),
         _ => None,
     };
@@ -278,17 +279,27 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
             for write in &backup::apply::restore_items(entry, &r)? {
                 commit(entry, write)?;
             }
+            if let Some(counts) = &r.import_counts {
+                transfer::apply::import_progress(entry, &r.table_name, counts)?;
+            }
             Outcome::Restore(backup::apply::restored(entry, &r.table_name, r.bytes_read)?)
         }
-        command::Op::RestoreDone(r) => match backup::apply::restore_done(entry, r)? {
-            Some(description) => Outcome::Restore(description),
-            None => Outcome::None(true),
-        },
+        command::Op::RestoreDone(r) => {
+            // An import's table ends as a restore's does; the import records how it went.
+            let import = transfer::apply::import_of(entry, &r.table_name, r.table_id);
+            let ended = r.clone();
+            let outcome = backup::apply::restore_done(entry, r)?;
+            if let Some(import_id) = import {
+                transfer::apply::import_done(entry, &import_id, &ended)?;
+            }
+            match outcome {
+                Some(description) => Outcome::Restore(description),
+                None => Outcome::None(true),
+            }
+        }
         command::Op::CreateExport(r) => Outcome::Export(transfer::apply::create_export(entry, r)?),
         command::Op::ExportDone(r) => Outcome::Export(transfer::apply::export_done(entry, r)?),
-        command::Op::ImportTable(_) => {
-            return Err(ApiError::internal("imports are not available in this build yet").into())
-        }
+        command::Op::ImportTable(r) => Outcome::Import(transfer::apply::import_table(entry, r)?),
         command::Op::Batch(_) => return Err(ApiError::internal("a batch within a batch").into()),
     })
 }

@@ -286,8 +286,9 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     let mut stored = entry.stored_table(&name)?;
     let description = stored.description.get_or_insert_with(Default::default);
     description.table_status = "CREATING".into();
+    // An import's table is made the same way, without a restore summary.
     description.restore_summary =
-        Some(tern_proto::v1::RestoreSummary { restore_in_progress: true, ..r.summary.unwrap_or_default() });
+        r.summary.map(|summary| tern_proto::v1::RestoreSummary { restore_in_progress: true, ..summary });
     let description = description.clone();
     stored.restoring = Some(source);
     entry.save_table(stored);

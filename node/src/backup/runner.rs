@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use prost::Message;
 use tern_proto::internal::{
-    command, command_outcome, BackupDone, DeleteBackup, ExportDone, ImageEntry, LogRecord, PitrProgress, PitrState,
-    RestoreDone, RestoreItems, StoredBackup, StoredExport, StoredItem, StoredTable,
+    command, command_outcome, BackupDone, DeleteBackup, ExportDone, ImageEntry, ImportCounts, LogRecord, PitrProgress,
+    PitrState, RestoreDone, RestoreItems, StoredBackup, StoredExport, StoredItem, StoredTable,
 };
 use tern_proto::v1::{BackupDescription, TableDescription};
 use tern_proto::ApiError;
@@ -24,8 +24,9 @@ use super::JobError;
 use crate::engine::{self, Direction, Engine};
 use crate::keyspace::{self, Family};
 use crate::routing::RegionNode;
-use crate::transfer::apply::list_exports;
-use crate::transfer::Buckets;
+use crate::transfer::apply::{list_exports, read_import};
+use crate::transfer::import::{Compression, ImportSink, InputFormat};
+use crate::transfer::{self, Buckets};
 
 /// How often the runner archives, and how often it takes a base.
 #[derive(Debug, Clone)]
@@ -187,6 +188,9 @@ impl Runner {
     async fn restore(&self, table: String) -> Result<(), ApiError> {
         let stored = self.node.reader.described_table(&table)?;
         let Some(source) = stored.restoring.clone() else { return Ok(()) };
+        if !source.import_id.is_empty() {
+            return self.import(table, &stored, source.import_id).await;
+        }
         tracing::info!(%table, ?source, "restoring");
         let table_id = stored.table_id;
         let mut sink = Proposals { runner: self.clone(), table: table.clone(), table_id, in_flight: Vec::new() };
@@ -207,6 +211,65 @@ impl Runner {
             Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
         };
         let done = RestoreDone { table_name: table, error, table_id, ..Default::default() };
+        self.propose(command::Op::RestoreDone(done)).await?;
+        Ok(())
+    }
+
+    /// Imports a table's items from its import's bucket; then ACTIVE (the import COMPLETED, or FAILED
+    /// with ItemValidationError when some items were rejected: they are listed with why in the error
+    /// log, in the backup store), or, when the source cannot be read, the table removed with why.
+    async fn import(&self, table: String, stored: &StoredTable, import_id: String) -> Result<(), ApiError> {
+        let Some(import) = read_import(&*self.engine.view(), &import_id)? else { return Ok(()) };
+        let description = import.description.unwrap_or_default();
+        let source = description.s3_bucket_source.clone().unwrap_or_default();
+        let format = match description.input_format.as_str() {
+            "CSV" => {
+                let csv = description.input_format_options.clone().and_then(|o| o.csv).unwrap_or_default();
+                let delimiter = transfer::import::csv_delimiter(&csv.delimiter).unwrap_or(b',');
+                InputFormat::Csv { delimiter, header_list: csv.header_list }
+            }
+            "ION" => InputFormat::Ion,
+            _ => InputFormat::DynamoDbJson,
+        };
+        let compression = Compression::named(&description.input_compression_type).unwrap_or(Compression::None);
+        let schema = crate::schema::TableSchema::of(stored)?;
+        tracing::info!(%table, import = %import_id, "importing");
+        let mut sink =
+            Proposals { runner: self.clone(), table: table.clone(), table_id: stored.table_id, in_flight: Vec::new() };
+        let mut done = RestoreDone { table_name: table.clone(), table_id: stored.table_id, ..Default::default() };
+        let read = match self.buckets.open(&source.s3_bucket, false) {
+            Ok(bucket) => {
+                match transfer::import::run(&bucket, &source.s3_key_prefix, &format, compression, &schema, &mut sink)
+                    .await
+                {
+                    Ok(read) => sink.drain().await.map(|()| read),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => {
+                done.import_failure_code = "S3NoSuchBucket".into();
+                Err(JobError::Failed(e.to_string()))
+            }
+        };
+        match read {
+            Ok((counts, rejected)) => {
+                if !rejected.is_empty() {
+                    let log: String = rejected.iter().map(|r| r.log_line() + "\n").collect();
+                    self.store.put(&transfer::error_log(&import_id), log.into_bytes().into()).await?;
+                    done.import_failure_code = "ItemValidationError".into();
+                }
+                tracing::info!(%table, import = %import_id, ?counts, "import done");
+                done.import_counts = Some(counts);
+            }
+            Err(JobError::Failed(why)) => {
+                tracing::warn!(%table, import = %import_id, %why, "import failed");
+                if done.import_failure_code.is_empty() {
+                    done.import_failure_code = "InvalidImportSource".into();
+                }
+                done.error = why;
+            }
+            Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
+        }
         self.propose(command::Op::RestoreDone(done)).await?;
         Ok(())
     }
@@ -553,6 +616,24 @@ async fn finish(handle: tokio::task::JoinHandle<Result<(), ApiError>>) -> Result
 
 impl Sink for Proposals {
     async fn write(&mut self, items: Vec<ImageEntry>, bytes_read: u64) -> Result<(), JobError> {
+        self.send(items, bytes_read, None).await
+    }
+}
+
+impl ImportSink for Proposals {
+    async fn write(&mut self, items: Vec<ImageEntry>, counts: &ImportCounts) -> Result<(), JobError> {
+        self.send(items, counts.processed_bytes, Some(*counts)).await
+    }
+}
+
+impl Proposals {
+    /// Proposes a batch, once fewer than [`RESTORE_BATCHES_IN_FLIGHT`] are in flight.
+    async fn send(
+        &mut self,
+        items: Vec<ImageEntry>,
+        bytes_read: u64,
+        import_counts: Option<ImportCounts>,
+    ) -> Result<(), JobError> {
         if self.in_flight.len() >= RESTORE_BATCHES_IN_FLIGHT {
             let oldest = self.in_flight.remove(0);
             finish(oldest).await?;
@@ -563,7 +644,7 @@ impl Sink for Proposals {
             items,
             bytes_read,
             table_id: self.table_id,
-            ..Default::default()
+            import_counts,
         });
         self.in_flight.push(tokio::spawn(async move { runner.propose(op).await.map(|_| ()) }));
         Ok(())

@@ -9,6 +9,7 @@ pub mod items;
 pub mod output;
 pub mod streams;
 pub mod tables;
+pub mod transfers;
 
 use clap::{Parser, Subcommand};
 
@@ -100,6 +101,19 @@ pub enum Command {
     ListBackups(backups::ListBackups),
     /// Deletes an existing backup of a table.
     DeleteBackup(backups::BackupArn),
+    /// Exports table data to an S3 bucket: a bucket of the nodes' `--buckets`. The table must have point in
+    /// time recovery enabled, and you can export data from any time within the point in time recovery window.
+    ExportTableToPointInTime(transfers::ExportTableToPointInTime),
+    /// Describes an existing table export.
+    DescribeExport(transfers::DescribeExport),
+    /// Lists the region's exports, or one table's.
+    ListExports(transfers::ListExports),
+    /// Imports table data from an S3 bucket (a bucket of the nodes' `--buckets`) into a new table.
+    ImportTable(transfers::ImportTable),
+    /// Represents the properties of the import.
+    DescribeImport(transfers::DescribeImport),
+    /// Lists the region's imports, or one table's.
+    ListImports(transfers::ListImports),
     /// DynamoDB Streams: list-streams, describe-stream, get-shard-iterator, get-records, tail, list-consumers.
     #[command(subcommand)]
     Streams(streams::StreamsCommand),
@@ -174,6 +188,12 @@ impl Command {
             Command::DescribeBackup(_) => "DescribeBackup",
             Command::ListBackups(_) => "ListBackups",
             Command::DeleteBackup(_) => "DeleteBackup",
+            Command::ExportTableToPointInTime(_) => "ExportTableToPointInTime",
+            Command::DescribeExport(_) => "DescribeExport",
+            Command::ListExports(_) => "ListExports",
+            Command::ImportTable(_) => "ImportTable",
+            Command::DescribeImport(_) => "DescribeImport",
+            Command::ListImports(_) => "ListImports",
             Command::Streams(_) => "Streams",
             Command::PutItem(_) => "PutItem",
             Command::GetItem(_) => "GetItem",
@@ -289,6 +309,12 @@ mod tests {
             about_of::<backups::CreateBackup>(),
             about_of::<backups::BackupArn>(),
             about_of::<backups::ListBackups>(),
+            about_of::<transfers::ExportTableToPointInTime>(),
+            about_of::<transfers::DescribeExport>(),
+            about_of::<transfers::ListExports>(),
+            about_of::<transfers::ImportTable>(),
+            about_of::<transfers::DescribeImport>(),
+            about_of::<transfers::ListImports>(),
             about_of::<NodeArgs>(),
             about_of::<PlaygroundArgs>(),
             about_of::<BenchArgs>(),
@@ -344,6 +370,11 @@ mod tests {
         let restore = help(&["restore-table-to-point-in-time"]);
         println!("$ tern restore-table-to-point-in-time --help\n{restore}");
         assert!(!restore.contains("The flags of a restore"), "{restore}");
+        let import = help(&["import-table"]);
+        println!("$ tern import-table --help\n{import}");
+        assert!(import.contains("Imports table data from an S3 bucket"), "{import}");
+        assert!(import.contains(r#"{"Csv":{"Delimiter":";","HeaderList":["pk","sk"]}}"#), "{import}");
+        println!("$ tern export-table-to-point-in-time --help\n{}", help(&["export-table-to-point-in-time"]));
         println!("$ tern streams --help\n{}", help(&["streams"]));
         println!("$ tern streams get-records --help\n{}", help(&["streams", "get-records"]));
         println!("$ tern node --help\n{}", help(&["node"]));

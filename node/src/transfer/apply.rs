@@ -1,9 +1,11 @@
 //! Exports and imports in the apply path: the catalog (`export/<id>`, `import/<id>` in sm_meta) and
-//! its changes.
+//! its changes; an import's table is made, filled and ended as a restore's is (backup::apply).
 
 use prost::Message;
-use tern_proto::internal::{CreateExport, ExportDone, StoredExport, StoredImport};
-use tern_proto::v1::ExportDescription;
+use tern_proto::internal::{
+    CreateExport, ExportDone, ImportCounts, ImportTable, RestoreDone, StoredExport, StoredImport,
+};
+use tern_proto::v1::{ExportDescription, ImportTableDescription};
 use tern_proto::{ApiError, ErrorKind};
 
 use crate::apply::entry::{Applied, Entry};
@@ -108,4 +110,108 @@ pub fn export_done(entry: &mut Entry, r: ExportDone) -> Applied<ExportDescriptio
     let description = description.clone();
     entry.writes.put(Family::Meta, keyspace::export_key(&r.export_id), export.encode_to_vec());
     Ok(description)
+}
+
+/// An import's new table (CREATING, like a restore's) and the import, IN_PROGRESS; or, for a client
+/// token used in the last 8 hours with the same request, that import (with another request,
+/// ImportConflictException).
+pub fn import_table(entry: &mut Entry, r: ImportTable) -> Applied<ImportTableDescription> {
+    let mut import = r.import.ok_or_else(|| ApiError::internal("an import without its description"))?;
+    let restore = r.restore.ok_or_else(|| ApiError::internal("an import without its table"))?;
+    let description = import.description.get_or_insert_with(Default::default);
+    if !description.client_token.is_empty() {
+        let since = entry.timestamp.saturating_sub(CLIENT_TOKEN_MICROS) as f64 / 1e6;
+        for earlier in list_imports(entry.view)? {
+            let known = earlier.description.clone().unwrap_or_default();
+            if known.client_token != description.client_token || known.start_time < since {
+                continue;
+            }
+            if same_import(&known, description) {
+                return Ok(known);
+            }
+            let why = format!("Import with client token {} already exists with other parameters", known.client_token);
+            return Err(ApiError::new(ErrorKind::ImportConflictException, why).into());
+        }
+    }
+    let name = restore.table.as_ref().map(|t| t.table_name.clone()).unwrap_or_default();
+    if entry.tables.contains_key(&name) {
+        return Err(ApiError::in_use(format!("Table already exists: {name}")).into());
+    }
+    let table = crate::backup::apply::restore_table(entry, restore)?;
+    description.import_arn = super::import_arn(&table.table_arn, &r.import_id);
+    description.import_status = "IN_PROGRESS".into();
+    description.table_arn = table.table_arn.clone();
+    description.table_id = table.table_id.clone();
+    description.start_time = entry.timestamp as f64 / 1e6;
+    let description = description.clone();
+    entry.writes.put(Family::Meta, keyspace::import_key(&r.import_id), import.encode_to_vec());
+    Ok(description)
+}
+
+/// Whether two imports were asked with the same parameters (a retry of one request).
+fn same_import(a: &ImportTableDescription, b: &ImportTableDescription) -> bool {
+    (&a.s3_bucket_source, &a.input_format, &a.input_format_options, &a.input_compression_type)
+        == (&b.s3_bucket_source, &b.input_format, &b.input_format_options, &b.input_compression_type)
+        && a.table_creation_parameters == b.table_creation_parameters
+}
+
+/// The import whose table `table` (with key prefix `table_id`) is, while it is being imported.
+pub fn import_of(entry: &Entry, table: &str, table_id: u64) -> Option<String> {
+    let stored = entry.tables.get(table).filter(|t| t.table_id == table_id)?;
+    stored.restoring.as_ref().map(|s| s.import_id.clone()).filter(|id| !id.is_empty())
+}
+
+fn write_import(entry: &mut Entry, import_id: &str, change: impl FnOnce(&mut ImportTableDescription)) -> Applied<()> {
+    let Some(mut import) = read_import(entry.view, import_id)? else { return Ok(()) };
+    let description = import.description.get_or_insert_with(Default::default);
+    if description.import_status != "IN_PROGRESS" {
+        return Ok(());
+    }
+    change(description);
+    entry.writes.put(Family::Meta, keyspace::import_key(import_id), import.encode_to_vec());
+    Ok(())
+}
+
+fn count(description: &mut ImportTableDescription, counts: &ImportCounts) {
+    // Raised only: a batch applied again, or a job that started over, counts once.
+    description.processed_item_count = description.processed_item_count.max(counts.processed_items as i64);
+    description.processed_size_bytes = description.processed_size_bytes.max(counts.processed_bytes as i64);
+    description.error_count = description.error_count.max(counts.errors as i64);
+    description.imported_item_count =
+        description.imported_item_count.max(counts.processed_items.saturating_sub(counts.errors) as i64);
+}
+
+/// An import's counts after a batch of its items.
+pub fn import_progress(entry: &mut Entry, table: &str, counts: &ImportCounts) -> Applied<()> {
+    let Some(stored) = entry.tables.get(table) else { return Ok(()) };
+    let Some(import_id) = import_of(entry, table, stored.table_id) else { return Ok(()) };
+    write_import(entry, &import_id, |description| count(description, counts))
+}
+
+/// An import's end: COMPLETED; FAILED with ItemValidationError (its table ACTIVE with the valid items);
+/// or FAILED for good (its table removed), with why.
+pub fn import_done(entry: &mut Entry, import_id: &str, r: &RestoreDone) -> Applied<()> {
+    let at = entry.timestamp as f64 / 1e6;
+    write_import(entry, import_id, |description| {
+        if let Some(counts) = &r.import_counts {
+            count(description, counts);
+        }
+        description.end_time = at;
+        match (r.import_failure_code.as_str(), r.error.as_str()) {
+            ("", "") => description.import_status = "COMPLETED".into(),
+            ("ItemValidationError", _) => {
+                description.import_status = "FAILED".into();
+                description.failure_code = "ItemValidationError".into();
+                description.failure_message = format!(
+                    "Some of the items failed validation checks and were not imported. Please check the error log for more details: {}",
+                    description.cloud_watch_log_group_arn
+                );
+            }
+            (code, why) => {
+                description.import_status = "FAILED".into();
+                description.failure_code = if code.is_empty() { "ImportFailed".into() } else { code.into() };
+                description.failure_message = why.into();
+            }
+        }
+    })
 }

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod export;
 pub mod format;
+pub mod import;
 pub mod layout;
 pub mod service;
 
@@ -81,6 +82,12 @@ fn valid_bucket_name(name: &str) -> bool {
         && name.bytes().next().is_some_and(edge)
         && name.bytes().last().is_some_and(edge)
         && !name.contains("..")
+}
+
+/// Where an import's error log is, in the backup store: one JSON line per rejected item (its object,
+/// line and why). DescribeImport's CloudWatchLogGroupArn names it.
+pub fn error_log(import_id: &str) -> String {
+    format!("imports/{import_id}/errors.jsonl")
 }
 
 /// An export's ARN: its table's ARN, `/export/`, its id.

@@ -3,13 +3,15 @@
 //! catalog after a read barrier, so a job just asked for is listed whichever node is asked.
 
 use rand::Rng;
-use tern_proto::internal::{command, command_outcome, CreateExport, RestoreSource, StoredExport};
+use tern_proto::internal::{
+    command, command_outcome, CreateExport, ImportTable, RestoreSource, RestoreTable, StoredExport, StoredImport,
+};
 use tern_proto::v1::transfers_server::Transfers;
 use tern_proto::v1::*;
 use tern_proto::{ApiError, ErrorKind};
 use tonic::{Request, Response, Status};
 
-use super::apply::{list_exports, read_export};
+use super::apply::{list_exports, list_imports, read_export, read_import};
 use super::format::Format;
 use super::Buckets;
 use crate::api::tern::observe;
@@ -24,11 +26,14 @@ pub struct TransfersService {
     node: RegionNode,
     buckets: Buckets,
     min_incremental_micros: u64,
+    /// Where import error logs are written (the backup store), as their URLs begin.
+    backup_store_url: String,
 }
 
 impl TransfersService {
-    pub fn new(node: RegionNode, buckets: Buckets, min_incremental_secs: u64) -> Self {
-        TransfersService { node, buckets, min_incremental_micros: min_incremental_secs * 1_000_000 }
+    pub fn new(node: RegionNode, buckets: Buckets, min_incremental_secs: u64, backup_store_url: String) -> Self {
+        let min_incremental_micros = min_incremental_secs * 1_000_000;
+        TransfersService { node, buckets, min_incremental_micros, backup_store_url }
     }
 
     /// The export a request asks for, checked against the table and its PITR window now.
@@ -179,12 +184,82 @@ impl TransfersService {
     }
 }
 
+impl TransfersService {
+    /// The table and import a request asks for, checked (the bucket is read by the job: a missing one
+    /// fails the import, as in DynamoDB).
+    fn import_to_make(&self, request: &ImportTableRequest) -> Result<(CreateTableRequest, StoredImport), ApiError> {
+        let source =
+            request.s3_bucket_source.clone().ok_or_else(|| ApiError::validation("S3BucketSource is required"))?;
+        if source.s3_bucket.is_empty() {
+            return Err(ApiError::validation("S3BucketSource.S3Bucket is required"));
+        }
+        if let Err(super::BucketError::Invalid(_)) = self.buckets.open(&source.s3_bucket, false) {
+            return Err(ApiError::validation(format!("Invalid S3 bucket name: {:?}", source.s3_bucket)));
+        }
+        if !matches!(request.input_format.as_str(), "CSV" | "DYNAMODB_JSON" | "ION") {
+            return Err(ApiError::validation(format!(
+                "InputFormat must be CSV, DYNAMODB_JSON or ION, not {:?}",
+                request.input_format
+            )));
+        }
+        if super::import::Compression::named(&request.input_compression_type).is_none() {
+            return Err(ApiError::validation(format!(
+                "InputCompressionType must be GZIP, ZSTD or NONE, not {}",
+                request.input_compression_type
+            )));
+        }
+        if let Some(csv) = request.input_format_options.as_ref().and_then(|o| o.csv.as_ref()) {
+            if request.input_format != "CSV" {
+                return Err(ApiError::validation("InputFormatOptions.Csv is only for the CSV InputFormat"));
+            }
+            if super::import::csv_delimiter(&csv.delimiter).is_none() {
+                return Err(ApiError::validation(format!(
+                    "Delimiter must be one of , ; : | tab or space, not {:?}",
+                    csv.delimiter
+                )));
+            }
+            if csv.header_list.len() > 255 || csv.header_list.iter().any(|h| h.is_empty()) {
+                return Err(ApiError::validation("HeaderList holds 1 to 255 non-empty column names"));
+            }
+        }
+        let parameters = request
+            .table_creation_parameters
+            .clone()
+            .ok_or_else(|| ApiError::validation("TableCreationParameters is required"))?;
+        let table = CreateTableRequest {
+            table_name: parameters.table_name.clone(),
+            attribute_definitions: parameters.attribute_definitions.clone(),
+            key_schema: parameters.key_schema.clone(),
+            billing_mode: parameters.billing_mode.clone(),
+            stream_specification: None,
+        };
+        crate::schema::check_create_table(&table)?;
+        if self.node.reader.described_table(&table.table_name).is_ok() {
+            return Err(ApiError::in_use(format!("Table already exists: {}", table.table_name)));
+        }
+        let description = ImportTableDescription {
+            client_token: request.client_token.clone(),
+            s3_bucket_source: Some(source),
+            input_format: request.input_format.clone(),
+            input_format_options: request.input_format_options.clone(),
+            input_compression_type: if request.input_compression_type.is_empty() {
+                "NONE".into()
+            } else {
+                request.input_compression_type.clone()
+            },
+            table_creation_parameters: Some(parameters),
+            ..Default::default()
+        };
+        Ok((table, StoredImport { description: Some(description) }))
+    }
+}
+
 fn export_not_found(arn: &str) -> ApiError {
     ApiError::new(ErrorKind::ExportNotFoundException, format!("Export not found: {arn}"))
 }
 
-fn imports_not_built(call: &str) -> Status {
-    ApiError::new(ErrorKind::InternalServerError, format!("{call}: imports are not available in this build yet")).into()
+fn import_not_found(arn: &str) -> ApiError {
+    ApiError::new(ErrorKind::ImportNotFoundException, format!("Import not found: {arn}"))
 }
 
 #[tonic::async_trait]
@@ -281,18 +356,106 @@ impl Transfers for TransfersService {
         .await
     }
 
-    async fn import_table(&self, _: Request<ImportTableRequest>) -> Result<Response<ImportTableResponse>, Status> {
-        Err(imports_not_built("ImportTable"))
+    async fn import_table(
+        &self,
+        request: Request<ImportTableRequest>,
+    ) -> Result<Response<ImportTableResponse>, Status> {
+        observe("ImportTable", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            let (table, mut import) = self.import_to_make(&request)?;
+            self.node
+                .on_leader(caller, request, |_| async move {
+                    let id = crate::backup::backup_id(crate::clock::now_micros(), rand::rng().random::<u32>().into());
+                    if let Some(description) = import.description.as_mut() {
+                        description.cloud_watch_log_group_arn =
+                            format!("{}/{}", self.backup_store_url.trim_end_matches('/'), super::error_log(&id));
+                    }
+                    let source = RestoreSource { import_id: id.clone(), ..Default::default() };
+                    let restore = RestoreTable { table: Some(table), source: Some(source), summary: None };
+                    let op = command::Op::ImportTable(ImportTable {
+                        import_id: id,
+                        restore: Some(restore),
+                        import: Some(import),
+                    });
+                    match self.node.propose_in_session(op, caller.session.clone()).await? {
+                        command_outcome::Outcome::Import(description) => {
+                            Ok(ImportTableResponse { import_table_description: Some(description) })
+                        }
+                        other => Err(ApiError::internal(format!("unexpected outcome {other:?}")).into()),
+                    }
+                })
+                .await
+        })
+        .await
     }
 
     async fn describe_import(
         &self,
-        _: Request<DescribeImportRequest>,
+        request: Request<DescribeImportRequest>,
     ) -> Result<Response<DescribeImportResponse>, Status> {
-        Err(imports_not_built("DescribeImport"))
+        observe("DescribeImport", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            let id = super::id_of(&request.import_arn, "import")
+                .ok_or_else(|| import_not_found(&request.import_arn))?
+                .to_string();
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let import = read_import(self.node.reader.latest(), &id)?
+                        .ok_or_else(|| import_not_found(&request.import_arn))?;
+                    Ok(DescribeImportResponse { import_table_description: import.description })
+                })
+                .await
+        })
+        .await
     }
 
-    async fn list_imports(&self, _: Request<ListImportsRequest>) -> Result<Response<ListImportsResponse>, Status> {
-        Err(imports_not_built("ListImports"))
+    async fn list_imports(
+        &self,
+        request: Request<ListImportsRequest>,
+    ) -> Result<Response<ListImportsResponse>, Status> {
+        observe("ListImports", async {
+            let caller = &Caller::of(&request);
+            let request = request.into_inner();
+            let limit = match request.page_size {
+                0 => 25,
+                n @ 1..=25 => n as usize,
+                n => return Err(ApiError::validation(format!("PageSize must be between 1 and 25, not {n}")).into()),
+            };
+            self.node
+                .on_leader(caller, request, |request| async move {
+                    self.node.linearizable().await?;
+                    let mut summaries = Vec::new();
+                    let mut next_token = String::new();
+                    for import in list_imports(self.node.reader.latest())? {
+                        let d = import.description.unwrap_or_default();
+                        let id = super::id_of(&d.import_arn, "import").unwrap_or_default().to_string();
+                        let wanted = (request.table_arn.is_empty() || d.table_arn == request.table_arn)
+                            && (request.next_token.is_empty() || id >= request.next_token);
+                        if !wanted {
+                            continue;
+                        }
+                        if summaries.len() == limit {
+                            next_token = id;
+                            break;
+                        }
+                        summaries.push(ImportSummary {
+                            import_arn: d.import_arn,
+                            import_status: d.import_status,
+                            table_arn: d.table_arn,
+                            s3_bucket_source: d.s3_bucket_source,
+                            cloud_watch_log_group_arn: d.cloud_watch_log_group_arn,
+                            input_format: d.input_format,
+                            start_time: d.start_time,
+                            end_time: d.end_time,
+                        });
+                    }
+                    Ok(ListImportsResponse { import_summary_list: summaries, next_token })
+                })
+                .await
+        })
+        .await
     }
 }
