@@ -303,3 +303,92 @@ async fn backup_and_restore_verbs_through_the_cli() -> anyhow::Result<()> {
     assert!(status != 0 && stderr.contains("BackupNotFoundException"), "{stderr}");
     Ok(())
 }
+
+/// README's export example: a table exported to a bucket directory with `--wait`, and imported back
+/// as a new table with `import-table --wait`, item for item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_import_verbs_through_the_cli() -> anyhow::Result<()> {
+    let region = Region::start(1, &["--pitr-archive-interval-ms", "200"]).await?;
+    let orders = ["create-table", "--table-name", "orders", "--partition-key", "customer:S", "--sort-key", "order:N"];
+    ok(&region, &orders);
+    for (customer, order) in [("c1", 1), ("c1", 2), ("c2", 7)] {
+        let item = format!(r#"{{"customer":{{"S":"{customer}"}},"order":{{"N":"{order}"}},"total":{{"N":"12.50"}}}}"#);
+        ok(&region, &["put-item", "--table-name", "orders", "--item", &item]);
+    }
+    let pitr = "PointInTimeRecoveryEnabled=true";
+    ok(
+        &region,
+        &["update-continuous-backups", "--table-name", "orders", "--point-in-time-recovery-specification", pitr],
+    );
+    let arn =
+        ok(&region, &["describe-table", "--table-name", "orders"])["Table"]["TableArn"].as_str().unwrap().to_string();
+    // The window opens once the first base is uploaded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let exported = loop {
+        let args = [
+            "export-table-to-point-in-time",
+            "--table-arn",
+            &arn,
+            "--s3-bucket",
+            "exports",
+            "--s3-prefix",
+            "nightly",
+            "--wait",
+        ];
+        let (status, json, stderr) = tern(&region, &args);
+        if status == 0 {
+            break json;
+        }
+        assert!(stderr.contains("no restore point yet") && std::time::Instant::now() < deadline, "{stderr}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let export = &exported["ExportDescription"];
+    assert_eq!(
+        (export["ExportStatus"].as_str(), export["ItemCount"].as_u64()),
+        (Some("COMPLETED"), Some(3)),
+        "{exported}"
+    );
+    let manifest = export["ExportManifest"].as_str().unwrap();
+    let folder = region.dir().join("buckets/exports").join(manifest.trim_end_matches("manifest-summary.json"));
+    for file in [
+        "_started",
+        "manifest-summary.json",
+        "manifest-files.json",
+        "manifest-summary.checksum",
+        "manifest-files.checksum",
+    ] {
+        assert!(folder.join(file).is_file(), "{file} in {}", folder.display());
+    }
+    let data = manifest.replace("manifest-summary.json", "data/");
+    let parameters = r#"{"TableName":"orders-copy","AttributeDefinitions":[{"AttributeName":"customer","AttributeType":"S"},{"AttributeName":"order","AttributeType":"N"}],"KeySchema":[{"AttributeName":"customer","KeyType":"HASH"},{"AttributeName":"order","KeyType":"RANGE"}],"BillingMode":"PAY_PER_REQUEST"}"#;
+    let source = format!("S3Bucket=exports,S3KeyPrefix={data}");
+    let imported = ok(
+        &region,
+        &[
+            "import-table",
+            "--input-format",
+            "DYNAMODB_JSON",
+            "--input-compression-type",
+            "GZIP",
+            "--s3-bucket-source",
+            &source,
+            "--table-creation-parameters",
+            parameters,
+            "--wait",
+        ],
+    );
+    let import = &imported["ImportTableDescription"];
+    assert_eq!(
+        (import["ImportStatus"].as_str(), import["ImportedItemCount"].as_u64()),
+        (Some("COMPLETED"), Some(3)),
+        "{imported}"
+    );
+    let original = ok(&region, &["scan", "--table-name", "orders"]);
+    let copy = ok(&region, &["scan", "--table-name", "orders-copy"]);
+    assert_eq!(copy["Items"], original["Items"], "the copy holds every item as the original does");
+    let listed = ok(&region, &["list-exports", "--table-arn", &arn]);
+    assert_eq!(listed["ExportSummaries"][0]["ExportArn"], export["ExportArn"], "{listed}");
+    let described = ok(&region, &["describe-import", "--import-arn", import["ImportArn"].as_str().unwrap()]);
+    assert_eq!(described["ImportTableDescription"]["ImportStatus"], "COMPLETED", "{described}");
+    Ok(())
+}

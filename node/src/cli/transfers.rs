@@ -657,7 +657,7 @@ impl ImportTable {
     }
 }
 
-/// Polls an import every 200 ms until it is no longer IN_PROGRESS, with its progress (items processed
+/// Waits for an import to end, with its progress (items processed
 /// and imported, errors, bytes processed) on stderr when it is a terminal. A FAILED import is an error that
 /// says why.
 async fn wait_for_import(
@@ -673,30 +673,17 @@ async fn wait_for_import(
     let style = ProgressStyle::with_template(template).expect("the template is valid");
     let bar = ProgressBar::new_spinner().with_style(style).with_prefix(table);
     bar.enable_steady_tick(Duration::from_millis(100));
-    let deadline = tokio::time::Instant::now() + timeout;
-    let arn = started.import_arn.clone();
-    let mut described = started;
-    let ended: anyhow::Result<ImportTableDescription> = loop {
-        bar.set_position(count(described.processed_size_bytes));
-        bar.set_message(format!(
-            "{}, {} imported, {} errors",
-            with_rate(count(described.processed_item_count), "items processed", bar.elapsed()),
-            HumanCount(count(described.imported_item_count)),
-            HumanCount(count(described.error_count)),
-        ));
-        if described.import_status != "IN_PROGRESS" {
-            break Ok(described);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let message = format!("Import {arn} is still IN_PROGRESS after {timeout:?}");
-            break Err(tern_client::Error::Api(tern_proto::ApiError::unavailable(message)).into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        match client.describe_import(DescribeImportRequest { import_arn: arn.clone() }).await {
-            Ok(response) => described = response.import_table_description.unwrap_or_default(),
-            Err(error) => break Err(error.into()),
-        }
-    };
+    let ended = client
+        .wait_for_import(&started.import_arn, timeout, |described| {
+            bar.set_position(count(described.processed_size_bytes));
+            bar.set_message(format!(
+                "{}, {} imported, {} errors",
+                with_rate(count(described.processed_item_count), "items processed", bar.elapsed()),
+                HumanCount(count(described.imported_item_count)),
+                HumanCount(count(described.error_count)),
+            ));
+        })
+        .await;
     match &ended {
         Ok(described) if described.import_status == "COMPLETED" => bar.finish_and_clear(),
         // The progress stays on screen above the error.
