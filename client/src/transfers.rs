@@ -65,23 +65,14 @@ impl Client {
         &self,
         import_arn: &str,
         timeout: Duration,
-        mut progress: impl FnMut(&ImportTableDescription),
+        progress: impl FnMut(&ImportTableDescription),
     ) -> Result<ImportTableDescription, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let described = self.describe_import(DescribeImportRequest { import_arn: import_arn.to_string() }).await?;
-            let description = described.import_table_description.unwrap_or_default();
-            progress(&description);
-            if description.import_status != "IN_PROGRESS" {
-                return Ok(description);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::Api(tern_proto::ApiError::unavailable(format!(
-                    "Import {import_arn} is still IN_PROGRESS after {timeout:?}"
-                ))));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let describe = || async {
+            let request = DescribeImportRequest { import_arn: import_arn.to_string() };
+            Ok(self.describe_import(request).await?.import_table_description.unwrap_or_default())
+        };
+        let ended = |d: &ImportTableDescription| d.import_status != "IN_PROGRESS";
+        poll(&format!("Import {import_arn}"), timeout, describe, ended, progress).await
     }
 
     /// Waits until an export ends (COMPLETED or FAILED: the description says which), calling
@@ -90,22 +81,40 @@ impl Client {
         &self,
         export_arn: &str,
         timeout: Duration,
-        mut progress: impl FnMut(&ExportDescription),
+        progress: impl FnMut(&ExportDescription),
     ) -> Result<ExportDescription, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let described = self.describe_export(DescribeExportRequest { export_arn: export_arn.to_string() }).await?;
-            let description = described.export_description.unwrap_or_default();
-            progress(&description);
-            if description.export_status != "IN_PROGRESS" {
-                return Ok(description);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Error::Api(tern_proto::ApiError::unavailable(format!(
-                    "Export {export_arn} is still IN_PROGRESS after {timeout:?}"
-                ))));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let describe = || async {
+            let request = DescribeExportRequest { export_arn: export_arn.to_string() };
+            Ok(self.describe_export(request).await?.export_description.unwrap_or_default())
+        };
+        let ended = |d: &ExportDescription| d.export_status != "IN_PROGRESS";
+        poll(&format!("Export {export_arn}"), timeout, describe, ended, progress).await
+    }
+}
+
+/// Describes a job every 200 ms until it has `ended`, or `timeout` passes (then ServiceUnavailable).
+async fn poll<T, Fut>(
+    what: &str,
+    timeout: Duration,
+    describe: impl Fn() -> Fut,
+    ended: impl Fn(&T) -> bool,
+    mut progress: impl FnMut(&T),
+) -> Result<T, Error>
+where
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let described = describe().await?;
+        progress(&described);
+        if ended(&described) {
+            return Ok(described);
         }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Api(tern_proto::ApiError::unavailable(format!(
+                "{what} is still IN_PROGRESS after {timeout:?}"
+            ))));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

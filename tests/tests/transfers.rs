@@ -196,7 +196,7 @@ async fn an_incremental_export_holds_each_changed_item_once_with_dynamodbs_image
     for pk in ["upd", "del", "same"] {
         put(&client, "orders", &format!(r#"{{"pk":{{"S":"{pk}"}},"v":{{"N":"0"}}}}"#)).await?;
     }
-    enable_pitr(&client, "orders").await?;
+    let earliest = enable_pitr(&client, "orders").await?.earliest_restorable_date_time;
     tokio::time::sleep(Duration::from_millis(20)).await;
     let from = now_micros();
     let inserted = put(&client, "orders", r#"{"pk":{"S":"ins"},"v":{"N":"1"}}"#).await?;
@@ -212,13 +212,13 @@ async fn an_incremental_export_holds_each_changed_item_once_with_dynamodbs_image
     let arn = table_arn(&describe(&client, "orders").await?);
     let bucket = region.dir().join("buckets/changes");
 
-    let rows = |view: &'static str| {
+    let rows = |view: &'static str, from: f64| {
         let request = ExportTableToPointInTimeRequest {
             table_arn: arn.clone(),
             s3_bucket: "changes".into(),
             export_type: "INCREMENTAL_EXPORT".into(),
             incremental_export_specification: Some(IncrementalExportSpecification {
-                export_from_time: Some(from as f64 / 1e6),
+                export_from_time: Some(from),
                 export_to_time: Some(to as f64 / 1e6),
                 export_view_type: view.into(),
             }),
@@ -245,7 +245,7 @@ async fn an_incremental_export_holds_each_changed_item_once_with_dynamodbs_image
     let item = |pk: &str, v: u32| json!({"pk": {"S": pk}, "v": {"N": v.to_string()}});
     let keys = |pk: &str| json!({"pk": {"S": pk}});
     let at = |micros: u64| json!({"WriteTimestampMicros": {"N": micros.to_string()}});
-    let both = rows("NEW_AND_OLD_IMAGES").await?;
+    let both = rows("NEW_AND_OLD_IMAGES", from as f64 / 1e6).await?;
     let expected: BTreeMap<String, Json> = [
         ("del", json!({"Metadata": at(deleted), "Keys": keys("del"), "OldImage": item("del", 0)})),
         ("ins", json!({"Metadata": at(inserted), "Keys": keys("ins"), "NewImage": item("ins", 1)})),
@@ -255,7 +255,9 @@ async fn an_incremental_export_holds_each_changed_item_once_with_dynamodbs_image
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(both, expected);
-    let new_only = rows("NEW_IMAGE").await?;
+    // From the earliest restorable time (the first base): nothing changed between it and `from`.
+    assert_eq!(rows("NEW_AND_OLD_IMAGES", earliest).await?, expected);
+    let new_only = rows("NEW_IMAGE", from as f64 / 1e6).await?;
     let expected: BTreeMap<String, Json> = [
         ("del", json!({"Metadata": at(deleted), "Keys": keys("del")})),
         ("ins", json!({"Metadata": at(inserted), "Keys": keys("ins"), "NewImage": item("ins", 1)})),
@@ -314,6 +316,15 @@ async fn export_requests_outside_the_rules_get_dynamodbs_errors() -> anyhow::Res
     assert_eq!(call(incremental(now, now - 5.0)).await.0, "ValidationException");
     let (kind, _) = call(incremental(now - 100.0, now - 50.0)).await;
     assert_eq!(kind, "InvalidExportTimeException", "a window before PITR was on");
+    // A request repeated with its client token (its export time left out, so now each time) is the same
+    // export; other parameters with that token conflict.
+    let with_token = ExportTableToPointInTimeRequest { client_token: "nightly-1".into(), ..request(&kept) };
+    let first = client.export_table_to_point_in_time(with_token.clone()).await?.export_description.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = client.export_table_to_point_in_time(with_token.clone()).await?.export_description.unwrap();
+    assert_eq!(again.export_arn, first.export_arn);
+    let other = ExportTableToPointInTimeRequest { s3_prefix: "elsewhere".into(), ..with_token };
+    assert_eq!(call(other).await.0, "ExportConflictException");
     let missing = client
         .describe_export(DescribeExportRequest { export_arn: format!("{kept}/export/01693685827463-2d8752fd") })
         .await;
@@ -412,7 +423,8 @@ async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()
     };
     // A header line, quotes doubled, an empty cell left out; gzip'd.
     put_object("csv-header/part-1.csv.gz", &gzip(b"pk,name,note\na,Ann,\"says \"\"hi\"\"\"\nb,Bob,\n"));
-    let imported = import(&client, "incoming", "csv-header/", "people", "CSV", "GZIP", None).await?;
+    // S3KeyPrefix is a string prefix, not only a folder.
+    let imported = import(&client, "incoming", "csv-header/part-", "people", "CSV", "GZIP", None).await?;
     assert_eq!((imported.import_status.as_str(), imported.imported_item_count), ("COMPLETED", 2), "{imported:?}");
     let people = scan(&client, "people").await?;
     assert_eq!(people["a"], json!({"pk": {"S": "a"}, "name": {"S": "Ann"}, "note": {"S": "says \"hi\""}}));
@@ -487,5 +499,34 @@ async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()
     assert_eq!(error(again).0, "ResourceInUseException");
     let listed = client.list_imports(ListImportsRequest::default()).await?;
     assert_eq!(listed.import_summary_list.len(), 5);
+
+    // A request repeated with its client token is the same import (not ResourceInUseException for the
+    // table it made); other parameters with that token conflict.
+    let request = ImportTableRequest {
+        client_token: "people-again-1".into(),
+        s3_bucket_source: Some(S3BucketSource {
+            s3_bucket: "incoming".into(),
+            s3_key_prefix: "csv-header/".into(),
+            ..Default::default()
+        }),
+        input_format: "CSV".into(),
+        input_compression_type: "GZIP".into(),
+        table_creation_parameters: Some(TableCreationParameters {
+            table_name: "people-again".into(),
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: "pk".into(),
+                attribute_type: "S".into(),
+            }],
+            key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let first = client.import_table(request.clone()).await?.import_table_description.unwrap();
+    client.wait_for_import(&first.import_arn, EXPORT_TIMEOUT, |_| {}).await?;
+    let again = client.import_table(request.clone()).await?.import_table_description.unwrap();
+    assert_eq!(again.import_arn, first.import_arn);
+    let other = ImportTableRequest { input_compression_type: "NONE".into(), ..request };
+    assert_eq!(error(client.import_table(other).await).0, "ImportConflictException");
     Ok(())
 }

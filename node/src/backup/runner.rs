@@ -448,16 +448,27 @@ impl Runner {
     /// before the window's start, and the segments before it; and expired system backups.
     async fn trim_all(&self) -> Result<(), ApiError> {
         let now = super::restorable_now(self.node.reader.applied_through());
-        let (tables, backups) = {
+        let (tables, backups, exports) = {
             let view = self.engine.view();
-            (tables(&*view)?, list_backups(&*view)?)
+            (tables(&*view)?, list_backups(&*view)?, list_exports(&*view)?)
         };
-        // A restore under way reads its base and the segments after it: kept until it is done.
+        // A restore or an export under way reads its base and the segments after it: kept until it is
+        // done (an incremental export reads from just before its window).
         let restoring: Vec<(String, u64)> = tables
             .iter()
             .filter_map(|t| t.restoring.as_ref())
-            .filter(|s| s.backup_id.is_empty())
+            .filter(|s| s.backup_id.is_empty() && s.import_id.is_empty())
             .map(|s| (s.pitr_prefix.clone(), s.restore_to_micros))
+            .chain(
+                exports
+                    .iter()
+                    .filter(|e| e.description.as_ref().is_some_and(|d| d.export_status == "IN_PROGRESS"))
+                    .filter_map(|e| {
+                        let source = e.source.as_ref()?;
+                        let from = if e.from_micros == 0 { u64::MAX } else { e.from_micros - 1 };
+                        Some((source.pitr_prefix.clone(), source.restore_to_micros.min(from)))
+                    }),
+            )
             .collect();
         for table in tables {
             let Some(pitr) = table.pitr.clone().filter(|p| p.enabled && p.earliest_base_micros != 0) else { continue };

@@ -56,7 +56,7 @@ pub fn create_export(entry: &mut Entry, r: CreateExport) -> Applied<ExportDescri
             if known.client_token != description.client_token || known.start_time < since {
                 continue;
             }
-            if same_request(&known, &description) {
+            if earlier.request == export.request {
                 return Ok(known);
             }
             let why = format!("Export with client token {} already exists with other parameters", known.client_token);
@@ -65,24 +65,6 @@ pub fn create_export(entry: &mut Entry, r: CreateExport) -> Applied<ExportDescri
     }
     entry.writes.put(Family::Meta, keyspace::export_key(&r.export_id), export.encode_to_vec());
     Ok(description)
-}
-
-/// Whether two exports were asked with the same parameters (a retry of one request).
-fn same_request(a: &ExportDescription, b: &ExportDescription) -> bool {
-    let strip = |d: &ExportDescription| ExportDescription {
-        table_arn: d.table_arn.clone(),
-        export_time: d.export_time,
-        s3_bucket: d.s3_bucket.clone(),
-        s3_bucket_owner: d.s3_bucket_owner.clone(),
-        s3_prefix: d.s3_prefix.clone(),
-        s3_sse_algorithm: d.s3_sse_algorithm.clone(),
-        s3_sse_kms_key_id: d.s3_sse_kms_key_id.clone(),
-        export_format: d.export_format.clone(),
-        export_type: d.export_type.clone(),
-        incremental_export_specification: d.incremental_export_specification.clone(),
-        ..Default::default()
-    };
-    strip(a) == strip(b)
 }
 
 /// An export's end: COMPLETED with its counts, or FAILED with why. Once only: a second (a repeated
@@ -102,6 +84,7 @@ pub fn export_done(entry: &mut Entry, r: ExportDone) -> Applied<ExportDescriptio
         description.billed_size_bytes = r.billed_size_bytes as i64;
         description.export_manifest = r.export_manifest;
         description.items_exported = r.item_count as i64;
+        description.bytes_written = r.billed_size_bytes as i64;
     } else {
         description.export_status = "FAILED".into();
         description.failure_code = r.failure_code;

@@ -40,7 +40,7 @@ pub async fn run(
     let incremental = description.export_type == "INCREMENTAL_EXPORT";
     let folder = layout::export_folder(&description.s3_prefix, id);
     bucket.put(&format!("{folder}_started"), Bytes::new()).await?;
-    let mut files = DataFiles::new(layout::data_folder(&description.s3_prefix, id, incremental), format);
+    let mut files = DataFiles::new(layout::data_folder(&description.s3_prefix, id, incremental), id, format);
     let mut uploaded = Vec::new();
     if incremental {
         let view = description.incremental_export_specification.clone().unwrap_or_default().export_view_type;
@@ -54,14 +54,13 @@ pub async fn run(
         restore::restore_items(engine, backups, &source, &mut sink).await?;
     }
     files.upload(bucket, true, &mut uploaded).await?;
-    let summary = summary(id, &description, export, &uploaded, files.bytes);
+    let summary = summary(&description, export, &uploaded, files.bytes);
     let manifest = layout::write_manifests(bucket, &folder, &uploaded, summary).await?;
     Ok(Exported { item_count: files.items, billed_size_bytes: files.bytes, manifest })
 }
 
 /// `manifest-summary.json`, but for the key of `manifest-files.json`.
 fn summary(
-    id: &str,
     description: &tern_proto::v1::ExportDescription,
     export: &StoredExport,
     files: &[DataFile],
@@ -92,7 +91,6 @@ fn summary(
     } else {
         summary["exportTime"] = json!(layout::manifest_time(micros(description.export_time)));
     }
-    let _ = id;
     summary
 }
 
@@ -135,7 +133,13 @@ async fn changes(
     from: u64,
     key_attributes: &[String],
 ) -> Result<Vec<Change>, JobError> {
-    let before = from.saturating_sub(1);
+    // The state just before the window; when the window starts at the first base (the earliest
+    // restorable time), that base is it (a change at the base's very microsecond counts as before).
+    let bases = crate::backup::image::list_bases(backups, &source.pitr_prefix).await?;
+    let before = match bases.first() {
+        Some(&first) if first >= from => first,
+        _ => from.saturating_sub(1),
+    };
     let (records, _) = restore::log_between(engine, backups, source, before, source.restore_to_micros).await?;
     let mut last: BTreeMap<Vec<u8>, (u64, Option<StoredItem>)> = BTreeMap::new();
     for record in records {

@@ -93,7 +93,10 @@ pub async fn run(
     schema: &TableSchema,
     sink: &mut impl ImportSink,
 ) -> Result<(ImportCounts, Vec<Rejected>), JobError> {
-    let objects = bucket.list(prefix).await?;
+    // S3's prefixes are string prefixes (`data/part-` matches `data/part-1.csv`): list the folder the
+    // prefix is in, and keep what starts with it.
+    let folder = prefix.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let objects: Vec<_> = bucket.list(folder).await?.into_iter().filter(|o| o.path.starts_with(prefix)).collect();
     if objects.is_empty() {
         return Err(JobError::Failed(format!("No objects were found under the prefix {prefix:?} of the bucket")));
     }
@@ -126,6 +129,8 @@ pub async fn run(
             }
         }
         if let Some(reason) = read.abandoned {
+            // The rest of the object counts as one item processed and rejected.
+            counts.processed_items += 1;
             counts.errors += 1;
             rejected.push(Rejected { object: object.path.clone(), line: 0, reason });
         }

@@ -69,6 +69,8 @@ impl DataFile {
 /// caller's thread (a blocking one); uploads are [`DataFiles::upload`]'s.
 pub struct DataFiles {
     folder: String,
+    /// What names the files: an export's id (a repeated export writes the same files again).
+    seed: String,
     extension: &'static str,
     open: Option<(GzEncoder<Vec<u8>>, u64, usize)>,
     closed: Vec<(Vec<u8>, u64)>,
@@ -79,8 +81,9 @@ pub struct DataFiles {
 }
 
 impl DataFiles {
-    pub fn new(folder: String, format: Format) -> Self {
-        DataFiles { folder, extension: format.extension(), open: None, closed: Vec::new(), bytes: 0, items: 0 }
+    pub fn new(folder: String, seed: &str, format: Format) -> Self {
+        let seed = seed.to_string();
+        DataFiles { folder, seed, extension: format.extension(), open: None, closed: Vec::new(), bytes: 0, items: 0 }
     }
 
     /// Adds a line (without its newline).
@@ -119,7 +122,7 @@ impl DataFiles {
             self.close();
         }
         for (data, item_count) in std::mem::take(&mut self.closed) {
-            let key = format!("{}{}.{}", self.folder, file_name(), self.extension);
+            let key = format!("{}{}.{}", self.folder, file_name(&self.seed, uploaded.len()), self.extension);
             let (md5, etag) = checksums(&data);
             let size = data.len() as u64;
             store.put_in_parts(&key, Bytes::from(data), PART_BYTES).await?;
@@ -129,12 +132,13 @@ impl DataFiles {
     }
 }
 
-/// A data file's name as DynamoDB's look: 26 random lower-case letters and digits.
-fn file_name() -> String {
-    use rand::Rng;
+/// A data file's name as DynamoDB's look (26 lower-case letters and digits), drawn from the export's id
+/// and the file's number: an export run again (a new leader) writes the same files, never a second set.
+fn file_name(seed: &str, number: usize) -> String {
+    use sha2::{Digest, Sha256};
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..26).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
+    let digest = Sha256::digest(format!("{seed}/{number}").as_bytes());
+    digest.iter().take(26).map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
 }
 
 /// The base64 MD5 of `data`, and the ETag S3 gives it when uploaded as [`BackupStore::put_in_parts`] does.
@@ -216,6 +220,16 @@ mod tests {
     }
 
     #[test]
+    fn data_file_names_are_the_same_when_an_export_is_run_again() {
+        assert_eq!(file_name("01693685827463-2d8752fd", 0), file_name("01693685827463-2d8752fd", 0));
+        assert_ne!(file_name("01693685827463-2d8752fd", 0), file_name("01693685827463-2d8752fd", 1));
+        assert_ne!(file_name("01693685827463-2d8752fd", 0), file_name("01693685827463-2d8752fe", 0));
+        let name = file_name("x", 3);
+        assert_eq!(name.len(), 26);
+        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()), "{name}");
+    }
+
+    #[test]
     fn manifest_times_have_milliseconds_in_utc() {
         assert_eq!(manifest_time(1_604_474_914_028_123), "2020-11-04T07:28:34.028Z");
     }
@@ -224,7 +238,7 @@ mod tests {
     async fn lines_go_to_gzip_files_listed_with_their_checksums() {
         let dir = tempfile::tempdir().unwrap();
         let store = BackupStore::open(&format!("file://{}", dir.path().display())).unwrap();
-        let mut files = DataFiles::new("AWSDynamoDB/x/data/".into(), Format::DynamoDbJson);
+        let mut files = DataFiles::new("AWSDynamoDB/x/data/".into(), "x", Format::DynamoDbJson);
         files.add("{\"Item\":{\"pk\":{\"S\":\"a\"}}}");
         files.add("{\"Item\":{\"pk\":{\"S\":\"b\"}}}");
         let mut uploaded = Vec::new();
@@ -252,7 +266,7 @@ mod tests {
     async fn an_export_of_nothing_still_has_one_empty_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = BackupStore::open(&format!("file://{}", dir.path().display())).unwrap();
-        let mut files = DataFiles::new("d/".into(), Format::Ion);
+        let mut files = DataFiles::new("d/".into(), "x", Format::Ion);
         let mut uploaded = Vec::new();
         files.upload(&store, true, &mut uploaded).await.unwrap();
         assert_eq!(uploaded.len(), 1);

@@ -52,7 +52,9 @@ impl TransfersService {
         if request.s3_bucket.is_empty() {
             return Err(ApiError::validation("S3Bucket is required"));
         }
-        self.buckets.open(&request.s3_bucket, true).map_err(|e| ApiError::validation(e.to_string()))?;
+        if let Err(e @ super::BucketError::Invalid(_)) = self.buckets.open(&request.s3_bucket, false) {
+            return Err(ApiError::validation(e.to_string()));
+        }
         let format = match request.export_format.as_str() {
             "" => Format::DynamoDbJson,
             other => Format::named(other).ok_or_else(|| {
@@ -180,7 +182,13 @@ impl TransfersService {
             source_table_id: stored.table_id,
             ..Default::default()
         };
-        Ok(StoredExport { description: Some(description), source: Some(source), from_micros: from, key_attributes })
+        Ok(StoredExport {
+            description: Some(description),
+            source: Some(source),
+            from_micros: from,
+            key_attributes,
+            request: Some(request.clone()),
+        })
     }
 }
 
@@ -233,10 +241,9 @@ impl TransfersService {
             billing_mode: parameters.billing_mode.clone(),
             stream_specification: None,
         };
+        // A taken name is refused when the entry applies, after the client token and the session are
+        // looked at: a retry of an import that was made is answered with it, not with its table.
         crate::schema::check_create_table(&table)?;
-        if self.node.reader.described_table(&table.table_name).is_ok() {
-            return Err(ApiError::in_use(format!("Table already exists: {}", table.table_name)));
-        }
         let description = ImportTableDescription {
             client_token: request.client_token.clone(),
             s3_bucket_source: Some(source),
