@@ -18,17 +18,37 @@ pub fn table_with_id(view: &dyn ReadView, table_id: u64) -> Result<Option<Stored
     Ok(tables(view)?.into_iter().find(|t| t.table_id == table_id))
 }
 
+/// One entry of a catalog in sm_meta (a backup, an export, an import), by its key; `what` names it in
+/// a corruption error.
+pub fn catalog_entry<T: prost::Message + Default>(
+    view: &dyn ReadView,
+    key: &[u8],
+    what: &'static str,
+) -> Result<Option<T>, StorageError> {
+    view.get(Family::Meta, key)?.map(|b| engine::decode(what, &b)).transpose()
+}
+
+/// Every entry of a catalog in sm_meta (its keys begin with `prefix`), in key order: ids are made in
+/// time order, so this is creation order.
+pub fn catalog<T: prost::Message + Default>(
+    view: &dyn ReadView,
+    prefix: &[u8],
+    what: &'static str,
+) -> Result<Vec<T>, StorageError> {
+    let end = keyspace::prefix_end(prefix);
+    view.scan(Family::Meta, prefix, Some(&end), Direction::Forward)
+        .map(|entry| entry.and_then(|(_, value)| engine::decode(what, &value)))
+        .collect()
+}
+
 /// The catalog entry of a backup.
 pub fn read_backup(view: &dyn ReadView, backup_id: &str) -> Result<Option<StoredBackup>, StorageError> {
-    view.get(Family::Meta, &keyspace::backup_key(backup_id))?.map(|b| engine::decode("backup", &b)).transpose()
+    catalog_entry(view, &keyspace::backup_key(backup_id), "backup")
 }
 
 /// Every backup in the catalog, in id order (creation order).
 pub fn list_backups(view: &dyn ReadView) -> Result<Vec<StoredBackup>, StorageError> {
-    let end = keyspace::prefix_end(keyspace::BACKUP_PREFIX);
-    view.scan(Family::Meta, keyspace::BACKUP_PREFIX, Some(&end), Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode("backup", &value)))
-        .collect()
+    catalog(view, keyspace::BACKUP_PREFIX, "backup")
 }
 
 /// A backup's status (`CREATING`, `AVAILABLE`).

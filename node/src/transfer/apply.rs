@@ -9,33 +9,28 @@ use tern_proto::v1::{ExportDescription, ImportTableDescription};
 use tern_proto::{ApiError, ErrorKind};
 
 use crate::apply::entry::{Applied, Entry};
-use crate::engine::{self, Direction, ReadView, StorageError};
+use crate::backup::view::{catalog, catalog_entry};
+use crate::engine::{ReadView, StorageError};
 use crate::keyspace::{self, Family};
 
 /// The catalog entry of an export.
 pub fn read_export(view: &dyn ReadView, export_id: &str) -> Result<Option<StoredExport>, StorageError> {
-    view.get(Family::Meta, &keyspace::export_key(export_id))?.map(|b| engine::decode("export", &b)).transpose()
+    catalog_entry(view, &keyspace::export_key(export_id), "export")
 }
 
 /// Every export in the catalog, in id order (creation order).
 pub fn list_exports(view: &dyn ReadView) -> Result<Vec<StoredExport>, StorageError> {
-    let end = keyspace::prefix_end(keyspace::EXPORT_PREFIX);
-    view.scan(Family::Meta, keyspace::EXPORT_PREFIX, Some(&end), Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode("export", &value)))
-        .collect()
+    catalog(view, keyspace::EXPORT_PREFIX, "export")
 }
 
 /// The catalog entry of an import.
 pub fn read_import(view: &dyn ReadView, import_id: &str) -> Result<Option<StoredImport>, StorageError> {
-    view.get(Family::Meta, &keyspace::import_key(import_id))?.map(|b| engine::decode("import", &b)).transpose()
+    catalog_entry(view, &keyspace::import_key(import_id), "import")
 }
 
 /// Every import in the catalog, in id order.
 pub fn list_imports(view: &dyn ReadView) -> Result<Vec<StoredImport>, StorageError> {
-    let end = keyspace::prefix_end(keyspace::IMPORT_PREFIX);
-    view.scan(Family::Meta, keyspace::IMPORT_PREFIX, Some(&end), Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode("import", &value)))
-        .collect()
+    catalog(view, keyspace::IMPORT_PREFIX, "import")
 }
 
 /// How long a client token names one export, as in DynamoDB.

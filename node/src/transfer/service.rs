@@ -261,6 +261,24 @@ impl TransfersService {
     }
 }
 
+/// One page of a catalog's jobs (id and description, in id order): those of `table_arn` (every table's
+/// when empty) from the id `next_token` on, at most `limit`; and the id the next page starts at (empty
+/// when there is none).
+fn page<T>(
+    jobs: impl Iterator<Item = (String, T)>,
+    table_of: impl Fn(&T) -> &str,
+    table_arn: &str,
+    next_token: &str,
+    limit: usize,
+) -> (Vec<T>, String) {
+    let mut wanted = jobs.filter(|(id, job)| {
+        (table_arn.is_empty() || table_of(job) == table_arn) && (next_token.is_empty() || id.as_str() >= next_token)
+    });
+    let page: Vec<T> = wanted.by_ref().take(limit).map(|(_, job)| job).collect();
+    let next = wanted.next().map(|(id, _)| id).unwrap_or_default();
+    (page, next)
+}
+
 fn export_not_found(arn: &str) -> ApiError {
     ApiError::new(ErrorKind::ExportNotFoundException, format!("Export not found: {arn}"))
 }
@@ -336,26 +354,19 @@ impl Transfers for TransfersService {
             self.node
                 .on_leader(caller, request, |request| async move {
                     self.node.linearizable().await?;
-                    let mut summaries = Vec::new();
-                    let mut next_token = String::new();
-                    for export in list_exports(self.node.reader.latest())? {
-                        let description = export.description.unwrap_or_default();
-                        let id = super::id_of(&description.export_arn, "export").unwrap_or_default().to_string();
-                        let wanted = (request.table_arn.is_empty() || description.table_arn == request.table_arn)
-                            && (request.next_token.is_empty() || id >= request.next_token);
-                        if !wanted {
-                            continue;
-                        }
-                        if summaries.len() == limit {
-                            next_token = id;
-                            break;
-                        }
-                        summaries.push(ExportSummary {
-                            export_arn: description.export_arn,
-                            export_status: description.export_status,
-                            export_type: description.export_type,
-                        });
-                    }
+                    let jobs =
+                        list_exports(self.node.reader.latest())?.into_iter().map(|e| e.description.unwrap_or_default());
+                    let jobs = jobs.map(|d| (super::id_of(&d.export_arn, "export").unwrap_or_default().to_string(), d));
+                    let (page, next_token) =
+                        page(jobs, |d| &d.table_arn, &request.table_arn, &request.next_token, limit);
+                    let summaries = page
+                        .into_iter()
+                        .map(|d| ExportSummary {
+                            export_arn: d.export_arn,
+                            export_status: d.export_status,
+                            export_type: d.export_type,
+                        })
+                        .collect();
                     Ok(ListExportsResponse { export_summaries: summaries, next_token })
                 })
                 .await
@@ -434,21 +445,14 @@ impl Transfers for TransfersService {
             self.node
                 .on_leader(caller, request, |request| async move {
                     self.node.linearizable().await?;
-                    let mut summaries = Vec::new();
-                    let mut next_token = String::new();
-                    for import in list_imports(self.node.reader.latest())? {
-                        let d = import.description.unwrap_or_default();
-                        let id = super::id_of(&d.import_arn, "import").unwrap_or_default().to_string();
-                        let wanted = (request.table_arn.is_empty() || d.table_arn == request.table_arn)
-                            && (request.next_token.is_empty() || id >= request.next_token);
-                        if !wanted {
-                            continue;
-                        }
-                        if summaries.len() == limit {
-                            next_token = id;
-                            break;
-                        }
-                        summaries.push(ImportSummary {
+                    let jobs =
+                        list_imports(self.node.reader.latest())?.into_iter().map(|i| i.description.unwrap_or_default());
+                    let jobs = jobs.map(|d| (super::id_of(&d.import_arn, "import").unwrap_or_default().to_string(), d));
+                    let (page, next_token) =
+                        page(jobs, |d| &d.table_arn, &request.table_arn, &request.next_token, limit);
+                    let summaries = page
+                        .into_iter()
+                        .map(|d| ImportSummary {
                             import_arn: d.import_arn,
                             import_status: d.import_status,
                             table_arn: d.table_arn,
@@ -457,12 +461,33 @@ impl Transfers for TransfersService {
                             input_format: d.input_format,
                             start_time: d.start_time,
                             end_time: d.end_time,
-                        });
-                    }
+                        })
+                        .collect();
                     Ok(ListImportsResponse { import_summary_list: summaries, next_token })
                 })
                 .await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+
+    #[test]
+    fn a_page_holds_a_tables_jobs_from_the_token_and_names_the_next() {
+        let jobs = || {
+            [("01", "a"), ("02", "b"), ("03", "a"), ("04", "a"), ("05", "a")]
+                .into_iter()
+                .map(|(id, table)| (id.to_string(), (id.to_string(), table.to_string())))
+        };
+        let ids = |page: Vec<(String, String)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        let (first, next) = page(jobs(), |job| job.1.as_str(), "a", "", 2);
+        assert_eq!((ids(first), next.as_str()), (vec!["01".to_string(), "03".to_string()], "04"));
+        let (second, next) = page(jobs(), |job| job.1.as_str(), "a", "04", 2);
+        assert_eq!((ids(second), next.as_str()), (vec!["04".to_string(), "05".to_string()], ""));
+        let (all, next) = page(jobs(), |job| job.1.as_str(), "", "", 25);
+        assert_eq!((all.len(), next.as_str()), (5, ""));
     }
 }
