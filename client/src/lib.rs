@@ -73,6 +73,11 @@ fn retryable(error: &ApiError) -> bool {
     error.kind == ErrorKind::ServiceUnavailable
 }
 
+/// A ResourceNotFoundException from too few nodes to stand, as the error a deadline reports.
+fn unavailable_for_now(error: &ApiError) -> ApiError {
+    ApiError::unavailable(format!("Only a minority of the nodes could be asked; one answered: {error}"))
+}
+
 /// Which nodes may serve a call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -256,10 +261,11 @@ impl Client {
     {
         let mut attempts = self.inner.retry.attempts();
         let mut count = 0;
-        // Once a node answered ResourceNotFoundException, the nodes asked since (that answered it too, or
-        // could not be reached): each of the others is asked once before that answer stands, and a node
-        // that cannot be reached has no say.
+        // Once a node answered ResourceNotFoundException (it may lag), the others are asked too. The
+        // answer stands once a majority of the nodes gave it and every node was asked (a node that could
+        // not be reached has no say); with fewer, the unreached nodes are asked again after a pause.
         let mut asked: Vec<String> = Vec::new();
+        let mut missing_on: Vec<String> = Vec::new();
         let mut not_found: Option<ApiError> = None;
         let mut last = ApiError::unavailable("no attempt was made before the deadline");
         loop {
@@ -293,12 +299,29 @@ impl Client {
                             asked.push(node.address.clone());
                         }
                         if missing {
-                            not_found = Some(error.clone());
+                            if !missing_on.contains(&node.address) {
+                                missing_on.push(node.address.clone());
+                            }
+                            // The answer that says why (a failed restore's reason) is the one kept.
+                            if not_found.as_ref().is_none_or(|kept| kept.details.is_none()) {
+                                not_found = Some(error.clone());
+                            }
                         }
-                        if asked.len() >= self.inner.nodes.endpoints().len() {
-                            return Err(Error::Api(not_found.expect("a node answered ResourceNotFoundException")));
+                        let nodes = self.inner.nodes.endpoints().len();
+                        if asked.len() >= nodes {
+                            if missing_on.len() > nodes / 2 {
+                                return Err(Error::Api(not_found.expect("a node answered ResourceNotFoundException")));
+                            }
+                            asked.retain(|address| missing_on.contains(address));
+                        } else if missing {
+                            continue;
                         }
                         if missing {
+                            // Too few have answered: a pause, then the unreached nodes again.
+                            last = unavailable_for_now(&error);
+                            if !attempts.wait().await {
+                                break;
+                            }
                             continue;
                         }
                     }

@@ -78,11 +78,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         base_every: Duration::from_secs(config.pitr_base_interval_secs.max(1)),
     };
     let buckets = crate::transfer::Buckets::new(&config.buckets).context("--buckets")?;
+    let export_progress = crate::transfer::ExportProgress::default();
     tokio::spawn(crate::backup::runner::run_forever(
         node.clone(),
         engine.clone(),
         backup_store.clone(),
         buckets.clone(),
+        export_progress.clone(),
         backup_settings,
     ));
     let listener =
@@ -119,6 +121,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             TransfersServer::new(crate::transfer::service::TransfersService::new(
                 node.clone(),
                 buckets,
+                export_progress,
                 config.min_incremental_export_secs,
                 backup_store.url().to_string(),
             ))

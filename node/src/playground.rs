@@ -214,6 +214,8 @@ pub async fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     println!("  data and logs: {}", root.display());
     println!("  processes:     {}", root.join("playground.json").display());
     println!("  topology:      {}", topology_path.display());
+    println!("  backup store:  {}", root.join("backups").display());
+    println!("  buckets:       {} (a directory per bucket, for exports and imports)", root.join("buckets").display());
     let tern = binary.display();
     println!("Try it:");
     println!("  export TERN_ENDPOINT={endpoint}");

@@ -1,8 +1,9 @@
 //! The leader's backup work, in the background: archiving each PITR table's log to the store in
 //! segments, uploading bases, making on-demand backups' images, finishing deleted tables' system
-//! backups, running restores, and trimming what the recovery window no longer needs. Each step is
-//! recorded in replicated state when done, so a new leader carries on from there; work a new leader
-//! repeats (a backup's image, a restore's items) gives the same result again.
+//! backups, running restores, and trimming what the recovery window no longer needs; and the jobs of
+//! exports and imports (`crate::transfer`), which read and write the same way. Each step is recorded
+//! in replicated state when done, so a new leader carries on from there; work a new leader repeats (a
+//! backup's image, a restore's or an import's items, an export's files) gives the same result again.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use crate::keyspace::{self, Family};
 use crate::routing::RegionNode;
 use crate::transfer::apply::{list_exports, read_import};
 use crate::transfer::import::{Compression, ImportSink, InputFormat};
-use crate::transfer::{self, Buckets};
+use crate::transfer::{self, Buckets, ExportProgress};
 
 /// How often the runner archives, and how often it takes a base.
 #[derive(Debug, Clone)]
@@ -52,10 +53,11 @@ pub async fn run_forever(
     engine: Arc<dyn Engine>,
     store: BackupStore,
     buckets: Buckets,
+    exports: ExportProgress,
     settings: RunnerSettings,
 ) {
     let busy = Arc::new(Mutex::new(BTreeSet::new()));
-    let runner = Runner { node, engine, store, buckets, settings, busy };
+    let runner = Runner { node, engine, store, buckets, exports, settings, busy };
     let tick = runner.settings.archive_every.min(Duration::from_millis(500));
     let mut last_archive = tokio::time::Instant::now();
     let mut last_trim = tokio::time::Instant::now();
@@ -85,13 +87,16 @@ struct Runner {
     store: BackupStore,
     /// Where exports write.
     buckets: Buckets,
+    /// What the exports running here have written so far.
+    exports: ExportProgress,
     settings: RunnerSettings,
-    /// Jobs running here (`restore/<table>`, `backup/<id>`): each runs once at a time.
+    /// Jobs running here (`restore/<table>` — restores and imports —, `backup/<id>`, `export/<id>`,
+    /// `archive/<table id>`, `base/<table id>`, `trim`): each runs once at a time.
     busy: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Runner {
-    /// Starts the restores and backups that are not running here yet.
+    /// Starts the jobs that are not running here yet: first bases, restores and imports, backups, exports.
     fn start_jobs(&self) {
         let (tables, backups, exports) = {
             let view = self.engine.view();
@@ -105,6 +110,11 @@ impl Runner {
         let creating = backups.iter().filter(|b| backup_status(b) == "CREATING").count();
         metrics::gauge!("tern_restores_in_progress").set(restoring as f64);
         metrics::gauge!("tern_backups_in_progress").set(creating as f64);
+        // A table whose PITR was just turned on gets its first base at once, not at the next archive
+        // tick (its window opens with it).
+        for table in tables.iter().filter(|t| t.pitr.as_ref().is_some_and(|p| p.enabled && p.latest_base_micros == 0)) {
+            self.spawn_base(table.clone());
+        }
         for table in tables.into_iter().filter(|t| t.restoring.is_some()) {
             let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
             self.spawn(format!("restore/{name}"), move |runner| async move { runner.restore(name).await });
@@ -138,23 +148,27 @@ impl Runner {
         };
         let done = match self.buckets.open(&description.s3_bucket, true) {
             Err(e) => failed("S3NoSuchBucket", e.to_string()),
-            Ok(bucket) => match crate::transfer::export::run(&self.engine, &self.store, &bucket, &id, &export).await {
-                Ok(exported) => ExportDone {
-                    export_id: id.clone(),
-                    item_count: exported.item_count,
-                    billed_size_bytes: exported.billed_size_bytes,
-                    export_manifest: exported.manifest,
-                    ..Default::default()
-                },
-                Err(JobError::Failed(why)) => failed("ExportFailed", why),
-                Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
-            },
+            Ok(bucket) => {
+                match transfer::export::run(&self.engine, &self.store, &bucket, &id, &export, &self.exports).await {
+                    Ok(exported) => ExportDone {
+                        export_id: id.clone(),
+                        item_count: exported.item_count,
+                        billed_size_bytes: exported.billed_size_bytes,
+                        export_manifest: exported.manifest,
+                        ..Default::default()
+                    },
+                    Err(JobError::Failed(why)) => failed("ExportFailed", why),
+                    Err(JobError::Interrupted(why)) => return Err(ApiError::unavailable(why)),
+                }
+            }
         };
         match done.failure_code.is_empty() {
             true => tracing::info!(export = %id, items = done.item_count, "export completed"),
             false => tracing::warn!(export = %id, why = %done.failure_message, "export failed"),
         }
-        self.propose(command::Op::ExportDone(done)).await?;
+        let recorded = self.propose(command::Op::ExportDone(done)).await;
+        self.exports.forget(&id);
+        recorded?;
         Ok(())
     }
 
@@ -251,11 +265,22 @@ impl Runner {
                 Err(JobError::Failed(e.to_string()))
             }
         };
+        // The error log is written before the import is recorded as ended; a store that refuses it for
+        // good fails the import rather than starting it over and over.
+        let read = match read {
+            Ok((counts, rejected)) if counts.errors > 0 => {
+                let log = transfer::import::error_log(&rejected, counts.errors);
+                match self.store.put(&transfer::error_log(&import_id), log.into_bytes().into()).await {
+                    Ok(()) => Ok((counts, true)),
+                    Err(e) => Err(JobError::from(e)),
+                }
+            }
+            Ok((counts, _)) => Ok((counts, false)),
+            Err(e) => Err(e),
+        };
         match read {
             Ok((counts, rejected)) => {
-                if !rejected.is_empty() {
-                    let log: String = rejected.iter().map(|r| r.log_line() + "\n").collect();
-                    self.store.put(&transfer::error_log(&import_id), log.into_bytes().into()).await?;
+                if rejected {
                     done.import_failure_code = "ItemValidationError".into();
                 }
                 tracing::info!(%table, import = %import_id, ?counts, "import done");
@@ -365,17 +390,20 @@ impl Runner {
                 move |runner| async move { runner.archive(&name, id, &prefix).await }
             });
             let now = crate::clock::now_micros();
-            let due = pitr.latest_base_micros == 0
-                || now.saturating_sub(pitr.latest_base_micros) >= self.settings.base_every.as_micros() as u64;
-            if due {
-                let name = name.clone();
-                self.spawn(
-                    format!("base/{id}"),
-                    move |runner| async move { runner.take_base(&name, &table, &pitr).await },
-                );
+            if now.saturating_sub(pitr.latest_base_micros) >= self.settings.base_every.as_micros() as u64 {
+                self.spawn_base(table);
             }
         }
         Ok(())
+    }
+
+    /// Starts uploading a base of a PITR table, unless one is being uploaded here already.
+    fn spawn_base(&self, table: StoredTable) {
+        let Some(pitr) = table.pitr.clone() else { return };
+        let name = table.description.as_ref().map(|d| d.table_name.clone()).unwrap_or_default();
+        self.spawn(format!("base/{}", table.table_id), move |runner| async move {
+            runner.take_base(&name, &table, &pitr).await
+        });
     }
 
     /// Uploads a table's changes after its archived point, in segments, then drops them here. The

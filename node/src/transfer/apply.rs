@@ -40,6 +40,13 @@ const CLIENT_TOKEN_MICROS: u64 = 8 * 3600 * 1_000_000;
 /// that export (with another request, ExportConflictException).
 pub fn create_export(entry: &mut Entry, r: CreateExport) -> Applied<ExportDescription> {
     let mut export = r.export.ok_or_else(|| ApiError::internal("an export without its description"))?;
+    // Every change at or before the export's time must be in the log before this entry (as for a
+    // restore: a leader whose clock stepped back could name a time after it).
+    let until = export.source.as_ref().map_or(0, |s| s.restore_to_micros);
+    if until > entry.timestamp {
+        let why = format!("The export time {} is in the future", until as f64 / 1e6);
+        return Err(ApiError::new(ErrorKind::InvalidExportTimeException, why).into());
+    }
     let description = export.description.get_or_insert_with(Default::default);
     description.start_time = entry.timestamp as f64 / 1e6;
     description.export_status = "IN_PROGRESS".into();

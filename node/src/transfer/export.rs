@@ -12,10 +12,14 @@ use tern_proto::Item;
 
 use super::format::{self, Change, Format};
 use super::layout::{self, DataFile, DataFiles};
+use super::ExportProgress;
 use crate::backup::restore::{self, Sink};
 use crate::backup::store::BackupStore;
 use crate::backup::JobError;
 use crate::engine::Engine;
+
+/// Changes of an incremental export encoded between two uploads of its closed files.
+const CHANGES_PER_STEP: usize = 10_000;
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +37,7 @@ pub async fn run(
     bucket: &BackupStore,
     id: &str,
     export: &StoredExport,
+    progress: &ExportProgress,
 ) -> Result<Exported, JobError> {
     let description = export.description.clone().unwrap_or_default();
     let source = export.source.clone().unwrap_or_default();
@@ -45,12 +50,22 @@ pub async fn run(
     if incremental {
         let view = description.incremental_export_specification.clone().unwrap_or_default().export_view_type;
         let old_images = view != "NEW_IMAGE";
-        for change in changes(engine, backups, &source, export.from_micros, &export.key_attributes).await? {
-            let change = Change { old_image: change.old_image.filter(|_| old_images), ..change };
-            files.add(&format::change_line(format, &change));
+        let changes = changes(engine, backups, &source, export.from_micros, &export.key_attributes).await?;
+        for chunk in changes.chunks(CHANGES_PER_STEP) {
+            // Encoding and compressing take the CPU: off the runtime's threads; each file is uploaded
+            // once it is closed.
+            tokio::task::block_in_place(|| {
+                for change in chunk {
+                    let change =
+                        Change { old_image: change.old_image.clone().filter(|_| old_images), ..change.clone() };
+                    files.add(&format::change_line(format, &change));
+                }
+            });
+            files.upload(bucket, false, &mut uploaded).await?;
+            progress.set(id, files.items, files.bytes);
         }
     } else {
-        let mut sink = ExportSink { files: &mut files, bucket, uploaded: &mut uploaded, format };
+        let mut sink = ExportSink { files: &mut files, bucket, uploaded: &mut uploaded, format, id, progress };
         restore::restore_items(engine, backups, &source, &mut sink).await?;
     }
     files.upload(bucket, true, &mut uploaded).await?;
@@ -100,6 +115,8 @@ struct ExportSink<'a> {
     bucket: &'a BackupStore,
     uploaded: &'a mut Vec<DataFile>,
     format: Format,
+    id: &'a str,
+    progress: &'a ExportProgress,
 }
 
 impl Sink for ExportSink<'_> {
@@ -113,6 +130,7 @@ impl Sink for ExportSink<'_> {
             Ok::<(), JobError>(())
         })?;
         self.files.upload(self.bucket, false, self.uploaded).await?;
+        self.progress.set(self.id, self.files.items, self.files.bytes);
         Ok(())
     }
 }

@@ -108,19 +108,20 @@ pub fn change_line(format: Format, change: &Change) -> String {
 #[error("{0}")]
 pub struct LineError(pub String);
 
-/// The item of a DynamoDB JSON line: `{"Item":{…}}` (the form exports write), or the item's attributes
-/// themselves.
+/// The item of a DynamoDB JSON line, `{"Item":{…}}` (as exports write it, and as DynamoDB's import
+/// reads it).
 pub fn json_item(line: &str) -> Result<Item, LineError> {
     let json: Json = serde_json::from_str(line).map_err(|e| LineError(format!("Invalid JSON: {e}")))?;
-    let attributes = match &json {
-        Json::Object(fields) if fields.len() == 1 && fields.contains_key("Item") => &fields["Item"],
-        other => other,
-    };
-    item_from_json(attributes).map_err(|e| LineError(e.message))
+    match &json {
+        Json::Object(fields) if fields.len() == 1 && fields.contains_key("Item") => {
+            item_from_json(&fields["Item"]).map_err(|e| LineError(e.message))
+        }
+        _ => Err(LineError("Expected a line {\"Item\":{...}}".into())),
+    }
 }
 
-/// The items of an Ion stream: each top-level value a struct `{Item:{…}}` (or the item itself); version
-/// markers between them are skipped. A value that is not an item is an error in its place; a stream
+/// The items of an Ion stream: each top-level value a struct `{Item:{…}}`; version markers between
+/// them are skipped. A value that is not an item is an error in its place; a stream
 /// that cannot be parsed ends with its error.
 pub fn ion_items(input: impl Read + 'static) -> Result<impl Iterator<Item = Result<Item, LineError>>, LineError> {
     let reader = std::io::BufReader::new(input);
@@ -142,13 +143,11 @@ pub fn ion_items(input: impl Read + 'static) -> Result<impl Iterator<Item = Resu
     }))
 }
 
-/// The item a top-level Ion value holds: `{Item:{…}}`, or the item's struct itself.
+/// The item a top-level Ion value `{Item:{…}}` holds.
 fn ion_item_of(value: &Element) -> Result<Item, LineError> {
-    let fields = value.as_struct().ok_or_else(|| LineError(format!("Expected an Ion struct, got {value}")))?;
-    let item = match fields.get("Item") {
-        Some(item) if fields.len() == 1 => item,
-        _ => value,
-    };
+    let expected = || LineError(format!("Expected an Ion struct {{Item:{{...}}}}, got {value}"));
+    let fields = value.as_struct().ok_or_else(expected)?;
+    let item = fields.get("Item").filter(|_| fields.len() == 1).ok_or_else(expected)?;
     let Some(attributes) = item.as_struct() else {
         return Err(LineError(format!("Expected an Ion struct, got {item}")));
     };
@@ -449,6 +448,7 @@ mod tests {
     fn bad_lines_say_why() {
         assert!(json_item("{\"Item\":{\"pk\":{\"S\":\"a\"}").unwrap_err().0.starts_with("Invalid JSON"));
         assert!(json_item("{\"Item\":{\"n\":{\"N\":\"1e500\"}}}").unwrap_err().0.contains("overflow"));
+        assert_eq!(json_item("{\"pk\":{\"S\":\"a\"}}").unwrap_err().0, "Expected a line {\"Item\":{...}}");
         let broken = ion_items(std::io::Cursor::new(b"$ion_1_0 {Item:{pk:\"a\"}} {Item:".to_vec())).unwrap();
         let results: Vec<_> = broken.collect();
         assert_eq!(results.len(), 2, "{results:?}");

@@ -67,11 +67,26 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// How many rejected items an import lists in its error log (it counts them all).
+pub const MAX_LISTED_REJECTS: usize = 10_000;
+
 impl Rejected {
     /// The error log's line for it (JSON).
     pub fn log_line(&self) -> String {
         serde_json::json!({ "object": self.object, "line": self.line, "reason": self.reason }).to_string()
     }
+}
+
+/// An import's error log: a JSON line per listed rejected item, and one that says how many more there
+/// were when `errors` is more than it lists.
+pub fn error_log(listed: &[Rejected], errors: u64) -> String {
+    let mut log: String = listed.iter().map(|r| r.log_line() + "\n").collect();
+    let unlisted = errors.saturating_sub(listed.len() as u64);
+    if unlisted > 0 {
+        let why = format!("{unlisted} more items were rejected; the first {} are listed", listed.len());
+        log.push_str(&(serde_json::json!({ "unlisted": unlisted, "reason": why }).to_string() + "\n"));
+    }
+    log
 }
 
 /// Where an import's valid items go, with its counts so far.
@@ -84,7 +99,8 @@ pub trait ImportSink {
 }
 
 /// Reads every object under `prefix` in `bucket` and sends its valid items to `sink`; returns the
-/// final counts and the items rejected. No object under the prefix fails the import.
+/// final counts and the items rejected (the first [`MAX_LISTED_REJECTS`]). No object under the prefix
+/// fails the import.
 pub async fn run(
     bucket: &BackupStore,
     prefix: &str,
@@ -124,7 +140,9 @@ pub async fn run(
                 }
                 Err(LineError(reason)) => {
                     counts.errors += 1;
-                    rejected.push(Rejected { object: object.path.clone(), line, reason });
+                    if rejected.len() < MAX_LISTED_REJECTS {
+                        rejected.push(Rejected { object: object.path.clone(), line, reason });
+                    }
                 }
             }
         }
@@ -132,7 +150,9 @@ pub async fn run(
             // The rest of the object counts as one item processed and rejected.
             counts.processed_items += 1;
             counts.errors += 1;
-            rejected.push(Rejected { object: object.path.clone(), line: 0, reason });
+            if rejected.len() < MAX_LISTED_REJECTS {
+                rejected.push(Rejected { object: object.path.clone(), line: 0, reason });
+            }
         }
     }
     sink.write(batch, &counts).await?;
@@ -368,6 +388,15 @@ mod tests {
         }
         let read = read_object(&gz[..gz.len() - 6], Compression::Gzip, &InputFormat::DynamoDbJson, &schema(None));
         assert!(read.abandoned.is_some(), "a cut gzip object is abandoned where it breaks");
+    }
+
+    #[test]
+    fn the_error_log_lists_its_items_and_says_how_many_more() {
+        let rejected = Rejected { object: "o".into(), line: 3, reason: "bad".into() };
+        assert_eq!(error_log(std::slice::from_ref(&rejected), 1), "{\"line\":3,\"object\":\"o\",\"reason\":\"bad\"}\n");
+        let log = error_log(&[rejected], 12_001);
+        let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+        assert_eq!(last["unlisted"], 12_000);
     }
 
     #[test]

@@ -65,8 +65,8 @@ impl DataFile {
     }
 }
 
-/// Lines into gzip'd data files, closed at [`DATA_FILE_BYTES`] of lines. Compression is done by the
-/// caller's thread (a blocking one); uploads are [`DataFiles::upload`]'s.
+/// Lines into gzip'd data files, closed at [`DATA_FILE_BYTES`] of lines. Lines are compressed on the
+/// caller's thread (callers add them from a blocking section); uploads are [`DataFiles::upload`]'s.
 pub struct DataFiles {
     folder: String,
     /// What names the files: an export's id (a repeated export writes the same files again).
@@ -123,7 +123,10 @@ impl DataFiles {
         }
         for (data, item_count) in std::mem::take(&mut self.closed) {
             let key = format!("{}{}.{}", self.folder, file_name(&self.seed, uploaded.len()), self.extension);
-            let (md5, etag) = checksums(&data);
+            // Hashing a file of up to 128 MiB takes the CPU: off the runtime's threads.
+            let ((md5, etag), data) = tokio::task::spawn_blocking(move || (checksums(&data), data))
+                .await
+                .expect("hashing a data file does not panic");
             let size = data.len() as u64;
             store.put_in_parts(&key, Bytes::from(data), PART_BYTES).await?;
             uploaded.push(DataFile { key, item_count, md5, etag, size });

@@ -19,26 +19,52 @@ pub mod import;
 pub mod layout;
 pub mod service;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use crate::backup::store::{BackupStore, StoreError};
+
+/// What the exports running on this node (the leader) have written so far, by export id: items and
+/// bytes of lines. DescribeExport, answered by the leader, shows it while an export is IN_PROGRESS.
+#[derive(Debug, Clone, Default)]
+pub struct ExportProgress(Arc<Mutex<BTreeMap<String, (u64, u64)>>>);
+
+impl ExportProgress {
+    pub fn set(&self, export_id: &str, items: u64, bytes: u64) {
+        self.0.lock().expect("progress lock").insert(export_id.to_string(), (items, bytes));
+    }
+
+    pub fn get(&self, export_id: &str) -> Option<(u64, u64)> {
+        self.0.lock().expect("progress lock").get(export_id).copied()
+    }
+
+    pub fn forget(&self, export_id: &str) {
+        self.0.lock().expect("progress lock").remove(export_id);
+    }
+}
 
 /// Where buckets are: a directory of directories, or S3's buckets.
 #[derive(Debug, Clone)]
-pub struct Buckets {
-    root: String,
+pub enum Buckets {
+    /// A directory of directories, one per bucket (its `file://` URL).
+    Directories(String),
+    /// S3's buckets (or an S3-compatible store's).
+    S3,
 }
 
 impl Buckets {
     /// Buckets under `url`: `file:///dir` (each bucket a directory in it) or `s3://` (S3 buckets,
-    /// reached with the usual `AWS_*` variables).
+    /// reached with the usual `AWS_*` variables; a request names its bucket, so the URL names none).
     pub fn new(url: &str) -> Result<Buckets, StoreError> {
-        let root = url.trim_end_matches('/').to_string();
-        match url::Url::parse(url).map(|u| u.scheme().to_string()) {
-            Ok(scheme) if scheme == "file" || scheme == "s3" => Ok(Buckets { root }),
-            Ok(scheme) => Err(StoreError::Url {
-                url: url.into(),
-                why: format!("unsupported scheme {scheme:?} (file:// or s3://)"),
-            }),
-            Err(e) => Err(StoreError::Url { url: url.into(), why: e.to_string() }),
+        let bad = |why: String| StoreError::Url { url: url.into(), why };
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        match parsed.scheme() {
+            "file" => Ok(Buckets::Directories(url.trim_end_matches('/').to_string())),
+            "s3" if parsed.host_str().is_none_or(str::is_empty) && parsed.path().trim_matches('/').is_empty() => {
+                Ok(Buckets::S3)
+            }
+            "s3" => Err(bad("give `s3://` alone: each export and import names its own bucket".into())),
+            other => Err(bad(format!("unsupported scheme {other:?} (file:// or s3://)"))),
         }
     }
 
@@ -48,10 +74,11 @@ impl Buckets {
         if !valid_bucket_name(name) {
             return Err(BucketError::Invalid(name.to_string()));
         }
-        if self.root == "s3:" {
-            return Ok(BackupStore::open(&format!("s3://{name}"))?);
-        }
-        let url = format!("{}/{name}", self.root);
+        let root = match self {
+            Buckets::S3 => return Ok(BackupStore::open(&format!("s3://{name}"))?),
+            Buckets::Directories(root) => root,
+        };
+        let url = format!("{root}/{name}");
         if !create {
             let dir = url::Url::parse(&url).ok().and_then(|u| u.to_file_path().ok());
             if !dir.is_some_and(|d| d.is_dir()) {
@@ -128,6 +155,16 @@ mod tests {
         buckets.open("made-now", true).unwrap();
         assert!(dir.path().join("made-now").is_dir());
         buckets.open("made-now", false).unwrap();
+    }
+
+    #[test]
+    fn the_buckets_url_is_a_directory_or_s3_itself() {
+        assert!(
+            matches!(Buckets::new("file:///srv/buckets/"), Ok(Buckets::Directories(root)) if root == "file:///srv/buckets")
+        );
+        assert!(matches!(Buckets::new("s3://"), Ok(Buckets::S3)));
+        assert!(Buckets::new("s3://one-bucket/prefix").is_err());
+        assert!(Buckets::new("gs://x").is_err());
     }
 
     #[test]

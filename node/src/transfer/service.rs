@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::apply::{list_exports, list_imports, read_export, read_import};
 use super::format::Format;
-use super::Buckets;
+use super::{Buckets, ExportProgress};
 use crate::api::tern::observe;
 use crate::backup::seconds;
 use crate::routing::{Caller, RegionNode};
@@ -28,12 +28,20 @@ pub struct TransfersService {
     min_incremental_micros: u64,
     /// Where import error logs are written (the backup store), as their URLs begin.
     backup_store_url: String,
+    /// What the exports running here (when this node leads) have written so far.
+    progress: ExportProgress,
 }
 
 impl TransfersService {
-    pub fn new(node: RegionNode, buckets: Buckets, min_incremental_secs: u64, backup_store_url: String) -> Self {
+    pub fn new(
+        node: RegionNode,
+        buckets: Buckets,
+        progress: ExportProgress,
+        min_incremental_secs: u64,
+        backup_store_url: String,
+    ) -> Self {
         let min_incremental_micros = min_incremental_secs * 1_000_000;
-        TransfersService { node, buckets, min_incremental_micros, backup_store_url }
+        TransfersService { node, buckets, min_incremental_micros, backup_store_url, progress }
     }
 
     /// The export a request asks for, checked against the table and its PITR window now.
@@ -332,7 +340,13 @@ impl Transfers for TransfersService {
                     self.node.linearizable().await?;
                     let export = read_export(self.node.reader.latest(), &id)?
                         .ok_or_else(|| export_not_found(&request.export_arn))?;
-                    Ok(DescribeExportResponse { export_description: export.description })
+                    let mut description = export.description.unwrap_or_default();
+                    if let Some((items, bytes)) =
+                        self.progress.get(&id).filter(|_| description.export_status == "IN_PROGRESS")
+                    {
+                        (description.items_exported, description.bytes_written) = (items as i64, bytes as i64);
+                    }
+                    Ok(DescribeExportResponse { export_description: Some(description) })
                 })
                 .await
         })
