@@ -18,6 +18,7 @@ use time::error::{Parse, TryFromParsed};
 use time::format_description::well_known::Iso8601;
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
+use super::paging::{list_pages, Resume};
 use super::{input, output, tables};
 
 /// A time parameter as the AWS CLI reads one, in seconds since the Unix epoch: ISO 8601 / RFC 3339
@@ -392,35 +393,27 @@ pub struct ListBackups {
 impl ListBackups {
     /// Lists every page (each starting after the last backup of the one before) until done or --max-items.
     pub async fn run(&self, client: &Client) -> anyhow::Result<Json> {
-        let max = self.max_items.map(|max| usize::try_from(max).unwrap_or(usize::MAX));
-        let mut summaries = Vec::new();
-        let mut start = self.starting_token.clone().unwrap_or_default();
-        loop {
-            let page = client
-                .list_backups(ListBackupsRequest {
-                    table_name: self.table_name.clone().unwrap_or_default(),
-                    limit: self.page_size.unwrap_or(0),
-                    time_range_lower_bound: self.time_range_lower_bound,
-                    time_range_upper_bound: self.time_range_upper_bound,
-                    exclusive_start_backup_arn: start.clone(),
-                    backup_type: self.backup_type.clone().unwrap_or_default(),
-                })
-                .await?;
-            summaries.extend(page.backup_summaries);
-            let more = !page.last_evaluated_backup_arn.is_empty();
-            if let Some(max) = max {
-                if summaries.len() > max || (summaries.len() == max && more) {
-                    summaries.truncate(max);
-                    let listed: Vec<_> = summaries.iter().map(backup_summary).collect();
-                    let next = summaries.last().map(|s| s.backup_arn.clone());
-                    return Ok(json!({ "BackupSummaries": listed, "NextToken": next }));
-                }
+        let start = Resume::decode(self.starting_token.as_deref());
+        let (summaries, next) = list_pages(start, self.max_items, |exclusive_start_backup_arn| {
+            let request = ListBackupsRequest {
+                table_name: self.table_name.clone().unwrap_or_default(),
+                limit: self.page_size.unwrap_or(0),
+                time_range_lower_bound: self.time_range_lower_bound,
+                time_range_upper_bound: self.time_range_upper_bound,
+                exclusive_start_backup_arn,
+                backup_type: self.backup_type.clone().unwrap_or_default(),
+            };
+            async move {
+                let page = client.list_backups(request).await?;
+                Ok((page.backup_summaries, page.last_evaluated_backup_arn))
             }
-            if !more {
-                return Ok(json!({ "BackupSummaries": summaries.iter().map(backup_summary).collect::<Vec<_>>() }));
-            }
-            start = page.last_evaluated_backup_arn;
+        })
+        .await?;
+        let mut out = json!({ "BackupSummaries": summaries.iter().map(backup_summary).collect::<Vec<_>>() });
+        if let Some(next) = next {
+            out["NextToken"] = json!(next);
         }
+        Ok(out)
     }
 }
 

@@ -82,6 +82,15 @@ fn scalars(object: BTreeMap<String, Json>) -> anyhow::Result<BTreeMap<String, St
         .collect()
 }
 
+/// A parameter only read as a JSON object (or `file://` of one): anything else is refused with an example.
+pub fn json_object(text: &str, name: &str, example: &str) -> anyhow::Result<Json> {
+    let text = self::text(text)?;
+    if !text.trim_start().starts_with('{') {
+        bail!("Error parsing parameter {name}: expected a JSON object such as {example} (or file://PATH of one)");
+    }
+    json(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,13 +3,16 @@
 pub mod backups;
 pub mod batches;
 pub mod cluster;
+pub mod exports;
 pub mod health;
+pub mod imports;
 pub mod input;
 pub mod items;
 pub mod output;
+pub mod paging;
+pub mod progress;
 pub mod streams;
 pub mod tables;
-pub mod transfers;
 
 use clap::{Parser, Subcommand};
 
@@ -103,17 +106,17 @@ pub enum Command {
     DeleteBackup(backups::BackupArn),
     /// Exports table data to an S3 bucket: a bucket of the nodes' `--buckets`. The table must have point in
     /// time recovery enabled, and you can export data from any time within the point in time recovery window.
-    ExportTableToPointInTime(transfers::ExportTableToPointInTime),
+    ExportTableToPointInTime(exports::ExportTableToPointInTime),
     /// Describes an existing table export.
-    DescribeExport(transfers::DescribeExport),
+    DescribeExport(exports::DescribeExport),
     /// Lists the region's exports, or one table's.
-    ListExports(transfers::ListExports),
+    ListExports(exports::ListExports),
     /// Imports table data from an S3 bucket (a bucket of the nodes' `--buckets`) into a new table.
-    ImportTable(transfers::ImportTable),
+    ImportTable(imports::ImportTable),
     /// Represents the properties of the import.
-    DescribeImport(transfers::DescribeImport),
+    DescribeImport(imports::DescribeImport),
     /// Lists the region's imports, or one table's.
-    ListImports(transfers::ListImports),
+    ListImports(imports::ListImports),
     /// DynamoDB Streams: list-streams, describe-stream, get-shard-iterator, get-records, tail, list-consumers.
     #[command(subcommand)]
     Streams(streams::StreamsCommand),
@@ -309,12 +312,12 @@ mod tests {
             about_of::<backups::CreateBackup>(),
             about_of::<backups::BackupArn>(),
             about_of::<backups::ListBackups>(),
-            about_of::<transfers::ExportTableToPointInTime>(),
-            about_of::<transfers::DescribeExport>(),
-            about_of::<transfers::ListExports>(),
-            about_of::<transfers::ImportTable>(),
-            about_of::<transfers::DescribeImport>(),
-            about_of::<transfers::ListImports>(),
+            about_of::<exports::ExportTableToPointInTime>(),
+            about_of::<exports::DescribeExport>(),
+            about_of::<exports::ListExports>(),
+            about_of::<imports::ImportTable>(),
+            about_of::<imports::DescribeImport>(),
+            about_of::<imports::ListImports>(),
             about_of::<NodeArgs>(),
             about_of::<PlaygroundArgs>(),
             about_of::<BenchArgs>(),

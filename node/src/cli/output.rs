@@ -158,3 +158,10 @@ pub fn print(document: Json) {
     }
     println!("{}", serde_json::to_string_pretty(&document).expect("JSON values serialise"));
 }
+
+/// Sets `key` to a string unless it is empty.
+pub fn insert_text(object: &mut Json, key: &str, text: &str) {
+    if !text.is_empty() {
+        object[key] = json!(text);
+    }
+}
