@@ -9,38 +9,6 @@ use tern_proto::ErrorKind;
 
 use crate::{request, Client, Error, Patience, Target, MAX_MESSAGE_BYTES};
 
-/// A call the leader answers (any node forwards it there): reads see every change acknowledged before.
-macro_rules! backups_operation {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty, $target:expr) => {
-        $(#[$doc])*
-        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            self.call_on($target, Patience::Attempt, |channel, timeout| {
-                let message = message.clone();
-                async move { backups(channel).$name(request(message, timeout)).await }
-            })
-            .await
-        }
-    };
-}
-
-/// A call that makes something (a backup, a table): one call of the client's session, so that a
-/// retry after a lost answer is answered with the first attempt's outcome, never made twice.
-macro_rules! backups_write {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
-        $(#[$doc])*
-        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            let call = self.inner.session.begin();
-            let result = self
-                .call_on(Target::Leader, Patience::Deadline, |channel, timeout| {
-                    let request = call.request(message.clone(), timeout);
-                    async move { backups(channel).$name(request).await }
-                })
-                .await;
-            call.finish(result)
-        }
-    };
-}
-
 fn backups(channel: tonic::transport::Channel) -> BackupsClient<tonic::transport::Channel> {
     BackupsClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -48,21 +16,21 @@ fn backups(channel: tonic::transport::Channel) -> BackupsClient<tonic::transport
 }
 
 impl Client {
-    backups_operation!(/// UpdateContinuousBackups: point-in-time recovery on or off, and its window.
-        update_continuous_backups, UpdateContinuousBackupsRequest, UpdateContinuousBackupsResponse, Target::Leader);
-    backups_operation!(/// DescribeContinuousBackups.
-        describe_continuous_backups, DescribeContinuousBackupsRequest, DescribeContinuousBackupsResponse, Target::Leader);
-    backups_write!(/// RestoreTableToPointInTime: a new table, CREATING until its items are restored.
+    leader_call!(backups, /// UpdateContinuousBackups: point-in-time recovery on or off, and its window.
+        update_continuous_backups, UpdateContinuousBackupsRequest, UpdateContinuousBackupsResponse);
+    leader_call!(backups, /// DescribeContinuousBackups.
+        describe_continuous_backups, DescribeContinuousBackupsRequest, DescribeContinuousBackupsResponse);
+    session_call!(backups, /// RestoreTableToPointInTime: a new table, CREATING until its items are restored.
         restore_table_to_point_in_time, RestoreTableToPointInTimeRequest, RestoreTableToPointInTimeResponse);
-    backups_write!(/// CreateBackup: CREATING until its files are in the backup store.
+    session_call!(backups, /// CreateBackup: CREATING until its files are in the backup store.
         create_backup, CreateBackupRequest, CreateBackupResponse);
-    backups_operation!(/// DescribeBackup.
-        describe_backup, DescribeBackupRequest, DescribeBackupResponse, Target::Leader);
-    backups_operation!(/// ListBackups (one page).
-        list_backups, ListBackupsRequest, ListBackupsResponse, Target::Leader);
-    backups_operation!(/// DeleteBackup.
-        delete_backup, DeleteBackupRequest, DeleteBackupResponse, Target::Leader);
-    backups_write!(/// RestoreTableFromBackup: a new table, CREATING until its items are restored.
+    leader_call!(backups, /// DescribeBackup.
+        describe_backup, DescribeBackupRequest, DescribeBackupResponse);
+    leader_call!(backups, /// ListBackups (one page).
+        list_backups, ListBackupsRequest, ListBackupsResponse);
+    leader_call!(backups, /// DeleteBackup.
+        delete_backup, DeleteBackupRequest, DeleteBackupResponse);
+    session_call!(backups, /// RestoreTableFromBackup: a new table, CREATING until its items are restored.
         restore_table_from_backup, RestoreTableFromBackupRequest, RestoreTableFromBackupResponse);
 
     /// Waits until `table` is restored (ACTIVE), calling `progress` with each description seen. A

@@ -13,6 +13,40 @@
 //! # Ok(()) }
 //! ```
 
+/// A call of one of the services besides `tern.v1.Tern` (`$service(channel)` makes its client) that the
+/// leader answers (any node forwards it there): it sees every change acknowledged before it.
+macro_rules! leader_call {
+    ($service:ident, $(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            self.call_on(Target::Leader, Patience::Attempt, |channel, timeout| {
+                let message = message.clone();
+                async move { $service(channel).$name(request(message, timeout)).await }
+            })
+            .await
+        }
+    };
+}
+
+/// A call that makes something (a table, a backup, an export or import job) on one of those services:
+/// one call of the client's session, so that a retry after a lost answer is answered with the first
+/// attempt's outcome, never made twice.
+macro_rules! session_call {
+    ($service:ident, $(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
+            let call = self.inner.session.begin();
+            let result = self
+                .call_on(Target::Leader, Patience::Deadline, |channel, timeout| {
+                    let request = call.request(message.clone(), timeout);
+                    async move { $service(channel).$name(request).await }
+                })
+                .await;
+            call.finish(result)
+        }
+    };
+}
+
 mod backups;
 mod error;
 mod nodes;

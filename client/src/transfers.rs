@@ -7,38 +7,6 @@ use tern_proto::v1::*;
 
 use crate::{request, Client, Error, Patience, Target, MAX_MESSAGE_BYTES};
 
-/// A call the leader answers (any node forwards it there): it sees every change acknowledged before.
-macro_rules! transfers_read {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
-        $(#[$doc])*
-        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            self.call_on(Target::Leader, Patience::Attempt, |channel, timeout| {
-                let message = message.clone();
-                async move { transfers(channel).$name(request(message, timeout)).await }
-            })
-            .await
-        }
-    };
-}
-
-/// A call that starts a job: one call of the client's session, so that a retry after a lost answer is
-/// answered with the first attempt's outcome, never started twice.
-macro_rules! transfers_write {
-    ($(#[$doc:meta])* $name:ident, $request:ty, $response:ty) => {
-        $(#[$doc])*
-        pub async fn $name(&self, message: $request) -> Result<$response, Error> {
-            let call = self.inner.session.begin();
-            let result = self
-                .call_on(Target::Leader, Patience::Deadline, |channel, timeout| {
-                    let request = call.request(message.clone(), timeout);
-                    async move { transfers(channel).$name(request).await }
-                })
-                .await;
-            call.finish(result)
-        }
-    };
-}
-
 fn transfers(channel: tonic::transport::Channel) -> TransfersClient<tonic::transport::Channel> {
     TransfersClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -46,17 +14,17 @@ fn transfers(channel: tonic::transport::Channel) -> TransfersClient<tonic::trans
 }
 
 impl Client {
-    transfers_write!(/// ExportTableToPointInTime: IN_PROGRESS until its files are in the bucket.
+    session_call!(transfers, /// ExportTableToPointInTime: IN_PROGRESS until its files are in the bucket.
         export_table_to_point_in_time, ExportTableToPointInTimeRequest, ExportTableToPointInTimeResponse);
-    transfers_read!(/// DescribeExport.
+    leader_call!(transfers, /// DescribeExport.
         describe_export, DescribeExportRequest, DescribeExportResponse);
-    transfers_read!(/// ListExports (one page).
+    leader_call!(transfers, /// ListExports (one page).
         list_exports, ListExportsRequest, ListExportsResponse);
-    transfers_write!(/// ImportTable: a new table, CREATING until the import ends.
+    session_call!(transfers, /// ImportTable: a new table, CREATING until the import ends.
         import_table, ImportTableRequest, ImportTableResponse);
-    transfers_read!(/// DescribeImport.
+    leader_call!(transfers, /// DescribeImport.
         describe_import, DescribeImportRequest, DescribeImportResponse);
-    transfers_read!(/// ListImports (one page).
+    leader_call!(transfers, /// ListImports (one page).
         list_imports, ListImportsRequest, ListImportsResponse);
 
     /// Waits until an import ends (COMPLETED or FAILED: the description says which), calling

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod backup;
 pub mod bench;
 pub mod cache;
+pub mod catalog;
 pub mod changes;
 pub mod chaos;
 pub mod cli;

@@ -332,6 +332,16 @@ async fn export_requests_outside_the_rules_get_dynamodbs_errors() -> anyhow::Res
     Ok(())
 }
 
+/// A new table's parameters: `name`, keyed by the string `pk`.
+fn pk_table(name: &str) -> TableCreationParameters {
+    TableCreationParameters {
+        table_name: name.into(),
+        attribute_definitions: vec![AttributeDefinition { attribute_name: "pk".into(), attribute_type: "S".into() }],
+        key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
+        billing_mode: "PAY_PER_REQUEST".into(),
+    }
+}
+
 /// Imports `prefix` of `bucket` into a new table `table` keyed by `pk` (a string) and waits for the end.
 async fn import(
     client: &Client,
@@ -351,15 +361,7 @@ async fn import(
         input_format: format.into(),
         input_compression_type: compression.into(),
         input_format_options: csv.map(|csv| InputFormatOptions { csv: Some(csv) }),
-        table_creation_parameters: Some(TableCreationParameters {
-            table_name: table.into(),
-            attribute_definitions: vec![AttributeDefinition {
-                attribute_name: "pk".into(),
-                attribute_type: "S".into(),
-            }],
-            key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
-            billing_mode: "PAY_PER_REQUEST".into(),
-        }),
+        table_creation_parameters: Some(pk_table(table)),
         ..Default::default()
     };
     let started = client.import_table(request).await?.import_table_description.unwrap();
@@ -484,15 +486,7 @@ async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()
         .import_table(ImportTableRequest {
             s3_bucket_source: Some(S3BucketSource { s3_bucket: "incoming".into(), ..Default::default() }),
             input_format: "CSV".into(),
-            table_creation_parameters: Some(TableCreationParameters {
-                table_name: "people".into(),
-                attribute_definitions: vec![AttributeDefinition {
-                    attribute_name: "pk".into(),
-                    attribute_type: "S".into(),
-                }],
-                key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
-                ..Default::default()
-            }),
+            table_creation_parameters: Some(pk_table("people")),
             ..Default::default()
         })
         .await;
@@ -511,15 +505,7 @@ async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()
         }),
         input_format: "CSV".into(),
         input_compression_type: "GZIP".into(),
-        table_creation_parameters: Some(TableCreationParameters {
-            table_name: "people-again".into(),
-            attribute_definitions: vec![AttributeDefinition {
-                attribute_name: "pk".into(),
-                attribute_type: "S".into(),
-            }],
-            key_schema: vec![KeySchemaElement { attribute_name: "pk".into(), key_type: "HASH".into() }],
-            ..Default::default()
-        }),
+        table_creation_parameters: Some(pk_table("people-again")),
         ..Default::default()
     };
     let first = client.import_table(request.clone()).await?.import_table_description.unwrap();

@@ -3,6 +3,7 @@
 
 use tern_proto::internal::{LogRecord, StoredBackup, StoredItem, StoredTable};
 
+use crate::catalog::{catalog, catalog_entry};
 use crate::engine::{self, Direction, ReadView, StorageError};
 use crate::keyspace::{self, Family};
 
@@ -16,29 +17,6 @@ pub fn tables(view: &dyn ReadView) -> Result<Vec<StoredTable>, StorageError> {
 /// The table whose key prefix is `table_id`, if it is still there.
 pub fn table_with_id(view: &dyn ReadView, table_id: u64) -> Result<Option<StoredTable>, StorageError> {
     Ok(tables(view)?.into_iter().find(|t| t.table_id == table_id))
-}
-
-/// One entry of a catalog in sm_meta (a backup, an export, an import), by its key; `what` names it in
-/// a corruption error.
-pub fn catalog_entry<T: prost::Message + Default>(
-    view: &dyn ReadView,
-    key: &[u8],
-    what: &'static str,
-) -> Result<Option<T>, StorageError> {
-    view.get(Family::Meta, key)?.map(|b| engine::decode(what, &b)).transpose()
-}
-
-/// Every entry of a catalog in sm_meta (its keys begin with `prefix`), in key order: ids are made in
-/// time order, so this is creation order.
-pub fn catalog<T: prost::Message + Default>(
-    view: &dyn ReadView,
-    prefix: &[u8],
-    what: &'static str,
-) -> Result<Vec<T>, StorageError> {
-    let end = keyspace::prefix_end(prefix);
-    view.scan(Family::Meta, prefix, Some(&end), Direction::Forward)
-        .map(|entry| entry.and_then(|(_, value)| engine::decode(what, &value)))
-        .collect()
 }
 
 /// The catalog entry of a backup.

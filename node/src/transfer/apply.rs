@@ -9,7 +9,7 @@ use tern_proto::v1::{ExportDescription, ImportTableDescription};
 use tern_proto::{ApiError, ErrorKind};
 
 use crate::apply::entry::{Applied, Entry};
-use crate::backup::view::{catalog, catalog_entry};
+use crate::catalog::{catalog, catalog_entry};
 use crate::engine::{ReadView, StorageError};
 use crate::keyspace::{self, Family};
 
