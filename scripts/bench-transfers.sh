@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures exports and imports on a three-node playground region, in one run: the time to export a
 # table of ITEMS 100-byte items (full, DynamoDB JSON) to the local buckets and to import it back into a
-# new table (items/s), and the put latency of a steady load on another table while exports run against
-# the same load without them (rounds without, with, with, without). Prints JSON lines, then a summary.
+# new table (items/s), each against a baseline of the same run (the export against a client's scan of
+# the whole table, the import against a PITR restore of it, which writes the same way); and the put
+# latency of a steady load on another table while exports run against the same load without them
+# (rounds without, with, with, without). Prints JSON lines, then a summary.
 # Usage: scripts/bench-transfers.sh [ITEMS] [LOAD_SECS] [CONCURRENCY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,15 +47,20 @@ for _ in $(seq 1 600); do
 done
 arn=$("$TERN_BIN" describe-table --table-name big | json 'd["Table"]["TableArn"]')
 
-# 1. Export and import of the whole table.
+# 1. Export and import of the whole table, and their baselines.
+timed "scan (export's baseline)" "$items" "$TERN_BIN" scan --table-name big
 timed "export" "$items" "$TERN_BIN" export-table-to-point-in-time --table-arn "$arn" --s3-bucket bench \
   --s3-prefix full --wait
 manifest=$("$TERN_BIN" list-exports --table-arn "$arn" | json 'd["ExportSummaries"][-1]["ExportArn"]')
 data=$("$TERN_BIN" describe-export --export-arn "$manifest" | json 'd["ExportDescription"]["ExportManifest"].replace("manifest-summary.json", "data/")')
 timed "import" "$items" "$TERN_BIN" import-table --input-format DYNAMODB_JSON --input-compression-type GZIP \
   --s3-bucket-source "S3Bucket=bench,S3KeyPrefix=$data" --table-creation-parameters "$parameters" --wait
-count=$("$TERN_BIN" describe-table --table-name big-imported | json 'd["Table"]["ItemCount"]')
-[ "$count" = "$items" ] || { echo "big-imported has $count items, not $items" >&2; exit 1; }
+timed "restore (import's baseline)" "$items" "$TERN_BIN" restore-table-to-point-in-time --source-table-name big \
+  --target-table-name big-restored --use-latest-restorable-time --wait
+for table in big-imported big-restored; do
+  count=$("$TERN_BIN" describe-table --table-name "$table" | json 'd["Table"]["ItemCount"]')
+  [ "$count" = "$items" ] || { echo "$table has $count items, not $items" >&2; exit 1; }
+done
 
 # 2. A steady load's puts without and during exports of big.
 exports_forever() {
@@ -73,9 +80,11 @@ done
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-for r in rows:
-    if "secs" in r and "measure" in r:
-        print(f"{r['measure']}: {r['items']} items in {r['secs']:.1f} s ({r['items'] / r['secs']:.0f} items/s)")
+timed = {r["measure"]: r for r in rows if "measure" in r and "secs" in r}
+for name, r in timed.items():
+    print(f"{name}: {r['items']} items in {r['secs']:.1f} s ({r['items'] / r['secs']:.0f} items/s)")
+print(f"export / scan of the same table: {timed['scan (export' + chr(39) + 's baseline)']['secs'] / timed['export']['secs']:.2f}x as fast")
+print(f"import / restore of the same table: {timed['restore (import' + chr(39) + 's baseline)']['secs'] / timed['import']['secs']:.2f}x as fast")
 steady = {}
 for r in rows:
     if "exports" in r:

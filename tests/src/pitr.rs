@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use ::tern_client::v1::*;
 use ::tern_client::Client;
+
+use crate::dynamo::wire;
 use serde_json::Value as Json;
 
 /// Items by partition key (a string attribute `pk`), as DynamoDB JSON.
@@ -73,4 +75,25 @@ pub fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// Writes `count` items of about 130 bytes (`item-000000` ...) with BatchWriteItem; returns them.
+pub async fn load(client: &Client, table: &str, count: u64) -> anyhow::Result<State> {
+    let mut expected = State::new();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
+        let mut requests = Vec::new();
+        for n in chunk {
+            let text =
+                format!(r#"{{"pk":{{"S":"item-{n:06}"}},"n":{{"N":"{n}"}},"body":{{"S":"{}"}}}}"#, "b".repeat(100));
+            expected.insert(format!("item-{n:06}"), serde_json::from_str(&text)?);
+            requests.push(WriteRequest {
+                request: Some(write_request::Request::PutRequest(PutRequest { item: wire(&text) })),
+            });
+        }
+        let mut request_items = BTreeMap::new();
+        request_items.insert(table.to_string(), WriteRequestList { requests });
+        let response = client.batch_write_item(BatchWriteItemRequest { request_items }).await?;
+        anyhow::ensure!(response.unprocessed_items.is_empty(), "unprocessed items");
+    }
+    Ok(expected)
 }

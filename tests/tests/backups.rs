@@ -11,7 +11,7 @@ use ::tern_client::v1::*;
 use ::tern_client::Client;
 use serde_json::Value as Json;
 use tern_tests::dynamo::{create_table, error, wire};
-use tern_tests::pitr::{describe_pitr, enable_pitr, files, scan, State};
+use tern_tests::pitr::{describe_pitr, enable_pitr, files, load, scan, State};
 use tern_tests::{free_addresses, Region};
 
 /// Nodes that upload their PITR log every 300 ms (a minute by default).
@@ -351,27 +351,6 @@ async fn a_backup_made_in_one_region_is_restored_in_another() -> anyhow::Result<
         .await;
     assert_eq!(api_error(no_table).0, "TableNotFoundException");
     Ok(())
-}
-
-/// Loads `count` items with BatchWriteItem.
-async fn load(client: &Client, table: &str, count: u64) -> anyhow::Result<State> {
-    let mut expected = State::new();
-    for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
-        let mut requests = Vec::new();
-        for n in chunk {
-            let text =
-                format!(r#"{{"pk":{{"S":"item-{n:06}"}},"n":{{"N":"{n}"}},"body":{{"S":"{}"}}}}"#, "b".repeat(100));
-            expected.insert(format!("item-{n:06}"), serde_json::from_str(&text)?);
-            requests.push(WriteRequest {
-                request: Some(write_request::Request::PutRequest(PutRequest { item: wire(&text) })),
-            });
-        }
-        let mut request_items = BTreeMap::new();
-        request_items.insert(table.to_string(), WriteRequestList { requests });
-        let response = client.batch_write_item(BatchWriteItemRequest { request_items }).await?;
-        anyhow::ensure!(response.unprocessed_items.is_empty(), "unprocessed items");
-    }
-    Ok(expected)
 }
 
 #[tokio::test(flavor = "multi_thread")]

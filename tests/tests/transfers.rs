@@ -15,7 +15,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use serde_json::{json, Value as Json};
 use tern_tests::dynamo::{create_table, error, wire};
-use tern_tests::pitr::{enable_pitr, scan, State};
+use tern_tests::pitr::{enable_pitr, load, scan, State};
 use tern_tests::Region;
 
 /// Nodes that upload their PITR log every 300 ms, and take incremental windows of a second.
@@ -514,5 +514,66 @@ async fn csv_imports_and_bad_items_follow_dynamodbs_rules() -> anyhow::Result<()
     assert_eq!(again.import_arn, first.import_arn);
     let other = ImportTableRequest { input_compression_type: "NONE".into(), ..request };
     assert_eq!(error(client.import_table(other).await).0, "ImportConflictException");
+    Ok(())
+}
+
+/// The leader killed once an export, then an import, is asked for (during it, or just after when it was
+/// quicker): the next leader carries each on from the replicated catalog; the export's files are one
+/// complete set (a repeated export writes the same file names again), and the import's table holds every
+/// item once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leader_killed_during_an_export_and_during_an_import() -> anyhow::Result<()> {
+    let mut region = Region::start(3, FAST).await?;
+    let client = region.client().await?;
+    create_table(&client, "big", "pk:S", None).await?;
+    let expected = load(&client, "big", 20_000).await?;
+    enable_pitr(&client, "big").await?;
+    let arn = table_arn(&describe(&client, "big").await?);
+
+    let started = client
+        .export_table_to_point_in_time(ExportTableToPointInTimeRequest {
+            table_arn: arn,
+            s3_bucket: "killed".into(),
+            ..Default::default()
+        })
+        .await?
+        .export_description
+        .unwrap();
+    let leader = region.wait_for_leader(Duration::from_secs(20)).await?;
+    region.kill(leader)?;
+    let exported = client.wait_for_export(&started.export_arn, EXPORT_TIMEOUT, |_| {}).await?;
+    assert_eq!((exported.export_status.as_str(), exported.item_count), ("COMPLETED", 20_000), "{exported:?}");
+    let bucket = region.dir().join("buckets/killed");
+    assert_eq!(export_lines(&bucket, &exported)?.len(), 20_000);
+    let data = exported.export_manifest.replace("manifest-summary.json", "data/");
+    let listing = std::fs::read_to_string(bucket.join(exported.export_manifest.replace("summary", "files")))?;
+    let on_disk = std::fs::read_dir(bucket.join(&data))?.count();
+    assert_eq!(on_disk, listing.lines().count(), "only the files the manifest lists are in data/");
+    region.restart(leader)?;
+
+    let started = client
+        .import_table(ImportTableRequest {
+            s3_bucket_source: Some(S3BucketSource {
+                s3_bucket: "killed".into(),
+                s3_key_prefix: data,
+                ..Default::default()
+            }),
+            input_format: "DYNAMODB_JSON".into(),
+            input_compression_type: "GZIP".into(),
+            table_creation_parameters: Some(pk_table("big-imported")),
+            ..Default::default()
+        })
+        .await?
+        .import_table_description
+        .unwrap();
+    let leader = region.wait_for_leader(Duration::from_secs(20)).await?;
+    region.kill(leader)?;
+    let imported = client.wait_for_import(&started.import_arn, EXPORT_TIMEOUT, |_| {}).await?;
+    assert_eq!(imported.import_status, "COMPLETED", "{imported:?}");
+    assert_eq!((imported.imported_item_count, imported.error_count), (20_000, 0));
+    client.wait_for_restore("big-imported", EXPORT_TIMEOUT, |_| {}).await?;
+    assert_eq!(describe(&client, "big-imported").await?.item_count, 20_000);
+    assert_eq!(scan(&client, "big-imported").await?, expected, "every item once");
+    region.restart(leader)?;
     Ok(())
 }
