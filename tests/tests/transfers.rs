@@ -577,3 +577,209 @@ async fn the_leader_killed_during_an_export_and_during_an_import() -> anyhow::Re
     region.restart(leader)?;
     Ok(())
 }
+
+/// DynamoDB's ProductCatalog sample items (the Developer Guide's sample data, with the export page's
+/// item 103, and one item with the types the samples lack), as DynamoDB JSON items, and the same items
+/// as lines of an Ion export, written as DynamoDB writes them (`$ion_1_0` on each line, decimals, sets
+/// as annotated lists, blobs).
+fn product_catalog() -> (Vec<&'static str>, Vec<&'static str>) {
+    let json = vec![
+        r#"{"Id":{"N":"101"},"Title":{"S":"Book 101 Title"},"ISBN":{"S":"111-1111111111"},"Authors":{"L":[{"S":"Author1"}]},"Price":{"N":"2"},"Dimensions":{"S":"8.5 x 11.0 x 0.5"},"PageCount":{"N":"500"},"InPublication":{"BOOL":true},"ProductCategory":{"S":"Book"}}"#,
+        r#"{"Id":{"N":"102"},"Title":{"S":"Book 102 Title"},"ISBN":{"S":"222-2222222222"},"Authors":{"L":[{"S":"Author1"},{"S":"Author2"}]},"Price":{"N":"20"},"Dimensions":{"S":"8.5 x 11.0 x 0.8"},"PageCount":{"N":"600"},"InPublication":{"BOOL":true},"ProductCategory":{"S":"Book"}}"#,
+        r#"{"Authors":{"SS":["Author1","Author2"]},"Dimensions":{"S":"8.5 x 11.0 x 1.5"},"ISBN":{"S":"333-3333333333"},"Id":{"N":"103"},"InPublication":{"BOOL":false},"PageCount":{"N":"600"},"Price":{"N":"2000"},"ProductCategory":{"S":"Book"},"Title":{"S":"Book 103 Title"}}"#,
+        r#"{"Id":{"N":"201"},"Title":{"S":"18-Bike-201"},"Description":{"S":"201 Description"},"BicycleType":{"S":"Road"},"Brand":{"S":"Mountain A"},"Price":{"N":"100"},"Color":{"L":[{"S":"Red"},{"S":"Black"}]},"ProductCategory":{"S":"Bicycle"}}"#,
+        r#"{"Id":{"N":"202"},"Title":{"S":"21-Bike-202"},"Description":{"S":"202 Description"},"BicycleType":{"S":"Road"},"Brand":{"S":"Brand-Company A"},"Price":{"N":"200"},"Color":{"L":[{"S":"Green"},{"S":"Black"}]},"ProductCategory":{"S":"Bicycle"}}"#,
+        r#"{"Id":{"N":"205"},"Title":{"S":"18-Bike-204"},"Description":{"S":"205 Description"},"BicycleType":{"S":"Hybrid"},"Brand":{"S":"Brand-Company C"},"Price":{"N":"500"},"Color":{"L":[{"S":"Red"},{"S":"Black"}]},"ProductCategory":{"S":"Bicycle"},"ProductReviews":{"M":{"FiveStar":{"L":[{"S":"Excellent! Can't recommend it highly enough! Buy it!"},{"S":"Do yourself a favor and buy this."}]},"OneStar":{"L":[{"S":"Terrible product! Do not buy this."}]}}}}"#,
+        r#"{"Id":{"N":"-1.5E-130"},"Photo":{"B":"AAEC/w=="},"Discontinued":{"NULL":true},"Sizes":{"NS":["1","2.5","99999999999999999999999999999999999999"]},"Thumbnails":{"BS":["AQ==","AgM="]},"Notes":{"M":{"empty":{"M":{}},"none":{"L":[]}}},"Blank":{"S":""}}"#,
+    ];
+    let ion = vec![
+        r#"$ion_1_0 {Item:{Id:101.,Title:"Book 101 Title",ISBN:"111-1111111111",Authors:["Author1"],Price:2.,Dimensions:"8.5 x 11.0 x 0.5",PageCount:5d2,InPublication:true,ProductCategory:"Book"}}"#,
+        r#"$ion_1_0 {Item:{Id:102.,Title:"Book 102 Title",ISBN:"222-2222222222",Authors:["Author1","Author2"],Price:20.,Dimensions:"8.5 x 11.0 x 0.8",PageCount:6d2,InPublication:true,ProductCategory:"Book"}}"#,
+        r#"$ion_1_0 {Item:{Authors:$dynamodb_SS::["Author1","Author2"],Dimensions:"8.5 x 11.0 x 1.5",ISBN:"333-3333333333",Id:103.,InPublication:false,PageCount:6d2,Price:2d3,ProductCategory:"Book",Title:"Book 103 Title"}}"#,
+        r#"$ion_1_0 {Item:{Id:201.,Title:"18-Bike-201",Description:"201 Description",BicycleType:"Road",Brand:"Mountain A",Price:1d2,Color:["Red","Black"],ProductCategory:"Bicycle"}}"#,
+        r#"$ion_1_0 {Item:{Id:202.,Title:"21-Bike-202",Description:"202 Description",BicycleType:"Road",Brand:"Brand-Company A",Price:2d2,Color:["Green","Black"],ProductCategory:"Bicycle"}}"#,
+        r#"$ion_1_0 {Item:{Id:205.,Title:"18-Bike-204",Description:"205 Description",BicycleType:"Hybrid",Brand:"Brand-Company C",Price:5d2,Color:["Red","Black"],ProductCategory:"Bicycle",ProductReviews:{FiveStar:["Excellent! Can't recommend it highly enough! Buy it!","Do yourself a favor and buy this."],OneStar:["Terrible product! Do not buy this."]}}}"#,
+        r#"$ion_1_0 {Item:{Id:-15d-131,Photo:{{AAEC/w==}},Discontinued:null,Sizes:$dynamodb_NS::[1.,2.5,99999999999999999999999999999999999999.],Thumbnails:$dynamodb_BS::[{{AQ==}},{{AgM=}}],Notes:{empty:{},none:[]},Blank:""}}"#,
+    ];
+    (json, ion)
+}
+
+/// Writes a full export as DynamoDB lays one out under `prefix` of `bucket` (`_started`, the manifests
+/// and their checksums, data files of a few items each and an empty one for an empty partition),
+/// with `lines` as its data; returns the data folder to import from.
+fn write_dynamodb_export(bucket: &Path, prefix: &str, format: &str, lines: &[String]) -> anyhow::Result<String> {
+    let id = "01234567890123-a1b2c3d4";
+    let folder = format!("{prefix}/AWSDynamoDB/{id}");
+    let extension = if format == "ION" { "ion.gz" } else { "json.gz" };
+    let dir = bucket.join(&folder);
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::write(dir.join("_started"), b"")?;
+    let mut listing = String::new();
+    for (name, part) in [("asdl123dasas", &lines[..4]), ("x7gtqlxnbuw3", &lines[4..]), ("m2vrfodbzq5u", &[][..])] {
+        let text: String = part.iter().map(|l| format!("{l}\n")).collect();
+        let data = gzip(text.as_bytes());
+        let key = format!("{folder}/data/{name}.{extension}");
+        std::fs::write(bucket.join(&key), &data)?;
+        let md5 = Md5::digest(&data);
+        listing +=
+            &(json!({"itemCount": part.len(), "md5Checksum": base64::engine::general_purpose::STANDARD.encode(md5),
+            "etag": format!("{}-1", hex(&md5)), "dataFileS3Key": key})
+            .to_string()
+                + "\n");
+    }
+    std::fs::write(dir.join("manifest-files.json"), &listing)?;
+    std::fs::write(dir.join("manifest-files.checksum"), hex(&Md5::digest(listing.as_bytes())))?;
+    let summary = json!({
+        "version": "2020-06-30",
+        "exportArn": format!("arn:aws:dynamodb:us-east-1:123456789012:table/ProductCatalog/export/{id}"),
+        "startTime": "2020-11-04T07:28:34.028Z", "endTime": "2020-11-04T07:33:43.897Z",
+        "tableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ProductCatalog",
+        "tableId": "12345a12-abcd-123a-ab12-1234abc12345", "exportTime": "2020-11-04T07:28:34.028Z",
+        "s3Bucket": "ddb-productcatalog-export", "s3Prefix": prefix, "s3SseAlgorithm": "AES256",
+        "s3SseKmsKeyId": null, "manifestFilesS3Key": format!("{folder}/manifest-files.json"),
+        "billedSizeBytes": 0, "itemCount": lines.len(), "outputFormat": format, "exportType": "FULL_EXPORT",
+    })
+    .to_string();
+    std::fs::write(dir.join("manifest-summary.json"), &summary)?;
+    std::fs::write(dir.join("manifest-summary.checksum"), hex(&Md5::digest(summary.as_bytes())))?;
+    Ok(format!("{folder}/data/"))
+}
+
+/// Every item of `table` as DynamoDB JSON, in one order.
+async fn all_items(client: &Client, table: &str) -> anyhow::Result<Vec<String>> {
+    let items =
+        client.scan_all(ScanRequest { table_name: table.into(), consistent_read: true, ..Default::default() }).await?;
+    let mut items: Vec<String> = items.iter().map(|i| ::tern_client::json::item_to_json(i).to_string()).collect();
+    items.sort();
+    Ok(items)
+}
+
+/// Files as DynamoDB writes a full export (DynamoDB JSON and Ion, hand-written from the Developer
+/// Guide's samples and layout) import into tables equal, item for item, to the same items put one by one.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_in_dynamodbs_export_layout_import_as_written() -> anyhow::Result<()> {
+    let region = Region::start(1, FAST).await?;
+    let client = region.client().await?;
+    let bucket = region.dir().join("buckets/ddb-productcatalog-export");
+    let (json_items, ion_lines) = product_catalog();
+    let catalog = |name: &str| TableCreationParameters {
+        table_name: name.into(),
+        attribute_definitions: vec![AttributeDefinition { attribute_name: "Id".into(), attribute_type: "N".into() }],
+        key_schema: vec![KeySchemaElement { attribute_name: "Id".into(), key_type: "HASH".into() }],
+        billing_mode: "PAY_PER_REQUEST".into(),
+    };
+    client
+        .create_table(CreateTableRequest {
+            table_name: "put-one-by-one".into(),
+            attribute_definitions: catalog("").attribute_definitions,
+            key_schema: catalog("").key_schema,
+            billing_mode: "PAY_PER_REQUEST".into(),
+            ..Default::default()
+        })
+        .await?;
+    for item in &json_items {
+        put(&client, "put-one-by-one", item).await?;
+    }
+    let expected = all_items(&client, "put-one-by-one").await?;
+    assert_eq!(expected.len(), 7);
+
+    let json_lines: Vec<String> = json_items.iter().map(|i| format!(r#"{{"Item":{i}}}"#)).collect();
+    let ion_lines: Vec<String> = ion_lines.iter().map(|l| l.to_string()).collect();
+    for (format, lines, table) in [("DYNAMODB_JSON", json_lines, "from-json"), ("ION", ion_lines, "from-ion")] {
+        let data = write_dynamodb_export(&bucket, &format!("2020-Nov-{format}"), format, &lines)?;
+        let started = client
+            .import_table(ImportTableRequest {
+                s3_bucket_source: Some(S3BucketSource {
+                    s3_bucket: "ddb-productcatalog-export".into(),
+                    s3_key_prefix: data,
+                    ..Default::default()
+                }),
+                input_format: format.into(),
+                input_compression_type: "GZIP".into(),
+                table_creation_parameters: Some(catalog(table)),
+                ..Default::default()
+            })
+            .await?
+            .import_table_description
+            .unwrap();
+        let imported = client.wait_for_import(&started.import_arn, EXPORT_TIMEOUT, |_| {}).await?;
+        assert_eq!(imported.import_status, "COMPLETED", "{format}: {imported:?}");
+        assert_eq!((imported.processed_item_count, imported.imported_item_count, imported.error_count), (7, 7, 0));
+        assert_eq!(all_items(&client, table).await?, expected, "{format}");
+    }
+    Ok(())
+}
+
+/// Exports to and imports from an S3-protocol server (moto's), reached with the usual `AWS_*`
+/// variables: the export's files are in the bucket in DynamoDB's layout, the import of its data gives
+/// the same table, and a bucket that does not exist fails either job with S3NoSuchBucket.
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_and_imports_through_an_s3_protocol_server() -> anyhow::Result<()> {
+    let s3 = tern_tests::s3::MotoServer::start()?;
+    s3.create_bucket("analytics")?;
+    let env = s3.client_env();
+    let mut args = FAST.to_vec();
+    args.extend(["--buckets", "s3://"]);
+    let region = Region::start_with_env(3, &args, move |_| env.clone()).await?;
+    let client = region.client().await?;
+    create_table(&client, "source", "pk:S", None).await?;
+    for item in every_type_items() {
+        put(&client, "source", &item).await?;
+    }
+    for n in 0..200 {
+        put(&client, "source", &format!(r#"{{"pk":{{"S":"item-{n:03}"}},"n":{{"N":"{n}"}}}}"#)).await?;
+    }
+    enable_pitr(&client, "source").await?;
+    let expected = scan(&client, "source").await?;
+    let arn = table_arn(&describe(&client, "source").await?);
+    let request = ExportTableToPointInTimeRequest {
+        table_arn: arn.clone(),
+        s3_bucket: "analytics".into(),
+        s3_prefix: "tern/daily".into(),
+        ..Default::default()
+    };
+    let exported = export(&client, request).await?;
+    assert_eq!(exported.item_count, expected.len() as i64);
+    let folder = exported.export_manifest.trim_end_matches("manifest-summary.json").to_string();
+    assert!(folder.starts_with("tern/daily/AWSDynamoDB/"), "{folder}");
+    let keys = s3.list_keys("analytics")?;
+    for name in [
+        "_started",
+        "manifest-summary.json",
+        "manifest-summary.checksum",
+        "manifest-files.json",
+        "manifest-files.checksum",
+    ] {
+        assert!(keys.contains(&format!("{folder}{name}")), "{name} in {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.starts_with(&format!("{folder}data/")) && k.ends_with(".json.gz")), "{keys:?}");
+
+    let imported =
+        import(&client, "analytics", &format!("{folder}data/"), "copy", "DYNAMODB_JSON", "GZIP", None).await?;
+    assert_eq!(imported.import_status, "COMPLETED", "{imported:?}");
+    assert_eq!(imported.imported_item_count, expected.len() as i64);
+    assert_eq!(scan(&client, "copy").await?, expected);
+
+    let request =
+        ExportTableToPointInTimeRequest { table_arn: arn, s3_bucket: "no-such-bucket".into(), ..Default::default() };
+    let started = client.export_table_to_point_in_time(request).await?.export_description.unwrap();
+    let failed = client.wait_for_export(&started.export_arn, EXPORT_TIMEOUT, |_| {}).await?;
+    assert_eq!(
+        (failed.export_status.as_str(), failed.failure_code.as_str()),
+        ("FAILED", "S3NoSuchBucket"),
+        "{failed:?}"
+    );
+    let failed = import(&client, "no-such-bucket", "data/", "nothing", "DYNAMODB_JSON", "GZIP", None).await?;
+    assert_eq!(
+        (failed.import_status.as_str(), failed.failure_code.as_str()),
+        ("FAILED", "S3NoSuchBucket"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        error(client.describe_table(DescribeTableRequest { table_name: "nothing".into() }).await).0,
+        "ResourceNotFoundException"
+    );
+    let env_text = format!("{exported:?}{imported:?}");
+    assert!(!env_text.contains("testing"), "no credentials in the descriptions");
+    Ok(())
+}

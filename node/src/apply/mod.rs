@@ -208,7 +208,7 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
     };
     // A follower of the change feed drops what it holds of a table that is created, deleted or changed
     // (the cache's `TableInfo`: key schema and TTL). A new command that changes either belongs here.
-    // Item changes reach the feed through `commit::commit`, the one way an item is written.
+    // Item changes reach the feed through `commit`, the one way an item is written.
     let table = match &op {
         command::Op::CreateTable(r) => Some(r.table_name.clone()),
         command::Op::DeleteTable(r) => Some(r.table_name.clone()),
@@ -276,9 +276,8 @@ fn execute(entry: &mut Entry, command: Command) -> Applied<command_outcome::Outc
         command::Op::DeleteBackup(r) => Outcome::Backup(backup::apply::delete_backup(entry, r)?),
         command::Op::RestoreTable(r) => Outcome::Restore(backup::apply::restore_table(entry, r)?),
         command::Op::RestoreItems(r) => {
-            for write in &backup::apply::restore_items(entry, &r)? {
-                commit(entry, write)?;
-            }
+            let version = backup::apply::restore_items(entry, &r)?;
+            commit::commit_restored(entry, &r.table_name, &r.items, &version)?;
             if let Some(counts) = &r.import_counts {
                 transfer::apply::import_progress(entry, &r.table_name, counts)?;
             }

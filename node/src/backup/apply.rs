@@ -12,7 +12,7 @@ use tern_proto::v1::{
 };
 use tern_proto::{ApiError, ErrorKind};
 
-use crate::apply::entry::{stored_item, Applied, Entry, ItemChange, PlannedWrite};
+use crate::apply::entry::{Applied, Entry, PlannedWrite};
 use crate::apply::tables;
 use crate::keyspace::{self, Family};
 
@@ -295,27 +295,15 @@ pub fn restore_table(entry: &mut Entry, r: RestoreTable) -> Applied<TableDescrip
     Ok(description)
 }
 
-/// A batch of a restore's items: the writes to commit (each a put with this entry's version).
-pub fn restore_items(entry: &mut Entry, r: &RestoreItems) -> Applied<Vec<PlannedWrite>> {
+/// A batch of a restore's items: refused unless its table is being restored (by this restore: the
+/// table id); else the version its items are written with (this entry's), by
+/// [`commit_restored`](crate::apply::commit::commit_restored).
+pub fn restore_items(entry: &mut Entry, r: &RestoreItems) -> Applied<ItemVersion> {
     let stored = entry.tables.get(&r.table_name).ok_or_else(|| ApiError::table_not_found(&r.table_name))?;
     if stored.restoring.is_none() || stored.table_id != r.table_id {
         return Err(ApiError::validation(format!("Table {} is not being restored", r.table_name)).into());
     }
-    let prefix = keyspace::table_prefix(stored.table_id);
-    let version = ItemVersion { write_timestamp_micros: entry.timestamp, origin_region: entry.region.to_string() };
-    let mut writes = Vec::with_capacity(r.items.len());
-    for item in &r.items {
-        let key = [prefix.as_slice(), item.key.as_slice()].concat();
-        let attributes = item.item.as_ref().map(|i| i.attributes.clone()).unwrap_or_default();
-        let old = entry.read_item(&key)?;
-        writes.push(PlannedWrite {
-            table: r.table_name.clone(),
-            key,
-            change: ItemChange { old, new: Some(stored_item(attributes, &version)) },
-            version: version.clone(),
-        });
-    }
-    Ok(writes)
+    Ok(ItemVersion { write_timestamp_micros: entry.timestamp, origin_region: entry.region.to_string() })
 }
 
 /// After a batch of restored items: the table's progress, and its description.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use prost::Message;
 use tern_proto::internal::{
-    command, command_outcome, BackupDone, DeleteBackup, ExportDone, ImageEntry, ImportCounts, LogRecord, PitrProgress,
-    PitrState, RestoreDone, RestoreItems, StoredBackup, StoredExport, StoredItem, StoredTable,
+    command, command_outcome, BackupDone, DeleteBackup, EncodedImageEntry, ExportDone, ImageEntry, ImportCounts,
+    LogRecord, PitrProgress, PitrState, RestoreDone, RestoreItems, StoredBackup, StoredExport, StoredItem, StoredTable,
 };
 use tern_proto::v1::{BackupDescription, TableDescription};
 use tern_proto::ApiError;
@@ -146,7 +146,11 @@ impl Runner {
             failure_message: why,
             ..Default::default()
         };
-        let done = match self.buckets.open(&description.s3_bucket, true) {
+        let done = match self.buckets.open_existing(&description.s3_bucket, true).await {
+            Err(transfer::BucketError::Store(e)) => match JobError::from(e) {
+                JobError::Failed(why) => failed("ExportFailed", why),
+                JobError::Interrupted(why) => return Err(ApiError::unavailable(why)),
+            },
             Err(e) => failed("S3NoSuchBucket", e.to_string()),
             Ok(bucket) => {
                 match transfer::export::run(&self.engine, &self.store, &bucket, &id, &export, &self.exports).await {
@@ -251,7 +255,7 @@ impl Runner {
         let mut sink =
             Proposals { runner: self.clone(), table: table.clone(), table_id: stored.table_id, in_flight: Vec::new() };
         let mut done = RestoreDone { table_name: table.clone(), table_id: stored.table_id, ..Default::default() };
-        let read = match self.buckets.open(&source.s3_bucket, false) {
+        let read = match self.buckets.open_existing(&source.s3_bucket, false).await {
             Ok(bucket) => {
                 match transfer::import::run(&bucket, &source.s3_key_prefix, &format, compression, &schema, &mut sink)
                     .await
@@ -260,6 +264,7 @@ impl Runner {
                     Err(e) => Err(e),
                 }
             }
+            Err(transfer::BucketError::Store(e)) => Err(JobError::from(e)),
             Err(e) => {
                 done.import_failure_code = "S3NoSuchBucket".into();
                 Err(JobError::Failed(e.to_string()))
@@ -678,6 +683,15 @@ impl Proposals {
             finish(oldest).await?;
         }
         let runner = self.runner.clone();
+        // The items' attributes alone: the apply path gives each its version.
+        let items = items
+            .into_iter()
+            .map(|entry| {
+                let attributes = entry.item.map(|item| item.attributes).unwrap_or_default();
+                let item = StoredItem { attributes, ..Default::default() }.encode_to_vec();
+                EncodedImageEntry { key: entry.key, item }
+            })
+            .collect();
         let op = command::Op::RestoreItems(RestoreItems {
             table_name: self.table.clone(),
             items,

@@ -130,6 +130,16 @@ impl BackupStore {
         Ok(data)
     }
 
+    /// Whether the store's bucket exists: the first page of a listing answers, or S3 (and its kin)
+    /// says NoSuchBucket. A directory store's folder is made when it is opened.
+    pub async fn bucket_exists(&self) -> Result<bool, StoreError> {
+        match self.store.list(Some(&self.root)).try_next().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("NoSuchBucket") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every object under `prefix`, in path order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
         let root = self.root.as_ref().len();

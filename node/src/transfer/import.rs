@@ -3,7 +3,8 @@
 //! PutItem checks an item. A valid item goes to the sink in batches; one that is not is counted and
 //! kept with its reason for the import's error log, and the import goes on.
 
-use std::io::Read;
+use std::io::Read as _;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -98,9 +99,21 @@ pub trait ImportSink {
     ) -> impl std::future::Future<Output = Result<(), JobError>> + Send;
 }
 
+/// How many items the reader hands over at a time.
+const READ_CHUNK_ITEMS: usize = 1024;
+
+/// What the reader hands over: an object's items (or why each is not one) with their lines, as they
+/// are read; then the object's end, with the bytes it held (decompressed) and why the rest of it could
+/// not be read, if it could not.
+enum Read {
+    Items { object: Arc<str>, items: Vec<(u64, Result<ImageEntry, LineError>)> },
+    End { object: Arc<str>, bytes: u64, abandoned: Option<String> },
+}
+
 /// Reads every object under `prefix` in `bucket` and sends its valid items to `sink`; returns the
 /// final counts and the items rejected (the first [`MAX_LISTED_REJECTS`]). No object under the prefix
-/// fails the import.
+/// fails the import. The objects are read and their items checked on a blocking thread, a few chunks
+/// ahead of the sink, so that reading and writing overlap.
 pub async fn run(
     bucket: &BackupStore,
     prefix: &str,
@@ -116,58 +129,100 @@ pub async fn run(
     if objects.is_empty() {
         return Err(JobError::Failed(format!("No objects were found under the prefix {prefix:?} of the bucket")));
     }
+    let (sender, mut reads) = tokio::sync::mpsc::channel(4);
+    let reader = {
+        let (bucket, format, schema) = (bucket.clone(), format.clone(), schema.clone());
+        tokio::task::spawn_blocking(move || read_objects(&bucket, objects, compression, &format, &schema, &sender))
+    };
     let mut counts = ImportCounts::default();
     let mut rejected = Vec::new();
+    let mut reject = |counts: &mut ImportCounts, object: &str, line: u64, reason: String| {
+        counts.errors += 1;
+        if rejected.len() < MAX_LISTED_REJECTS {
+            rejected.push(Rejected { object: object.to_string(), line, reason });
+        }
+    };
     let mut batch = Vec::new();
     let mut batch_bytes = 0;
-    for object in objects {
-        let data = bucket.get(&object.path).await?;
-        let (format, schema) = (format.clone(), schema.clone());
-        let read = tokio::task::spawn_blocking(move || read_object(&data, compression, &format, &schema))
-            .await
-            .map_err(|e| JobError::Interrupted(e.to_string()))?;
-        counts.processed_bytes += read.bytes;
-        for (line, result) in read.items {
-            counts.processed_items += 1;
-            match result {
-                Ok(entry) => {
-                    batch_bytes += prost::Message::encoded_len(&entry);
-                    batch.push(entry);
-                    if batch_bytes >= BATCH_BYTES {
-                        sink.write(std::mem::take(&mut batch), &counts).await?;
-                        batch_bytes = 0;
-                    }
-                }
-                Err(LineError(reason)) => {
-                    counts.errors += 1;
-                    if rejected.len() < MAX_LISTED_REJECTS {
-                        rejected.push(Rejected { object: object.path.clone(), line, reason });
+    while let Some(read) = reads.recv().await {
+        match read {
+            Read::Items { object, items } => {
+                for (line, result) in items {
+                    counts.processed_items += 1;
+                    match result {
+                        Ok(entry) => {
+                            batch_bytes += prost::Message::encoded_len(&entry);
+                            batch.push(entry);
+                            if batch_bytes >= BATCH_BYTES {
+                                sink.write(std::mem::take(&mut batch), &counts).await?;
+                                batch_bytes = 0;
+                            }
+                        }
+                        Err(LineError(reason)) => reject(&mut counts, &object, line, reason),
                     }
                 }
             }
-        }
-        if let Some(reason) = read.abandoned {
-            // The rest of the object counts as one item processed and rejected.
-            counts.processed_items += 1;
-            counts.errors += 1;
-            if rejected.len() < MAX_LISTED_REJECTS {
-                rejected.push(Rejected { object: object.path.clone(), line: 0, reason });
+            Read::End { object, bytes, abandoned } => {
+                counts.processed_bytes += bytes;
+                if let Some(reason) = abandoned {
+                    // The rest of the object counts as one item processed and rejected.
+                    counts.processed_items += 1;
+                    reject(&mut counts, &object, 0, reason);
+                }
             }
         }
     }
+    // The reader ends when every object is read, or at the first it could not get.
+    reader.await.map_err(|e| JobError::Interrupted(e.to_string()))??;
     sink.write(batch, &counts).await?;
     Ok((counts, rejected))
 }
 
-/// What one object held: each item (or why it is not one) with its line, the bytes read
-/// (decompressed), and why the rest of the object could not be read, if it could not.
-struct ReadObject {
-    items: Vec<(u64, Result<ImageEntry, LineError>)>,
-    bytes: u64,
-    abandoned: Option<String>,
+/// Gets each object and hands its items over, a chunk at a time; stops early when nobody takes them.
+fn read_objects(
+    bucket: &BackupStore,
+    objects: Vec<crate::backup::store::StoredObject>,
+    compression: Compression,
+    format: &InputFormat,
+    schema: &TableSchema,
+    sender: &tokio::sync::mpsc::Sender<Read>,
+) -> Result<(), JobError> {
+    let runtime = tokio::runtime::Handle::current();
+    for stored in objects {
+        let data = runtime.block_on(bucket.get(&stored.path))?;
+        let object: Arc<str> = stored.path.into();
+        let mut chunk = Vec::with_capacity(READ_CHUNK_ITEMS);
+        let mut taken = true;
+        let (bytes, abandoned) = read_object(&data, compression, format, schema, |line, item| {
+            if !taken {
+                return;
+            }
+            chunk.push((line, item.and_then(|item| entry(item, schema))));
+            if chunk.len() >= READ_CHUNK_ITEMS {
+                let items = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK_ITEMS));
+                taken = sender.blocking_send(Read::Items { object: object.clone(), items }).is_ok();
+            }
+        });
+        let last = Read::Items { object: object.clone(), items: chunk };
+        if !taken || sender.blocking_send(last).is_err() {
+            return Ok(());
+        }
+        if sender.blocking_send(Read::End { object, bytes, abandoned }).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
-fn read_object(data: &[u8], compression: Compression, format: &InputFormat, schema: &TableSchema) -> ReadObject {
+/// Reads one object: each item (or why it is not one) goes to `item` with its line; returns the bytes
+/// read (decompressed), and why the rest of the object could not be read, if it could not.
+fn read_object(
+    data: &[u8],
+    compression: Compression,
+    format: &InputFormat,
+    schema: &TableSchema,
+    mut item: impl FnMut(u64, Result<Item, LineError>),
+) -> (u64, Option<String>) {
     let mut text = Vec::new();
     let decompressed = match compression {
         Compression::None => {
@@ -183,30 +238,28 @@ fn read_object(data: &[u8], compression: Compression, format: &InputFormat, sche
     let mut abandoned =
         decompressed.err().map(|e| format!("The object could not be decompressed ({compression:?}): {e}"));
     let bytes = text.len() as u64;
-    let items: Vec<(u64, Result<Item, LineError>)> = match format {
+    match format {
         InputFormat::DynamoDbJson => {
-            let mut items = Vec::new();
             for (n, line) in text.split(|b| *b == b'\n').enumerate() {
                 let line = std::str::from_utf8(line).map_err(|e| LineError(format!("Invalid UTF-8: {e}")));
                 match line {
                     Ok(line) if line.trim().is_empty() => {}
-                    Ok(line) => items.push((n as u64 + 1, format::json_item(line))),
-                    Err(e) => items.push((n as u64 + 1, Err(e))),
+                    Ok(line) => item(n as u64 + 1, format::json_item(line)),
+                    Err(e) => item(n as u64 + 1, Err(e)),
                 }
             }
-            items
         }
         InputFormat::Ion => match format::ion_items(std::io::Cursor::new(text)) {
-            Ok(values) => values.enumerate().map(|(n, item)| (n as u64 + 1, item)).collect(),
-            Err(LineError(why)) => {
-                abandoned = Some(why);
-                Vec::new()
-            }
+            Ok(values) => values.enumerate().for_each(|(n, value)| item(n as u64 + 1, value)),
+            Err(LineError(why)) => abandoned = Some(why),
         },
-        InputFormat::Csv { delimiter, header_list } => csv_items(&text, *delimiter, header_list, schema),
-    };
-    let items = items.into_iter().map(|(n, item)| (n, item.and_then(|item| entry(item, schema)))).collect();
-    ReadObject { items, bytes, abandoned }
+        InputFormat::Csv { delimiter, header_list } => {
+            for (n, row) in csv_items(&text, *delimiter, header_list, schema) {
+                item(n, row);
+            }
+        }
+    }
+    (bytes, abandoned)
 }
 
 /// An item as a restore entry, checked as PutItem checks one: types, sets, nesting, size, and the key.
@@ -303,6 +356,22 @@ mod tests {
         TableSchema::from_description(7, &description).unwrap()
     }
 
+    /// What one object held: each item (or why it is not one) with its line, the bytes read, and why
+    /// the rest could not be read.
+    struct ReadObject {
+        items: Vec<(u64, Result<ImageEntry, LineError>)>,
+        bytes: u64,
+        abandoned: Option<String>,
+    }
+
+    fn read_all(data: &[u8], compression: Compression, format: &InputFormat, schema: &TableSchema) -> ReadObject {
+        let mut items = Vec::new();
+        let (bytes, abandoned) = read_object(data, compression, format, schema, |n, item| {
+            items.push((n, item.and_then(|item| entry(item, schema))))
+        });
+        ReadObject { items, bytes, abandoned }
+    }
+
     fn items(read: ReadObject) -> Vec<Result<Item, String>> {
         read.items
             .into_iter()
@@ -326,7 +395,7 @@ mod tests {
     #[test]
     fn csv_follows_dynamodbs_rules() {
         let text = "pk,n,note\r\na,1,\"says \"\"hi\"\", twice\"\nb,2,\n";
-        let read = read_object(
+        let read = read_all(
             text.as_bytes(),
             Compression::None,
             &InputFormat::Csv { delimiter: b',', header_list: vec![] },
@@ -345,14 +414,14 @@ mod tests {
         );
         // A header list: the first line is data; another delimiter; non-key numbers stay strings.
         let format = InputFormat::Csv { delimiter: b';', header_list: vec!["pk".into(), "count".into()] };
-        let read = read_object(b"x;10\ny;\n", Compression::None, &format, &schema(None));
+        let read = read_all(b"x;10\ny;\n", Compression::None, &format, &schema(None));
         assert_eq!(items(read), vec![Ok(item(&[("pk", s("x")), ("count", s("10"))])), Ok(item(&[("pk", s("y"))]))]);
     }
 
     #[test]
     fn bad_rows_are_rejected_with_why_and_the_rest_go_in() {
         let format = InputFormat::Csv { delimiter: b',', header_list: vec![] };
-        let read = read_object(b"pk,n\n,1\na,x\nb,2\nc\n", Compression::None, &format, &schema(Some(("n", "N"))));
+        let read = read_all(b"pk,n\n,1\na,x\nb,2\nc\n", Compression::None, &format, &schema(Some(("n", "N"))));
         let results = items(read);
         assert_eq!(results.len(), 4);
         assert!(results[0].as_ref().unwrap_err().contains("Missing the key pk"), "{results:?}");
@@ -361,7 +430,7 @@ mod tests {
         assert!(results[3].as_ref().unwrap_err().contains("columns"), "{results:?}");
 
         let json = b"{\"Item\":{\"pk\":{\"S\":\"a\"}}}\n{\"Item\":{\"pk\":{\"N\":\"1\"}}}\nnot json\n\n{\"Item\":{\"other\":{\"S\":\"x\"}}}\n";
-        let read = read_object(json, Compression::None, &InputFormat::DynamoDbJson, &schema(None));
+        let read = read_all(json, Compression::None, &InputFormat::DynamoDbJson, &schema(None));
         let lines: Vec<u64> = read.items.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, vec![1, 2, 3, 5]);
         let results = items(read);
@@ -370,7 +439,7 @@ mod tests {
         assert!(results[2].as_ref().unwrap_err().starts_with("Invalid JSON"), "{results:?}");
         assert!(results[3].as_ref().unwrap_err().contains("Missing the key pk"), "{results:?}");
         let big = format!("{{\"Item\":{{\"pk\":{{\"S\":\"a\"}},\"blob\":{{\"S\":\"{}\"}}}}}}", "x".repeat(400 * 1024));
-        let read = read_object(big.as_bytes(), Compression::None, &InputFormat::DynamoDbJson, &schema(None));
+        let read = read_all(big.as_bytes(), Compression::None, &InputFormat::DynamoDbJson, &schema(None));
         assert_eq!(items(read), vec![Err("Item size has exceeded the maximum allowed size".to_string())]);
     }
 
@@ -382,11 +451,11 @@ mod tests {
         let gz = gz.finish().unwrap();
         let zst = zstd::stream::encode_all(&text[..], 3).unwrap();
         for (data, compression) in [(&gz, Compression::Gzip), (&zst, Compression::Zstd)] {
-            let read = read_object(data, compression, &InputFormat::DynamoDbJson, &schema(None));
+            let read = read_all(data, compression, &InputFormat::DynamoDbJson, &schema(None));
             assert_eq!(read.bytes, text.len() as u64);
             assert_eq!(items(read), vec![Ok(item(&[("pk", s("a"))]))]);
         }
-        let read = read_object(&gz[..gz.len() - 6], Compression::Gzip, &InputFormat::DynamoDbJson, &schema(None));
+        let read = read_all(&gz[..gz.len() - 6], Compression::Gzip, &InputFormat::DynamoDbJson, &schema(None));
         assert!(read.abandoned.is_some(), "a cut gzip object is abandoned where it breaks");
     }
 

@@ -89,6 +89,18 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// [`Buckets::open`], and the bucket checked to exist in the store (S3's buckets are not known
+    /// until asked).
+    pub async fn open_existing(&self, name: &str, create: bool) -> Result<BackupStore, BucketError> {
+        let bucket = self.open(name, create)?;
+        match bucket.bucket_exists().await? {
+            true => Ok(bucket),
+            false => Err(BucketError::Missing(name.to_string())),
+        }
+    }
+}
+
 /// Why a bucket cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {

@@ -2,8 +2,9 @@
 //! progress, a restore's items written twice (a new leader starts over) counted once, a table being
 //! restored refusing writes, a failed restore leaving no table, and a deleted table's system backup.
 
+use prost::Message;
 use tern_proto::internal::{
-    command, command_outcome, ImageEntry, PitrProgress, RestoreDone, RestoreItems, RestoreSource, RestoreTable,
+    command, command_outcome, EncodedImageEntry, PitrProgress, RestoreDone, RestoreItems, RestoreSource, RestoreTable,
     StoredItem, StoredTable,
 };
 use tern_proto::v1::{self, PointInTimeRecoverySpecification, UpdateContinuousBackupsRequest};
@@ -147,9 +148,9 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
         table_id,
         table_name: "copy".into(),
         items: range
-            .map(|n| ImageEntry {
+            .map(|n| EncodedImageEntry {
                 key: keys[n].clone(),
-                item: Some(StoredItem { attributes: key_attributes(n as u8), ..Default::default() }),
+                item: StoredItem { attributes: key_attributes(n as u8), ..Default::default() }.encode_to_vec(),
             })
             .collect(),
         bytes_read: 10,
@@ -164,6 +165,17 @@ fn a_restore_written_twice_counts_each_item_once_and_its_table_serves_only_when_
     let outcome = machine.ok(command::Op::RestoreItems(items(0..3)));
     let command_outcome::Outcome::Restore(description) = outcome else { panic!("{outcome:?}") };
     assert_eq!((description.item_count, description.restore_summary.unwrap().items_restored), (3, 3));
+    // A key twice in one batch (an import's duplicate) is one item; each is stored with the entry's version.
+    let mut twice = items(1..2);
+    twice.items.push(twice.items[0].clone());
+    let outcome = machine.ok(command::Op::RestoreItems(twice));
+    let command_outcome::Outcome::Restore(description) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(description.item_count, 3);
+    let key = [keyspace::table_prefix(table_id).as_slice(), keys[1].as_slice()].concat();
+    let stored_item: StoredItem =
+        engine::decode("item", &machine.engine.get(Family::Items, &key).unwrap().unwrap()).unwrap();
+    assert_eq!(stored_item.attributes, key_attributes(1));
+    assert!(stored_item.write_timestamp_micros > 0 && !stored_item.origin_region.is_empty(), "{stored_item:?}");
     // Users' writes wait until it is ACTIVE.
     let mut write = put(9, "early");
     if let command::Op::PutItem(r) = &mut write {
@@ -214,7 +226,10 @@ fn a_failed_restore_leaves_no_table_and_says_why() {
     machine.ok(command::Op::RestoreItems(RestoreItems {
         table_id,
         table_name: "broken".into(),
-        items: vec![ImageEntry { key, item: Some(StoredItem { attributes: key_attributes(1), ..Default::default() }) }],
+        items: vec![EncodedImageEntry {
+            key,
+            item: StoredItem { attributes: key_attributes(1), ..Default::default() }.encode_to_vec(),
+        }],
         bytes_read: 1,
         ..Default::default()
     }));
